@@ -1,0 +1,1 @@
+"""HTTP API: translates HTTP to service calls and back, nothing more."""

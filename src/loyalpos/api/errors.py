@@ -1,0 +1,98 @@
+"""The one error shape, and the one place domain errors become HTTP statuses.
+
+Every failure answers `{"error": {"code", "message", "detail"}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_CATEGORY: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (DomainError, 400),
+]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "detail": detail or {}}}
+
+
+def error_response(
+    status: int, code: str, message: str, detail: dict[str, Any] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, detail), status_code=status)
+
+
+def status_for(exc: DomainError) -> int:
+    return next(status for cls, status in STATUS_BY_CATEGORY if isinstance(exc, cls))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": "", "message": "invalid request"}
+        return error_response(
+            422,
+            "validation_error",
+            f"请求参数有误: {first['field']} {first['message']} (invalid request)".strip(),
+            {"errors": problems},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(
+            500, "internal_error", "系统繁忙，请稍后重试 (internal error; please retry)"
+        )

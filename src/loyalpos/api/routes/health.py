@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from loyalpos import __version__
+from loyalpos.api.deps import CtxDep
+from loyalpos.api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(ctx: CtxDep) -> Health:
+    """Liveness and database reachability."""
+    with ctx.transaction() as conn:
+        conn.execute(text("SELECT 1"))
+    return Health(status="ok", database=ctx.dialect, version=__version__)

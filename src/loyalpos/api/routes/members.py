@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.schemas import (
+    ClaimCreate,
+    ClaimIn,
+    ClaimPublic,
+    ClaimToken,
+    IdentityIn,
+    MemberCodePublic,
+    MemberCreate,
+    MemberLookup,
+    MemberPublic,
+)
+from loyalpos.domain.errors import InvalidInput
+from loyalpos.service import members
+from loyalpos.service.members import Identity, Member
+
+router = APIRouter(prefix="/v1", tags=["members"])
+
+
+def member_public(m: Member) -> MemberPublic:
+    return MemberPublic(
+        id=m.id,
+        phone=m.phone_masked,
+        name=m.name,
+        birthday=m.birthday,
+        card_no=m.card_no,
+        tier=m.tier,
+        points_balance=m.points_balance,
+        referrer_id=m.referrer_id,
+        store_id=m.store_id,
+        created_at=m.created_at,
+    )
+
+
+def _identity(i: IdentityIn) -> Identity:
+    return Identity(i.provider, i.kind, i.value)
+
+
+@router.post("/members", response_model=MemberPublic, status_code=201)
+def register_member(body: MemberCreate, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+    """Register a member (会员注册), optionally binding identities and claiming an order."""
+    member = members.register(
+        ctx,
+        brand.id,
+        phone=body.phone,
+        name=body.name,
+        birthday=body.birthday,
+        referrer_id=body.referrer_id,
+        store_id=body.store_id,
+        identities=[_identity(i) for i in body.identities],
+        claim_token=body.claim_token,
+    )
+    return member_public(member)
+
+
+@router.post("/members/lookup", response_model=MemberPublic)
+def lookup_member(body: MemberLookup, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+    """Find a member by phone, card number, dynamic member code or WeChat/Alipay id."""
+    keys = [k for k in ("phone", "card_no", "code", "identity") if getattr(body, k) is not None]
+    if len(keys) != 1:
+        raise InvalidInput(
+            "请只提供一种识别方式 (give exactly one of phone, card_no, code, identity)",
+            code="one_key_required",
+            given=keys,
+        )
+    if body.phone is not None:
+        member = members.by_phone(ctx, brand.id, body.phone)
+    elif body.card_no is not None:
+        member = members.by_card(ctx, brand.id, body.card_no)
+    elif body.code is not None:
+        member = members.by_code(ctx, brand.id, body.code)
+    else:
+        assert body.identity is not None
+        member = members.by_identity(ctx, brand.id, _identity(body.identity))
+    return member_public(member)
+
+
+@router.get("/members/{member_id}", response_model=MemberPublic)
+def get_member(member_id: int, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+    """One member of the caller's brand."""
+    return member_public(members.get(ctx, brand.id, member_id))
+
+
+@router.post("/members/{member_id}/identities", response_model=MemberPublic)
+def bind_identity(member_id: int, body: IdentityIn, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+    """Bind a WeChat/Alipay openid, unionid or buyer id to the member."""
+    return member_public(members.bind_identity(ctx, brand.id, member_id, _identity(body)))
+
+
+@router.post("/members/{member_id}/code", response_model=MemberCodePublic)
+def member_code(member_id: int, ctx: CtxDep, brand: BrandDep) -> MemberCodePublic:
+    """A fresh dynamic member code (会员码) for the member's phone to show."""
+    code, ttl = members.issue_code(ctx, brand.id, member_id)
+    return MemberCodePublic(code=code, expires_in=ttl)
+
+
+@router.post("/members/{member_id}/claims", response_model=ClaimPublic)
+def claim_order(member_id: int, body: ClaimIn, ctx: CtxDep, brand: BrandDep) -> ClaimPublic:
+    """Claim an anonymous order's points with the code on its receipt (once)."""
+    result = members.claim(ctx, brand.id, member_id, body.token)
+    return ClaimPublic(
+        member_id=result.member_id,
+        points=result.points,
+        order_ref=result.order_ref,
+        entry_id=result.entry_id,
+    )
+
+
+@router.post("/claims", response_model=ClaimToken, status_code=201)
+def create_claim(body: ClaimCreate, ctx: CtxDep, brand: BrandDep) -> ClaimToken:
+    """Make a claim token for an anonymous order (printed on the receipt)."""
+    token = members.create_claim(
+        ctx,
+        brand.id,
+        order_ref=body.order_ref,
+        points=body.points,
+        store_id=body.store_id,
+        description=body.description,
+    )
+    return ClaimToken(token=token)

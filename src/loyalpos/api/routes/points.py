@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.schemas import (
+    BalancePublic,
+    EntriesPublic,
+    EntryPublic,
+    ExpiryLine,
+    ExpiryRunPublic,
+    PointsAdjust,
+    PointsBooking,
+    Reversal,
+)
+from loyalpos.db.ledger_repo import EntryRow
+from loyalpos.domain.errors import InvalidInput
+from loyalpos.service import jobs, points
+from loyalpos.service.points import Source
+
+router = APIRouter(prefix="/v1", tags=["points"])
+
+
+def entry_public(e: EntryRow) -> EntryPublic:
+    return EntryPublic(
+        id=e.id,
+        member_id=e.member_id,
+        store_id=e.store_id,
+        kind=e.kind,
+        points=e.points,
+        lot_id=e.lot_id,
+        reverses_entry_id=e.reverses_entry_id,
+        source_type=e.source_type,
+        source_ref=e.source_ref,
+        description=e.description,
+        operator=e.operator,
+        reason=e.reason,
+        created_at=e.created_at,
+    )
+
+
+@router.get("/members/{member_id}/points", response_model=BalancePublic)
+def get_balance(member_id: int, ctx: CtxDep, brand: BrandDep) -> BalancePublic:
+    """Balance (total, spendable, pending) and points by lapse date."""
+    b = points.balance(ctx, brand.id, member_id)
+    schedule = points.expiry_schedule(ctx, brand.id, member_id)
+    return BalancePublic(
+        member_id=member_id,
+        total=b.total,
+        available=b.available,
+        pending=b.pending,
+        expiring=[ExpiryLine(expires_on=d, points=n) for d, n in schedule],
+    )
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(
+            "时间需带时区 (times need a timezone, e.g. 2025-01-01T00:00:00+08:00)", field=field
+        )
+    return value
+
+
+@router.get("/members/{member_id}/points/history", response_model=EntriesPublic)
+def get_history(
+    member_id: int,
+    ctx: CtxDep,
+    brand: BrandDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: Annotated[int | None, Query(gt=0)] = None,
+) -> EntriesPublic:
+    """Ledger entries newest first, optionally within [since, until)."""
+    points.balance(ctx, brand.id, member_id)
+    rows = points.history(
+        ctx,
+        brand.id,
+        member_id,
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
+        limit=limit,
+        before_id=before_id,
+    )
+    return EntriesPublic(
+        data=[entry_public(r) for r in rows],
+        count=len(rows),
+        next_before_id=rows[-1].id if len(rows) == limit else None,
+    )
+
+
+def _source(kind: str, body: PointsBooking) -> Source:
+    return Source(
+        kind,
+        body.source_ref,
+        body.description,
+        store_id=body.store_id,
+        idempotency_key=body.idempotency_key,
+    )
+
+
+@router.post("/members/{member_id}/points/earn", response_model=EntryPublic, status_code=201)
+def earn(member_id: int, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+    """Book earned points (idempotent with `idempotency_key`)."""
+    return entry_public(points.earn(ctx, brand.id, member_id, body.points, _source("order", body)))
+
+
+@router.post("/members/{member_id}/points/spend", response_model=EntryPublic, status_code=201)
+def spend(member_id: int, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+    """Use points, earliest-expiring first; 409 if not enough are spendable."""
+    return entry_public(points.spend(ctx, brand.id, member_id, body.points, _source("order", body)))
+
+
+@router.post("/members/{member_id}/points/adjust", response_model=EntryPublic, status_code=201)
+def adjust(member_id: int, body: PointsAdjust, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+    """An operator's adjustment, with a reason."""
+    source = Source(
+        "operator",
+        None,
+        f"人工调整 (adjustment): {body.reason}",
+        store_id=body.store_id,
+        operator=body.operator,
+        reason=body.reason,
+        idempotency_key=body.idempotency_key,
+    )
+    return entry_public(
+        points.adjust(ctx, brand.id, member_id, body.points, source, expires_on=body.expires_on)
+    )
+
+
+@router.post("/points/entries/{entry_id}/reverse", response_model=EntryPublic, status_code=201)
+def reverse(entry_id: int, body: Reversal, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+    """Reverse all or part of an entry (冲正)."""
+    source = Source(
+        "reversal",
+        body.source_ref,
+        f"冲正流水 #{entry_id} (reversal)",
+        store_id=body.store_id,
+        operator=body.operator,
+        reason=body.reason,
+        idempotency_key=body.idempotency_key,
+    )
+    return entry_public(points.reverse(ctx, brand.id, entry_id, source, points=body.points))
+
+
+@router.post("/jobs/expire", response_model=ExpiryRunPublic)
+def run_expiry(ctx: CtxDep, brand: BrandDep, as_of: date | None = None) -> ExpiryRunPublic:
+    """Expire the brand's lots lapsing on or before `as_of` (default: today, local)."""
+    day = as_of or brand.local_date(ctx.now())
+    run = jobs.expire_points(ctx, day, brand_id=brand.id)
+    return ExpiryRunPublic(as_of=run.as_of, lots=run.lots, points=run.points, members=run.members)

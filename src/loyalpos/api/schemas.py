@@ -1,0 +1,154 @@
+"""Request and response bodies. API shapes, deliberately not the tables."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Points = Annotated[int, Field(gt=0, le=1_000_000_000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentityIn(Strict):
+    provider: Literal["wechat", "alipay"]
+    kind: Literal["openid", "unionid", "buyer_id"]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class MemberCreate(Strict):
+    phone: Annotated[str, StringConstraints(min_length=3, max_length=32)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    birthday: date | None = None
+    referrer_id: Annotated[int, Field(gt=0)] | None = None
+    store_id: Annotated[int, Field(gt=0)] | None = None
+    identities: Annotated[list[IdentityIn], Field(max_length=10)] = []
+    claim_token: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class MemberPublic(BaseModel):
+    id: int
+    phone: str = Field(description="masked, e.g. 138****5678")
+    name: str
+    birthday: date | None
+    card_no: str
+    tier: str
+    points_balance: int
+    referrer_id: int | None
+    store_id: int | None
+    created_at: datetime
+
+
+class MemberLookup(Strict):
+    """Exactly one key: phone, card_no, code (dynamic member code) or an identity."""
+
+    phone: Annotated[str, StringConstraints(min_length=3, max_length=32)] | None = None
+    card_no: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    code: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    identity: IdentityIn | None = None
+
+
+class MemberCodePublic(BaseModel):
+    code: str
+    expires_in: int
+
+
+class ClaimIn(Strict):
+    token: Annotated[str, StringConstraints(min_length=4, max_length=32)]
+
+
+class ClaimCreate(Strict):
+    order_ref: ShortText
+    points: Points
+    store_id: Annotated[int, Field(gt=0)] | None = None
+    description: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ClaimToken(BaseModel):
+    token: str
+
+
+class ClaimPublic(BaseModel):
+    member_id: int
+    points: int
+    order_ref: str
+    entry_id: int
+
+
+class ExpiryLine(BaseModel):
+    expires_on: date | None = Field(description="null: never lapses")
+    points: int
+
+
+class BalancePublic(BaseModel):
+    member_id: int
+    total: int
+    available: int
+    pending: int
+    expiring: list[ExpiryLine]
+
+
+class EntryPublic(BaseModel):
+    id: int
+    member_id: int
+    store_id: int | None
+    kind: str
+    points: int
+    lot_id: int | None
+    reverses_entry_id: int | None
+    source_type: str
+    source_ref: str | None
+    description: str
+    operator: str | None
+    reason: str | None
+    created_at: datetime
+
+
+class EntriesPublic(BaseModel):
+    data: list[EntryPublic]
+    count: int
+    next_before_id: int | None
+
+
+class PointsBooking(Strict):
+    points: Points
+    store_id: Annotated[int, Field(gt=0)] | None = None
+    source_ref: ShortText | None = None
+    description: Annotated[str, StringConstraints(max_length=200)] = ""
+    idempotency_key: ShortText | None = None
+
+
+class PointsAdjust(Strict):
+    points: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
+    operator: ShortText
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    expires_on: date | None = None
+    store_id: Annotated[int, Field(gt=0)] | None = None
+    idempotency_key: ShortText | None = None
+
+
+class Reversal(Strict):
+    points: Points | None = None
+    source_ref: ShortText | None = None
+    operator: ShortText | None = None
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    store_id: Annotated[int, Field(gt=0)] | None = None
+    idempotency_key: ShortText | None = None
+
+
+class ExpiryRunPublic(BaseModel):
+    as_of: date
+    lots: int
+    points: int
+    members: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    version: str

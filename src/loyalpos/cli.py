@@ -1,0 +1,454 @@
+"""The `loyalpos` command line (Typer): serve, database, demo, members, points."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from loyalpos.config import get_settings
+from loyalpos.domain.calendar import Period
+from loyalpos.domain.errors import DomainError
+from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
+from loyalpos.service.context import Context
+
+app = typer.Typer(help="loyalpos: member-aware checkout and loyalty engine", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic)", no_args_is_help=True)
+brand_app = typer.Typer(help="Brands (品牌) and stores (门店)", no_args_is_help=True)
+member_app = typer.Typer(help="Members (会员)", no_args_is_help=True)
+points_app = typer.Typer(help="Points ledger (积分)", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(brand_app, name="brand")
+app.add_typer(member_app, name="member")
+app.add_typer(points_app, name="points")
+
+BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
+
+
+def _ctx() -> Context:
+    settings = get_settings()
+    if settings.database_url.startswith("sqlite:///") and ":memory:" not in settings.database_url:
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    return Context.from_settings(settings)
+
+
+def _out(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _fail(exc: DomainError) -> None:
+    typer.echo(
+        json.dumps(
+            {"error": {"code": exc.code, "message": exc.message, "detail": exc.detail}},
+            ensure_ascii=False,
+            default=str,
+        ),
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+def _brand_id(ctx: Context, code: str) -> int:
+    from loyalpos.service import brands
+
+    return brands.brand_by_code(ctx, code).id
+
+
+def _upgrade(ctx: Context) -> None:
+    from loyalpos.db.migrate import upgrade
+
+    upgrade(ctx.engine)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from loyalpos.db.migrate import upgrade
+
+    upgrade(_ctx().engine, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo brand (two stores, members with points); safe to repeat."""
+    from loyalpos.service.demo import seed
+
+    ctx = _ctx()
+    _upgrade(ctx)
+    brand = seed(ctx)
+    typer.echo(f"demo brand {brand.code!r} (id {brand.id}) ready")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    workers: int = 1,
+    with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True,
+) -> None:
+    """Upgrade the database, seed the demo brand, and serve the API."""
+    import uvicorn
+
+    ctx = _ctx()
+    _upgrade(ctx)
+    if with_demo:
+        from loyalpos.service.demo import seed
+
+        seed(ctx)
+    ctx.engine.dispose()
+    typer.echo(f"loyalpos on http://{host}:{port}  (API docs: /docs, health: /healthz)")
+    uvicorn.run(
+        "loyalpos.api.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@brand_app.command("create")
+def brand_create(
+    code: str,
+    name: str,
+    timezone: str = "Asia/Shanghai",
+    expiry: Annotated[ExpiryMode, typer.Option(help="none, fixed or rolling")] = ExpiryMode.NONE,
+    months: int | None = None,
+    period: Period | None = None,
+    periods_later: int = 0,
+    birthday_months: int = 0,
+    pending_days: int = 0,
+    allow_negative: bool = False,
+) -> None:
+    """Create a brand with its points policy."""
+    from loyalpos.service import brands
+
+    ctx = _ctx()
+    try:
+        policy = ExpiryPolicy(expiry, months, period, periods_later, birthday_months)
+        b = brands.create_brand(
+            ctx,
+            code,
+            name,
+            timezone=timezone,
+            policy=policy,
+            pending_days=pending_days,
+            allow_negative_balance=allow_negative,
+        )
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"id": b.id, "code": b.code, "name": b.name})
+
+
+@brand_app.command("list")
+def brand_list() -> None:
+    """List brands and their stores."""
+    from loyalpos.service import brands
+
+    ctx = _ctx()
+    _out(
+        [
+            {
+                "id": b.id,
+                "code": b.code,
+                "name": b.name,
+                "timezone": b.timezone,
+                "expiry": b.policy.mode.value,
+                "stores": [
+                    {"id": s.id, "code": s.code, "name": s.name}
+                    for s in brands.list_stores(ctx, b.id)
+                ],
+            }
+            for b in brands.list_brands(ctx)
+        ]
+    )
+
+
+@brand_app.command("add-store")
+def store_create(brand: BrandOpt, code: str, name: str) -> None:
+    """Add a store to a brand."""
+    from loyalpos.service import brands
+
+    ctx = _ctx()
+    try:
+        s = brands.create_store(ctx, _brand_id(ctx, brand), code, name)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"id": s.id, "code": s.code, "name": s.name})
+
+
+def _member_json(m: Any, reveal: bool = False) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "phone": m.phone if reveal else m.phone_masked,
+        "name": m.name,
+        "birthday": m.birthday,
+        "card_no": m.card_no,
+        "tier": m.tier,
+        "points_balance": m.points_balance,
+    }
+
+
+@member_app.command("register")
+def member_register(
+    brand: BrandOpt,
+    phone: str,
+    name: str,
+    birthday: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    claim: Annotated[str | None, typer.Option(help="receipt claim code")] = None,
+) -> None:
+    """Register a member."""
+    from loyalpos.service import members
+
+    ctx = _ctx()
+    try:
+        bday = date.fromisoformat(birthday) if birthday else None
+        m = members.register(
+            ctx, _brand_id(ctx, brand), phone=phone, name=name, birthday=bday, claim_token=claim
+        )
+    except ValueError:
+        typer.echo("birthday must be YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(_member_json(m))
+
+
+@member_app.command("show")
+def member_show(
+    brand: BrandOpt,
+    phone: str | None = None,
+    card: str | None = None,
+    member_id: Annotated[int | None, typer.Option("--id")] = None,
+    code: str | None = None,
+    reveal_phone: Annotated[bool, typer.Option(help="print the full phone number")] = False,
+) -> None:
+    """Find a member by phone, card number, id or dynamic code."""
+    from loyalpos.service import members
+
+    ctx = _ctx()
+    try:
+        bid = _brand_id(ctx, brand)
+        if phone:
+            m = members.by_phone(ctx, bid, phone)
+        elif card:
+            m = members.by_card(ctx, bid, card)
+        elif code:
+            m = members.by_code(ctx, bid, code)
+        elif member_id:
+            m = members.get(ctx, bid, member_id)
+        else:
+            typer.echo("give --phone, --card, --id or --code", err=True)
+            raise typer.Exit(2)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(_member_json(m, reveal_phone))
+
+
+@member_app.command("code")
+def member_code(brand: BrandOpt, member_id: int) -> None:
+    """Print a fresh dynamic member code."""
+    from loyalpos.service import members
+
+    ctx = _ctx()
+    try:
+        code, ttl = members.issue_code(ctx, _brand_id(ctx, brand), member_id)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"code": code, "expires_in": ttl})
+
+
+@member_app.command("import")
+def member_import(
+    brand: BrandOpt,
+    file: Path,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="import the valid rows and list the rest")
+    ] = False,
+) -> None:
+    """Import members and opening balances from CSV; nothing is half-imported."""
+    from loyalpos.service.importer import import_members
+
+    ctx = _ctx()
+    try:
+        report = import_members(
+            ctx, _brand_id(ctx, brand), file.read_text(encoding="utf-8"), skip_invalid=skip_invalid
+        )
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(
+        {
+            "committed": report.committed,
+            "rows": report.rows,
+            "members": report.members,
+            "lots": report.lots,
+            "points": report.points,
+            "rejected": [
+                {"line": r.line, "field": r.field, "message": r.message} for r in report.rejected
+            ],
+        }
+    )
+    if not report.committed:
+        raise typer.Exit(1)
+
+
+@points_app.command("balance")
+def points_balance(brand: BrandOpt, member_id: int) -> None:
+    """Balance and points by lapse date."""
+    from loyalpos.service import points
+
+    ctx = _ctx()
+    try:
+        bid = _brand_id(ctx, brand)
+        b = points.balance(ctx, bid, member_id)
+        schedule = points.expiry_schedule(ctx, bid, member_id)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(
+        {
+            "total": b.total,
+            "available": b.available,
+            "pending": b.pending,
+            "expiring": [{"expires_on": d, "points": n} for d, n in schedule],
+        }
+    )
+
+
+@points_app.command("history")
+def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
+    """Latest ledger entries of a member."""
+    from loyalpos.service import points
+
+    ctx = _ctx()
+    try:
+        rows = points.history(ctx, _brand_id(ctx, brand), member_id, limit=limit)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(
+        [
+            {
+                "id": e.id,
+                "at": e.created_at,
+                "kind": e.kind,
+                "points": e.points,
+                "source": f"{e.source_type}:{e.source_ref or ''}",
+                "description": e.description,
+            }
+            for e in rows
+        ]
+    )
+
+
+@points_app.command("adjust")
+def points_adjust(
+    brand: BrandOpt,
+    member_id: int,
+    points_delta: Annotated[int, typer.Argument(metavar="POINTS")],
+    operator: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option()],
+) -> None:
+    """An operator's adjustment (positive or negative) with a reason."""
+    from loyalpos.service import points
+
+    ctx = _ctx()
+    try:
+        e = points.adjust(
+            ctx,
+            _brand_id(ctx, brand),
+            member_id,
+            points_delta,
+            points.Source(
+                "operator",
+                None,
+                f"人工调整 (adjustment): {reason}",
+                operator=operator,
+                reason=reason,
+            ),
+        )
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"entry_id": e.id, "points": e.points})
+
+
+@points_app.command("reverse")
+def points_reverse(
+    brand: BrandOpt,
+    entry_id: int,
+    operator: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option()],
+    amount: int | None = None,
+) -> None:
+    """Reverse all or part of a ledger entry."""
+    from loyalpos.service import points
+
+    ctx = _ctx()
+    try:
+        e = points.reverse(
+            ctx,
+            _brand_id(ctx, brand),
+            entry_id,
+            points.Source(
+                "reversal",
+                None,
+                f"冲正流水 #{entry_id} (reversal)",
+                operator=operator,
+                reason=reason,
+            ),
+            points=amount,
+        )
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"entry_id": e.id, "points": e.points})
+
+
+@points_app.command("expire")
+def points_expire(
+    as_of: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
+    brand: Annotated[str | None, typer.Option("--brand", "-b")] = None,
+) -> None:
+    """Expire lapsed points (set-based, idempotent per date)."""
+    from loyalpos.service import jobs
+
+    ctx = _ctx()
+    day = date.fromisoformat(as_of) if as_of else ctx.now().date()
+    bid = _brand_id(ctx, brand) if brand else None
+    run = jobs.expire_points(ctx, day, brand_id=bid)
+    _out({"as_of": run.as_of, "lots": run.lots, "points": run.points, "members": run.members})
+
+
+@points_app.command("birthday")
+def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None) -> None:
+    """Extend the expiry of members whose birthday month it is (once a year)."""
+    from loyalpos.service import jobs
+
+    ctx = _ctx()
+    day = date.fromisoformat(as_of) if as_of else ctx.now().date()
+    _out({"members_extended": jobs.extend_birthdays(ctx, day)})
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app(prog_name="loyalpos")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

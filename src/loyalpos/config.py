@@ -1,0 +1,42 @@
+"""Settings from the environment (LOYALPOS_*), validated with pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-do-not-use-in-production"
+DEFAULT_DB = Path("var") / "loyalpos.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALPOS_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite:///{DEFAULT_DB}"
+    secret_key: str = DEV_SECRET
+    member_code_ttl_seconds: int = Field(default=60, ge=10, le=600)
+    claim_valid_days: int = Field(default=30, ge=1, le=365)
+    default_region: str = "CN"
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.env == "production" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError("set LOYALPOS_SECRET_KEY to a random string of 32+ characters")
+        return self
+
+    @property
+    def secret(self) -> bytes:
+        return self.secret_key.encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

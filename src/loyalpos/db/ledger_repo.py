@@ -1,0 +1,382 @@
+"""Queries of the points ledger: lots, entries, draws, balances, expiry.
+
+Functions take an open `Connection`; the service layer owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, String, and_, cast, func, insert, literal, select, update
+
+from loyalpos.db.tables import members, point_draws, point_entries, point_lots
+from loyalpos.domain.ledger import Draw, Lot
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    id: int
+    brand_id: int
+    member_id: int
+    store_id: int | None
+    kind: str
+    points: int
+    lot_id: int | None
+    reverses_entry_id: int | None
+    source_type: str
+    source_ref: str | None
+    description: str
+    operator: str | None
+    reason: str | None
+    idempotency_key: str | None
+    created_at: datetime
+
+
+_ENTRY_COLUMNS = [point_entries.c[name] for name in EntryRow.__slots__]
+
+
+def _lot(row: Any) -> Lot:
+    return Lot(row.id, row.remaining, row.expires_on, row.available_at)
+
+
+def open_lots(conn: Connection, member_id: int) -> list[Lot]:
+    """Lots with points left (positive or debt), earliest expiry first."""
+    rows = conn.execute(
+        select(
+            point_lots.c.id,
+            point_lots.c.remaining,
+            point_lots.c.expires_on,
+            point_lots.c.available_at,
+        )
+        .where(point_lots.c.member_id == member_id, point_lots.c.remaining != 0)
+        .order_by(point_lots.c.expires_on, point_lots.c.id)
+    )
+    return [_lot(r) for r in rows]
+
+
+def lots_by_id(conn: Connection, lot_ids: Iterable[int]) -> dict[int, Lot]:
+    ids = list(lot_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(
+            point_lots.c.id,
+            point_lots.c.remaining,
+            point_lots.c.expires_on,
+            point_lots.c.available_at,
+        ).where(point_lots.c.id.in_(ids))
+    )
+    return {r.id: _lot(r) for r in rows}
+
+
+def insert_lot(
+    conn: Connection,
+    *,
+    brand_id: int,
+    member_id: int,
+    points: int,
+    expires_on: date | None,
+    available_at: datetime,
+    now: datetime,
+    is_debt: bool = False,
+) -> int:
+    result = conn.execute(
+        insert(point_lots).values(
+            brand_id=brand_id,
+            member_id=member_id,
+            original_points=points,
+            remaining=points,
+            is_debt=is_debt,
+            expires_on=expires_on,
+            available_at=available_at,
+            created_at=now,
+        )
+    )
+    lot_id = result.inserted_primary_key[0]
+    assert lot_id is not None
+    return int(lot_id)
+
+
+def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
+    """Subtract each draw from its lot, only if the lot still holds it.
+
+    Returns False when a lot changed since it was read (a concurrent expiry or
+    spend), so the caller retries its transaction instead of overdrawing.
+    """
+    for d in draws:
+        result = conn.execute(
+            update(point_lots)
+            .where(point_lots.c.id == d.lot_id, point_lots.c.remaining >= d.points)
+            .values(remaining=point_lots.c.remaining - d.points)
+        )
+        if result.rowcount != 1:
+            return False
+    return True
+
+
+def add_to_lots(conn: Connection, draws: Sequence[Draw]) -> None:
+    """Add each draw to its lot (pays off debt, or gives points back)."""
+    for d in draws:
+        conn.execute(
+            update(point_lots)
+            .where(point_lots.c.id == d.lot_id)
+            .values(remaining=point_lots.c.remaining + d.points)
+        )
+
+
+def set_open_lots_expiry(conn: Connection, member_id: int, expires_on: date) -> None:
+    conn.execute(
+        update(point_lots)
+        .where(point_lots.c.member_id == member_id, point_lots.c.remaining > 0)
+        .values(expires_on=expires_on)
+    )
+
+
+def latest_open_expiry(conn: Connection, member_id: int) -> date | None:
+    value = conn.execute(
+        select(func.max(point_lots.c.expires_on)).where(
+            point_lots.c.member_id == member_id, point_lots.c.remaining > 0
+        )
+    ).scalar_one_or_none()
+    return value if isinstance(value, date) else None
+
+
+def set_lot_expiry(conn: Connection, lot_id: int, expires_on: date | None) -> None:
+    conn.execute(update(point_lots).where(point_lots.c.id == lot_id).values(expires_on=expires_on))
+
+
+def insert_entry(
+    conn: Connection,
+    *,
+    brand_id: int,
+    member_id: int,
+    kind: str,
+    points: int,
+    description: str,
+    now: datetime,
+    source_type: str,
+    source_ref: str | None = None,
+    store_id: int | None = None,
+    lot_id: int | None = None,
+    reverses_entry_id: int | None = None,
+    operator: str | None = None,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    draws: Sequence[tuple[int, int]] = (),
+) -> int:
+    """Append one entry, its signed lot movements, and move the cached balance."""
+    result = conn.execute(
+        insert(point_entries).values(
+            brand_id=brand_id,
+            member_id=member_id,
+            store_id=store_id,
+            kind=kind,
+            points=points,
+            lot_id=lot_id,
+            reverses_entry_id=reverses_entry_id,
+            source_type=source_type,
+            source_ref=source_ref,
+            description=description,
+            operator=operator,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            created_at=now,
+        )
+    )
+    entry_id = int(result.inserted_primary_key[0])  # type: ignore[arg-type]
+    if draws:
+        conn.execute(
+            insert(point_draws),
+            [{"entry_id": entry_id, "lot_id": lot, "points": n} for lot, n in draws],
+        )
+    conn.execute(
+        update(members)
+        .where(members.c.id == member_id)
+        .values(points_balance=members.c.points_balance + points)
+    )
+    return entry_id
+
+
+def entry(conn: Connection, brand_id: int, entry_id: int) -> EntryRow | None:
+    row = conn.execute(
+        select(*_ENTRY_COLUMNS).where(
+            point_entries.c.id == entry_id, point_entries.c.brand_id == brand_id
+        )
+    ).first()
+    return EntryRow(*row) if row else None
+
+
+def entry_by_key(conn: Connection, brand_id: int, key: str) -> EntryRow | None:
+    row = conn.execute(
+        select(*_ENTRY_COLUMNS).where(
+            point_entries.c.brand_id == brand_id, point_entries.c.idempotency_key == key
+        )
+    ).first()
+    return EntryRow(*row) if row else None
+
+
+def reversed_points(conn: Connection, entry_id: int) -> int:
+    """How many points of an entry earlier reversals already undid (absolute)."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(point_entries.c.points), 0)).where(
+            point_entries.c.reverses_entry_id == entry_id,
+            point_entries.c.kind == "reverse",
+        )
+    ).scalar_one()
+    return abs(int(total))
+
+
+def outstanding_draws(conn: Connection, entry_id: int) -> dict[int, int]:
+    """Per lot, the points a debit took and its reversals have not yet returned."""
+    reversal_ids = select(point_entries.c.id).where(point_entries.c.reverses_entry_id == entry_id)
+    rows = conn.execute(
+        select(point_draws.c.lot_id, func.sum(point_draws.c.points))
+        .where((point_draws.c.entry_id == entry_id) | point_draws.c.entry_id.in_(reversal_ids))
+        .group_by(point_draws.c.lot_id)
+    )
+    return {lot: -int(n) for lot, n in rows if int(n) < 0}
+
+
+def lock_member(conn: Connection, brand_id: int, member_id: int) -> Any:
+    """The member row, locked against concurrent bookings until commit."""
+    return conn.execute(
+        select(members.c.id, members.c.points_balance)
+        .where(members.c.id == member_id, members.c.brand_id == brand_id)
+        .with_for_update()
+    ).first()
+
+
+def balance_parts(conn: Connection, brand_id: int, member_id: int, now: datetime) -> Any:
+    """Total (cached on the member row) and points still pending (not yet spendable)."""
+    pending = (
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0))
+        .where(
+            point_lots.c.member_id == member_id,
+            point_lots.c.available_at > now,
+            point_lots.c.remaining > 0,
+        )
+        .scalar_subquery()
+    )
+    return conn.execute(
+        select(members.c.points_balance, pending.label("pending")).where(
+            members.c.id == member_id, members.c.brand_id == brand_id
+        )
+    ).first()
+
+
+def expiry_schedule(conn: Connection, member_id: int) -> list[tuple[date | None, int]]:
+    rows = conn.execute(
+        select(point_lots.c.expires_on, func.sum(point_lots.c.remaining))
+        .where(point_lots.c.member_id == member_id, point_lots.c.remaining > 0)
+        .group_by(point_lots.c.expires_on)
+        .order_by(point_lots.c.expires_on.is_(None), point_lots.c.expires_on)
+    )
+    return [(d, int(n)) for d, n in rows]
+
+
+def history(
+    conn: Connection,
+    brand_id: int,
+    member_id: int,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    before_id: int | None = None,
+) -> list[EntryRow]:
+    conditions = [point_entries.c.member_id == member_id, point_entries.c.brand_id == brand_id]
+    if since is not None:
+        conditions.append(point_entries.c.created_at >= since)
+    if until is not None:
+        conditions.append(point_entries.c.created_at < until)
+    if before_id is not None:
+        conditions.append(point_entries.c.id < before_id)
+    rows = conn.execute(
+        select(*_ENTRY_COLUMNS)
+        .where(and_(*conditions))
+        .order_by(point_entries.c.created_at.desc(), point_entries.c.id.desc())
+        .limit(limit)
+    )
+    return [EntryRow(*r) for r in rows]
+
+
+def sums(conn: Connection, member_id: int) -> tuple[int, int, int]:
+    """(cached balance, sum of entries, sum of open lots): the ledger invariant."""
+    cached = conn.execute(
+        select(members.c.points_balance).where(members.c.id == member_id)
+    ).scalar_one()
+    entries = conn.execute(
+        select(func.coalesce(func.sum(point_entries.c.points), 0)).where(
+            point_entries.c.member_id == member_id
+        )
+    ).scalar_one()
+    lots = conn.execute(
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
+            point_lots.c.member_id == member_id
+        )
+    ).scalar_one()
+    return int(cached), int(entries), int(lots)
+
+
+def expire_due_lots(
+    conn: Connection, as_of: date, now: datetime, brand_id: int | None
+) -> tuple[int, int, int]:
+    """Expire every lot whose lapse date is on or before `as_of`, set-based.
+
+    Three statements over the same rows: append one `expire` entry per lot,
+    lower each member's cached balance by its total, zero the lots. A second
+    run for the same date finds nothing left to expire, which makes it
+    idempotent. Returns (lots, points, members).
+    """
+    due = and_(point_lots.c.remaining > 0, point_lots.c.expires_on <= as_of)
+    if brand_id is not None:
+        due = and_(due, point_lots.c.brand_id == brand_id)
+    ref = f"expiry:{as_of.isoformat()}"
+    description = literal("积分到期失效 points lapsed on ") + cast(point_lots.c.expires_on, String)
+    inserted = conn.execute(
+        insert(point_entries).from_select(
+            [
+                "brand_id",
+                "member_id",
+                "kind",
+                "points",
+                "lot_id",
+                "source_type",
+                "source_ref",
+                "description",
+                "created_at",
+            ],
+            select(
+                point_lots.c.brand_id,
+                point_lots.c.member_id,
+                literal("expire"),
+                -point_lots.c.remaining,
+                point_lots.c.id,
+                literal("expiry"),
+                literal(ref),
+                description,
+                literal(now, point_entries.c.created_at.type),
+            ).where(due),
+        )
+    )
+    lots = inserted.rowcount
+    if not lots:
+        return 0, 0, 0
+    per_member = (
+        select(point_lots.c.member_id, func.sum(point_lots.c.remaining).label("total"))
+        .where(due)
+        .group_by(point_lots.c.member_id)
+        .subquery()
+    )
+    touched = conn.execute(
+        update(members)
+        .where(members.c.id == per_member.c.member_id)
+        .values(points_balance=members.c.points_balance - per_member.c.total)
+    ).rowcount
+    points = conn.execute(
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(due)
+    ).scalar_one()
+    conn.execute(update(point_lots).where(due).values(remaining=0))
+    return lots, int(points), touched

@@ -1,0 +1,177 @@
+"""The schema, as SQLAlchemy Core tables.
+
+Every business row carries `brand_id` (the tenant) and every query filters on
+it. The points ledger is `point_entries` (append-only) plus `point_draws` (which
+lots each entry moved points in or out of); `point_lots` holds the derived,
+updatable state (what is left of each credit and when it lapses), and
+`members.points_balance` caches the sum so the till reads one row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from loyalpos.db.types import UTCDateTime
+
+# Integer primary keys that are BIGINT on PostgreSQL but the rowid alias on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+brands = Table(
+    "brands",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="Asia/Shanghai"),
+    Column("expiry_mode", String(16), nullable=False, server_default="none"),
+    Column("expiry_months", Integer),
+    Column("expiry_period", String(16)),
+    Column("expiry_periods_later", Integer, nullable=False, server_default="0"),
+    Column("birthday_extension_months", Integer, nullable=False, server_default="0"),
+    Column("pending_days", Integer, nullable=False, server_default="0"),
+    Column("allow_negative_balance", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "code"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("birthday", Date),
+    Column("referrer_id", Id, ForeignKey("members.id")),
+    Column("card_no", String(16), nullable=False),
+    Column("tier", String(40), nullable=False, server_default="normal"),
+    Column("points_balance", BigInteger, nullable=False, server_default="0"),
+    Column("birthday_extended_year", Integer),
+    Column("store_id", Id, ForeignKey("stores.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "phone"),
+    UniqueConstraint("brand_id", "card_no"),
+)
+
+member_identities = Table(
+    "member_identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False, index=True),
+    Column("provider", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "provider", "kind", "value"),
+)
+
+point_lots = Table(
+    "point_lots",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("original_points", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("is_debt", Boolean, nullable=False, server_default=text("false")),
+    Column("expires_on", Date),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("is_debt OR remaining >= 0", name="remaining_not_negative"),
+    CheckConstraint("NOT is_debt OR remaining <= 0", name="debt_not_positive"),
+)
+Index("ix_point_lots_member_open", point_lots.c.member_id, point_lots.c.expires_on)
+Index("ix_point_lots_member_available", point_lots.c.member_id, point_lots.c.available_at)
+Index(
+    "ix_point_lots_expiring",
+    point_lots.c.expires_on,
+    postgresql_where=point_lots.c.remaining > 0,
+    sqlite_where=point_lots.c.remaining > 0,
+)
+
+point_entries = Table(
+    "point_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id")),
+    Column("kind", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("lot_id", Id, ForeignKey("point_lots.id")),
+    Column("reverses_entry_id", Id, ForeignKey("point_entries.id")),
+    Column("source_type", String(16), nullable=False),
+    Column("source_ref", String(120)),
+    Column("description", Text, nullable=False),
+    Column("operator", String(80)),
+    Column("reason", Text),
+    Column("idempotency_key", String(120)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "idempotency_key"),
+    CheckConstraint("points <> 0", name="points_not_zero"),
+)
+Index("ix_point_entries_member_time", point_entries.c.member_id, point_entries.c.created_at)
+Index("ix_point_entries_reverses", point_entries.c.reverses_entry_id)
+
+point_draws = Table(
+    "point_draws",
+    metadata,
+    Column("entry_id", Id, ForeignKey("point_entries.id"), primary_key=True),
+    Column("lot_id", Id, ForeignKey("point_lots.id"), primary_key=True),
+    # Negative: points taken out of the lot; positive: points put back in.
+    Column("points", BigInteger, nullable=False),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id")),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("order_ref", String(120), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("claimed_member_id", Id, ForeignKey("members.id")),
+    Column("claimed_at", UTCDateTime),
+    UniqueConstraint("brand_id", "order_ref"),
+)

@@ -1,0 +1,62 @@
+"""Typed domain errors.
+
+Each error carries a stable machine `code` (what an integrator switches on), a
+`message` a cashier or operator can act on, and a `detail` mapping with the
+facts behind it. The API maps the error *category* (the base class) to an HTTP
+status in exactly one place; the domain never speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a user's input can cause."""
+
+    code: str = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.detail: dict[str, Any] = detail
+
+
+class InvalidInput(DomainError):
+    """The request is well formed but its values are not acceptable."""
+
+    code = "invalid_input"
+
+
+class NotFound(DomainError):
+    """The thing named does not exist within the caller's brand."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (duplicate, already used, ...)."""
+
+    code = "conflict"
+
+
+class InsufficientPoints(Conflict):
+    """A spend or reversal would take the member's points below what is allowed."""
+
+    code = "insufficient_points"
+
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(
+            f"积分不足：需要 {requested}，可用 {available} "
+            f"(not enough points: {requested} requested, {available} available)",
+            requested=requested,
+            available=available,
+        )
+
+
+class MemberCodeRejected(InvalidInput):
+    """A dynamic member code failed verification; `reason` says which check."""
+
+    code = "member_code_rejected"

@@ -1,0 +1,1 @@
+"""Use cases. Each public function is one transaction that commits in one place."""

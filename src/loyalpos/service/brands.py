@@ -1,0 +1,207 @@
+"""Brands (品牌) and their stores (门店), and each brand's points policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from loyalpos.db.tables import brands, stores
+from loyalpos.domain.calendar import Period
+from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
+from loyalpos.service.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    id: int
+    code: str
+    name: str
+    timezone: str
+    policy: ExpiryPolicy
+    pending_days: int
+    allow_negative_balance: bool
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_date(self, now: datetime) -> date:
+        return now.astimezone(self.zone).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    id: int
+    brand_id: int
+    code: str
+    name: str
+    timezone: str | None
+
+
+def _brand(row: Any) -> Brand:
+    policy = ExpiryPolicy(
+        mode=ExpiryMode(row.expiry_mode),
+        months=row.expiry_months,
+        period=Period(row.expiry_period) if row.expiry_period else None,
+        periods_later=row.expiry_periods_later,
+        birthday_extension_months=row.birthday_extension_months,
+    )
+    return Brand(
+        row.id,
+        row.code,
+        row.name,
+        row.timezone,
+        policy,
+        row.pending_days,
+        bool(row.allow_negative_balance),
+    )
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {name!r}", field="timezone") from None
+    return name
+
+
+def _policy_values(policy: ExpiryPolicy) -> dict[str, Any]:
+    return {
+        "expiry_mode": policy.mode.value,
+        "expiry_months": policy.months,
+        "expiry_period": policy.period.value if policy.period else None,
+        "expiry_periods_later": policy.periods_later,
+        "birthday_extension_months": policy.birthday_extension_months,
+    }
+
+
+def load_brand(conn: Connection, brand_id: int) -> Brand:
+    row = conn.execute(select(brands).where(brands.c.id == brand_id)).first()
+    if row is None:
+        raise NotFound(f"brand {brand_id} not found", code="brand_not_found")
+    return _brand(row)
+
+
+def get_brand(ctx: Context, brand_id: int) -> Brand:
+    with ctx.transaction() as conn:
+        return load_brand(conn, brand_id)
+
+
+def brand_by_code(ctx: Context, code: str) -> Brand:
+    with ctx.transaction() as conn:
+        row = conn.execute(select(brands).where(brands.c.code == code)).first()
+    if row is None:
+        raise NotFound(f"品牌 {code} 不存在 (brand {code!r} not found)", code="brand_not_found")
+    return _brand(row)
+
+
+def list_brands(ctx: Context) -> list[Brand]:
+    with ctx.transaction() as conn:
+        return [_brand(r) for r in conn.execute(select(brands).order_by(brands.c.id))]
+
+
+def create_brand(
+    ctx: Context,
+    code: str,
+    name: str,
+    *,
+    timezone: str = "Asia/Shanghai",
+    policy: ExpiryPolicy | None = None,
+    pending_days: int = 0,
+    allow_negative_balance: bool = False,
+    now: datetime | None = None,
+) -> Brand:
+    if not code or len(code) > 40:
+        raise InvalidInput("brand code must be 1-40 characters", field="code")
+    if not 0 <= pending_days <= 365:
+        raise InvalidInput("pending days must be between 0 and 365", field="pending_days")
+    values = {
+        "code": code,
+        "name": name,
+        "timezone": check_timezone(timezone),
+        "pending_days": pending_days,
+        "allow_negative_balance": allow_negative_balance,
+        "created_at": ctx.now(now),
+        **_policy_values(policy or ExpiryPolicy()),
+    }
+    try:
+        with ctx.transaction() as conn:
+            brand_id = conn.execute(insert(brands).values(**values)).inserted_primary_key[0]
+            return load_brand(conn, int(brand_id))  # type: ignore[arg-type]
+    except IntegrityError:
+        raise Conflict(f"brand {code!r} already exists", code="brand_exists") from None
+
+
+def set_points_policy(
+    ctx: Context,
+    brand_id: int,
+    policy: ExpiryPolicy,
+    *,
+    pending_days: int | None = None,
+    allow_negative_balance: bool | None = None,
+) -> Brand:
+    """Change how future points expire. Lots already open keep their dates."""
+    values = _policy_values(policy)
+    if pending_days is not None:
+        values["pending_days"] = pending_days
+    if allow_negative_balance is not None:
+        values["allow_negative_balance"] = allow_negative_balance
+    with ctx.transaction() as conn:
+        load_brand(conn, brand_id)
+        conn.execute(update(brands).where(brands.c.id == brand_id).values(**values))
+        return load_brand(conn, brand_id)
+
+
+def create_store(
+    ctx: Context,
+    brand_id: int,
+    code: str,
+    name: str,
+    *,
+    timezone: str | None = None,
+    now: datetime | None = None,
+) -> Store:
+    if timezone is not None:
+        check_timezone(timezone)
+    try:
+        with ctx.transaction() as conn:
+            load_brand(conn, brand_id)
+            store_id = conn.execute(
+                insert(stores).values(
+                    brand_id=brand_id,
+                    code=code,
+                    name=name,
+                    timezone=timezone,
+                    created_at=ctx.now(now),
+                )
+            ).inserted_primary_key[0]
+    except IntegrityError:
+        raise Conflict(f"store {code!r} already exists", code="store_exists") from None
+    return Store(int(store_id), brand_id, code, name, timezone)  # type: ignore[arg-type]
+
+
+def list_stores(ctx: Context, brand_id: int) -> list[Store]:
+    with ctx.transaction() as conn:
+        rows = conn.execute(
+            select(stores).where(stores.c.brand_id == brand_id).order_by(stores.c.id)
+        )
+        return [Store(r.id, r.brand_id, r.code, r.name, r.timezone) for r in rows]
+
+
+def check_store(conn: Connection, brand_id: int, store_id: int | None) -> None:
+    """A store id from the caller must belong to the caller's brand."""
+    if store_id is None:
+        return
+    found = conn.execute(
+        select(stores.c.id).where(stores.c.id == store_id, stores.c.brand_id == brand_id)
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"门店 {store_id} 不存在 (store {store_id} not found)", code="store_not_found"
+        )

@@ -1,0 +1,74 @@
+"""What every use case needs: the engine, the settings and the clock.
+
+The clock is injected so that tests and the late-booking path can say what
+time it is; nothing in the service layer calls `datetime.now()` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from loyalpos.config import Settings
+from loyalpos.db.engine import make_engine
+
+T = TypeVar("T")
+
+# PostgreSQL's "try again" answers: serialization failure and deadlock.
+RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+class RetryTransaction(Exception):
+    """Raised inside a transaction when another one changed the rows it planned on."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    engine: Engine
+    settings: Settings
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Context:
+        return cls(make_engine(settings.database_url), settings)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def now(self, now: datetime | None = None) -> datetime:
+        return now if now is not None else self.clock()
+
+    @contextmanager
+    def transaction(self, *, repeatable_read: bool = False) -> Iterator[Connection]:
+        """One transaction: commits when the block ends, rolls back if it raises."""
+        with self.engine.connect() as conn:
+            if repeatable_read and self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def run(self, work: Callable[[Connection], T], *, repeatable_read: bool = False) -> T:
+        """Run `work` in a transaction, retrying when PostgreSQL asks us to."""
+        for attempt in range(8):
+            try:
+                with self.transaction(repeatable_read=repeatable_read) as conn:
+                    return work(conn)
+            except RetryTransaction:
+                pass
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+            time.sleep(0.005 * (2**attempt))
+        raise RuntimeError("transaction kept conflicting; gave up after 8 attempts")

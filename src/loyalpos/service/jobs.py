@@ -1,0 +1,91 @@
+"""Scheduled work on the ledger: expiry (积分过期) and the birthday extension."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, extract, or_, select, update
+
+from loyalpos.db import ledger_repo as repo
+from loyalpos.db.tables import brands, members, point_lots
+from loyalpos.domain.calendar import add_months
+from loyalpos.service.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryRun:
+    as_of: date
+    lots: int
+    points: int
+    members: int
+
+
+def expire_points(
+    ctx: Context, as_of: date, *, brand_id: int | None = None, now: datetime | None = None
+) -> ExpiryRun:
+    """Expire every lot lapsing on or before `as_of`, in set-based SQL.
+
+    Idempotent for a date: lots it expired hold nothing any more. On PostgreSQL
+    it runs at REPEATABLE READ, so a till booking against the same lots meanwhile
+    makes one of the two retry instead of both acting on stale numbers.
+    """
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> ExpiryRun:
+        return ExpiryRun(as_of, *repo.expire_due_lots(conn, as_of, at, brand_id))
+
+    return ctx.run(run, repeatable_read=True)
+
+
+def extend_birthdays(ctx: Context, as_of: date, *, brand_id: int | None = None) -> int:
+    """Add each brand's birthday months to the open lots of members whose
+    birthday month it is, once per member per year. Returns members extended."""
+
+    def run(conn: Connection) -> int:
+        query = select(brands.c.id, brands.c.birthday_extension_months).where(
+            brands.c.birthday_extension_months > 0
+        )
+        if brand_id is not None:
+            query = query.where(brands.c.id == brand_id)
+        extended = 0
+        for brand_row in conn.execute(query).all():
+            due = (
+                conn.execute(
+                    select(members.c.id)
+                    .where(
+                        members.c.brand_id == brand_row.id,
+                        extract("month", members.c.birthday) == as_of.month,
+                        or_(
+                            members.c.birthday_extended_year.is_(None),
+                            members.c.birthday_extended_year < as_of.year,
+                        ),
+                    )
+                    .with_for_update()
+                )
+                .scalars()
+                .all()
+            )
+            for member_id in due:
+                _extend_member(conn, member_id, brand_row.birthday_extension_months)
+                conn.execute(
+                    update(members)
+                    .where(members.c.id == member_id)
+                    .values(birthday_extended_year=as_of.year)
+                )
+                extended += 1
+        return extended
+
+    return ctx.run(run)
+
+
+def _extend_member(conn: Connection, member_id: int, months: int) -> None:
+    rows = conn.execute(
+        select(point_lots.c.id, point_lots.c.expires_on).where(
+            point_lots.c.member_id == member_id,
+            point_lots.c.remaining > 0,
+            point_lots.c.expires_on.is_not(None),
+        )
+    ).all()
+    for lot_id, expires_on in rows:
+        repo.set_lot_expiry(conn, lot_id, add_months(expires_on, months))

@@ -1,0 +1,467 @@
+"""Members (会员): registration, look-up by every key a till may hold, identities,
+member codes, and "buy first, join later" claims (先消费后建档)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from loyalpos.db.ledger_repo import lock_member
+from loyalpos.db.tables import claims, member_identities, members
+from loyalpos.domain import member_code
+from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.ledger import EntryKind
+from loyalpos.domain.privacy import mask_phone
+from loyalpos.service.brands import check_store, load_brand
+from loyalpos.service.context import Context
+from loyalpos.service.phones import normalise_phone
+from loyalpos.service.points import Source, credit
+
+log = logging.getLogger(__name__)
+
+
+class Provider(StrEnum):
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+
+
+class IdentityKind(StrEnum):
+    OPENID = "openid"
+    UNIONID = "unionid"
+    BUYER_ID = "buyer_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    brand_id: int
+    phone: str
+    name: str
+    birthday: date | None
+    card_no: str
+    tier: str
+    points_balance: int
+    referrer_id: int | None
+    store_id: int | None
+    created_at: datetime
+
+    @property
+    def phone_masked(self) -> str:
+        return mask_phone(self.phone)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    provider: str
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    member_id: int
+    points: int
+    order_ref: str
+    entry_id: int
+
+
+def _member(row: Any) -> Member:
+    return Member(
+        row.id,
+        row.brand_id,
+        row.phone,
+        row.name,
+        row.birthday,
+        row.card_no,
+        row.tier,
+        int(row.points_balance),
+        row.referrer_id,
+        row.store_id,
+        row.created_at,
+    )
+
+
+def _by(conn: Connection, brand_id: int, *where: Any) -> Member | None:
+    row = conn.execute(select(members).where(members.c.brand_id == brand_id, *where)).first()
+    return _member(row) if row else None
+
+
+def _not_found(what: str) -> NotFound:
+    return NotFound(f"未找到会员 (no member with this {what})", code="member_not_found", key=what)
+
+
+def load_member(conn: Connection, brand_id: int, member_id: int) -> Member:
+    found = _by(conn, brand_id, members.c.id == member_id)
+    if found is None:
+        raise _not_found("id")
+    return found
+
+
+def _new_card_no(conn: Connection, brand_id: int) -> str:
+    for _ in range(20):
+        card = member_code.card_number_from(
+            "8" + "".join(secrets.choice("0123456789") for _ in range(14))
+        )
+        if _by(conn, brand_id, members.c.card_no == card) is None:
+            return card
+    raise RuntimeError("could not find a free card number")
+
+
+def _check_birthday(birthday: date | None, today: date) -> None:
+    if birthday is not None and not (date(1900, 1, 1) <= birthday <= today):
+        raise InvalidInput("生日不正确 (birthday is not a plausible date)", field="birthday")
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("姓名需为 1-100 个字符 (name must be 1-100 characters)", field="name")
+    return name
+
+
+def insert_member(
+    conn: Connection,
+    brand_id: int,
+    *,
+    phone: str,
+    name: str,
+    now: datetime,
+    birthday: date | None = None,
+    referrer_id: int | None = None,
+    store_id: int | None = None,
+    tier: str = "normal",
+    card_no: str | None = None,
+) -> Member:
+    """Insert a member inside an open transaction (phone already normalised)."""
+    if _by(conn, brand_id, members.c.phone == phone) is not None:
+        raise Conflict(
+            f"手机号 {mask_phone(phone)} 已是会员 (already a member)",
+            code="member_exists",
+            phone=mask_phone(phone),
+        )
+    if referrer_id is not None:
+        load_member(conn, brand_id, referrer_id)
+    if card_no is not None:
+        if not member_code.is_card_number(card_no):
+            raise InvalidInput("卡号校验失败 (card number fails its check digit)", field="card_no")
+        if _by(conn, brand_id, members.c.card_no == card_no) is not None:
+            raise Conflict("卡号已被使用 (card number already in use)", code="card_exists")
+    check_store(conn, brand_id, store_id)
+    member_id = conn.execute(
+        insert(members).values(
+            brand_id=brand_id,
+            phone=phone,
+            name=_check_name(name),
+            birthday=birthday,
+            referrer_id=referrer_id,
+            card_no=card_no or _new_card_no(conn, brand_id),
+            tier=tier,
+            points_balance=0,
+            store_id=store_id,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    log.info("member %s registered in brand %s", member_id, brand_id)
+    return load_member(conn, brand_id, int(member_id))  # type: ignore[arg-type]
+
+
+def register(
+    ctx: Context,
+    brand_id: int,
+    *,
+    phone: str,
+    name: str,
+    birthday: date | None = None,
+    referrer_id: int | None = None,
+    store_id: int | None = None,
+    identities: list[Identity] | None = None,
+    claim_token: str | None = None,
+    now: datetime | None = None,
+) -> Member:
+    """Register a member (会员注册); binds identities and an order claim atomically."""
+    at = ctx.now(now)
+    normalised = normalise_phone(phone, ctx.settings.default_region)
+
+    def run(conn: Connection) -> Member:
+        brand = load_brand(conn, brand_id)
+        _check_birthday(birthday, brand.local_date(at))
+        member = insert_member(
+            conn,
+            brand_id,
+            phone=normalised,
+            name=name,
+            now=at,
+            birthday=birthday,
+            referrer_id=referrer_id,
+            store_id=store_id,
+        )
+        for identity in identities or []:
+            _bind(conn, brand_id, member.id, identity, at)
+        if claim_token:
+            _claim(conn, ctx, brand_id, member.id, claim_token, at)
+        return load_member(conn, brand_id, member.id)
+
+    try:
+        return ctx.run(run)
+    except IntegrityError:
+        raise Conflict(
+            f"手机号 {mask_phone(normalised)} 已是会员 (already a member)", code="member_exists"
+        ) from None
+
+
+def get(ctx: Context, brand_id: int, member_id: int) -> Member:
+    with ctx.transaction() as conn:
+        return load_member(conn, brand_id, member_id)
+
+
+def by_phone(ctx: Context, brand_id: int, phone: str) -> Member:
+    normalised = normalise_phone(phone, ctx.settings.default_region)
+    with ctx.transaction() as conn:
+        found = _by(conn, brand_id, members.c.phone == normalised)
+    if found is None:
+        raise _not_found("phone")
+    return found
+
+
+def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
+    card_no = card_no.strip()
+    if not member_code.is_card_number(card_no):
+        raise InvalidInput(
+            "卡号有误，请核对 (card number mistyped: check digit fails)",
+            code="card_number_invalid",
+            field="card_no",
+        )
+    with ctx.transaction() as conn:
+        found = _by(conn, brand_id, members.c.card_no == card_no)
+    if found is None:
+        raise _not_found("card number")
+    return found
+
+
+def by_identity(ctx: Context, brand_id: int, identity: Identity) -> Member:
+    with ctx.transaction() as conn:
+        row = conn.execute(
+            select(member_identities.c.member_id).where(
+                member_identities.c.brand_id == brand_id,
+                member_identities.c.provider == identity.provider,
+                member_identities.c.kind == identity.kind,
+                member_identities.c.value == identity.value,
+            )
+        ).first()
+        if row is None:
+            raise _not_found(f"{identity.provider} {identity.kind}")
+        return load_member(conn, brand_id, row.member_id)
+
+
+def identities_of(ctx: Context, brand_id: int, member_id: int) -> list[Identity]:
+    with ctx.transaction() as conn:
+        load_member(conn, brand_id, member_id)
+        rows = conn.execute(
+            select(member_identities)
+            .where(
+                member_identities.c.brand_id == brand_id,
+                member_identities.c.member_id == member_id,
+            )
+            .order_by(member_identities.c.id)
+        )
+        return [Identity(r.provider, r.kind, r.value) for r in rows]
+
+
+def _check_identity(identity: Identity) -> None:
+    if identity.provider not in set(Provider) or identity.kind not in set(IdentityKind):
+        raise InvalidInput(
+            "unknown identity provider or kind",
+            field="provider",
+            providers=[p.value for p in Provider],
+            kinds=[k.value for k in IdentityKind],
+        )
+    if not identity.value or len(identity.value) > 128:
+        raise InvalidInput("identity value must be 1-128 characters", field="value")
+
+
+def _bind(
+    conn: Connection, brand_id: int, member_id: int, identity: Identity, now: datetime
+) -> None:
+    _check_identity(identity)
+    existing = conn.execute(
+        select(member_identities.c.member_id).where(
+            member_identities.c.brand_id == brand_id,
+            member_identities.c.provider == identity.provider,
+            member_identities.c.kind == identity.kind,
+            member_identities.c.value == identity.value,
+        )
+    ).first()
+    if existing is not None:
+        if existing.member_id == member_id:
+            return
+        raise Conflict(
+            "该账号已绑定其他会员 (this account is bound to another member)", code="identity_taken"
+        )
+    conn.execute(
+        insert(member_identities).values(
+            brand_id=brand_id,
+            member_id=member_id,
+            provider=identity.provider,
+            kind=identity.kind,
+            value=identity.value,
+            created_at=now,
+        )
+    )
+
+
+def bind_identity(
+    ctx: Context,
+    brand_id: int,
+    member_id: int,
+    identity: Identity,
+    *,
+    claim_token: str | None = None,
+    now: datetime | None = None,
+) -> Member:
+    """Bind a WeChat / Alipay identity (a member may have several)."""
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> Member:
+        load_member(conn, brand_id, member_id)
+        _bind(conn, brand_id, member_id, identity, at)
+        if claim_token:
+            _claim(conn, ctx, brand_id, member_id, claim_token, at)
+        return load_member(conn, brand_id, member_id)
+
+    return ctx.run(run)
+
+
+# --- member codes ---------------------------------------------------------
+
+
+def issue_code(
+    ctx: Context, brand_id: int, member_id: int, *, now: datetime | None = None
+) -> tuple[str, int]:
+    """A fresh dynamic member code and the seconds it stays valid."""
+    get(ctx, brand_id, member_id)
+    key = member_code.brand_key(ctx.settings.secret, brand_id)
+    issued = int(ctx.now(now).timestamp())
+    return member_code.issue(key, member_id, issued), ctx.settings.member_code_ttl_seconds
+
+
+def by_code(ctx: Context, brand_id: int, code: str, *, now: datetime | None = None) -> Member:
+    """The member behind a scanned dynamic code, or a clear reason it is refused."""
+    key = member_code.brand_key(ctx.settings.secret, brand_id)
+    member_id = member_code.verify(
+        key, code, int(ctx.now(now).timestamp()), ctx.settings.member_code_ttl_seconds
+    )
+    try:
+        return get(ctx, brand_id, member_id)
+    except NotFound:
+        raise _not_found("member code") from None
+
+
+# --- buy first, join later (先消费后建档) --------------------------------
+
+
+def _token_hash(brand_id: int, token: str) -> str:
+    normal = token.strip().upper().replace("-", "").replace(" ", "")
+    return hashlib.sha256(f"{brand_id}:{normal}".encode()).hexdigest()
+
+
+def create_claim(
+    ctx: Context,
+    brand_id: int,
+    *,
+    order_ref: str,
+    points: int,
+    store_id: int | None = None,
+    description: str = "",
+    now: datetime | None = None,
+) -> str:
+    """A claim token for an anonymous order's points, printed on the receipt.
+
+    Only its hash is kept: the receipt is the bearer instrument.
+    """
+    if points <= 0:
+        raise InvalidInput("claim points must be positive", field="points")
+    at = ctx.now(now)
+    raw = secrets.token_bytes(8)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    token = "".join(alphabet[b % len(alphabet)] for b in raw)
+    token = token[:4] + "-" + token[4:]
+    try:
+        with ctx.transaction() as conn:
+            load_brand(conn, brand_id)
+            check_store(conn, brand_id, store_id)
+            conn.execute(
+                insert(claims).values(
+                    brand_id=brand_id,
+                    store_id=store_id,
+                    token_hash=_token_hash(brand_id, token),
+                    order_ref=order_ref,
+                    points=points,
+                    description=description
+                    or f"订单 {order_ref} 补积分 (points of order {order_ref})",
+                    created_at=at,
+                    expires_at=at + timedelta(days=ctx.settings.claim_valid_days),
+                )
+            )
+    except IntegrityError:
+        raise Conflict(f"order {order_ref} already has a claim", code="claim_exists") from None
+    return token
+
+
+def _claim(
+    conn: Connection, ctx: Context, brand_id: int, member_id: int, token: str, now: datetime
+) -> ClaimResult:
+    row = conn.execute(
+        select(claims).where(
+            claims.c.brand_id == brand_id, claims.c.token_hash == _token_hash(brand_id, token)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("小票积分码无效 (claim code not found)", code="claim_not_found")
+    if row.expires_at <= now:
+        raise Conflict(
+            "小票积分码已过期 (claim code expired)",
+            code="claim_expired",
+            expired_at=row.expires_at.isoformat(),
+        )
+    taken = conn.execute(
+        update(claims)
+        .where(claims.c.id == row.id, claims.c.claimed_member_id.is_(None))
+        .values(claimed_member_id=member_id, claimed_at=now)
+    ).rowcount
+    if taken != 1:
+        raise Conflict(
+            "小票积分已领取 (these points were already claimed)", code="claim_already_used"
+        )
+    lock_member(conn, brand_id, member_id)
+    brand = load_brand(conn, brand_id)
+    entry_id = credit(
+        conn,
+        brand,
+        member_id,
+        int(row.points),
+        EntryKind.EARN,
+        Source("claim", row.order_ref, row.description, store_id=row.store_id),
+        now,
+    )
+    return ClaimResult(member_id, int(row.points), row.order_ref, entry_id)
+
+
+def claim(
+    ctx: Context, brand_id: int, member_id: int, token: str, *, now: datetime | None = None
+) -> ClaimResult:
+    """An existing member takes an anonymous order's points, once."""
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> ClaimResult:
+        load_member(conn, brand_id, member_id)
+        return _claim(conn, ctx, brand_id, member_id, token, at)
+
+    return ctx.run(run)
