@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, and_, cast, func, insert, literal, select, update
 
-from loyalpos.db.tables import members, point_draws, point_entries, point_lots
+from loyalpos.db.tables import inserted_id, members, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
 
 
@@ -95,9 +95,7 @@ def insert_lot(
             created_at=now,
         )
     )
-    lot_id = result.inserted_primary_key[0]
-    assert lot_id is not None
-    return int(lot_id)
+    return inserted_id(result)
 
 
 def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
@@ -186,7 +184,7 @@ def insert_entry(
             created_at=now,
         )
     )
-    entry_id = int(result.inserted_primary_key[0])  # type: ignore[arg-type]
+    entry_id = inserted_id(result)
     if draws:
         conn.execute(
             insert(point_draws),

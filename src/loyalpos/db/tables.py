@@ -9,6 +9,8 @@ updatable state (what is left of each credit and when it lapses), and
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import CursorResult
 
 from loyalpos.db.types import UTCDateTime
 
@@ -175,3 +178,10 @@ claims = Table(
     Column("claimed_at", UTCDateTime),
     UniqueConstraint("brand_id", "order_ref"),
 )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT produced."""
+    key = result.inserted_primary_key
+    assert key is not None and key[0] is not None
+    return int(key[0])

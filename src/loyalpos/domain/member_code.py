@@ -61,8 +61,10 @@ def issue(key: bytes, member_id: int, issued_at: int) -> str:
     return PREFIX + base64.b32encode(raw).decode().rstrip("=")
 
 
-def _reject(reason: RejectReason, **detail: object) -> MemberCodeRejected:
-    return MemberCodeRejected(_MESSAGES[reason], reason=reason.value, **detail)
+def _reject(reason: RejectReason, **detail: int) -> MemberCodeRejected:
+    error = MemberCodeRejected(_MESSAGES[reason], reason=reason.value)
+    error.detail.update(detail)
+    return error
 
 
 def verify(key: bytes, code: str, now: int, ttl: int = DEFAULT_TTL_SECONDS) -> int:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from loyalpos.db.tables import brands, stores
+from loyalpos.db.tables import brands, inserted_id, stores
 from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
@@ -132,8 +132,8 @@ def create_brand(
     }
     try:
         with ctx.transaction() as conn:
-            brand_id = conn.execute(insert(brands).values(**values)).inserted_primary_key[0]
-            return load_brand(conn, int(brand_id))  # type: ignore[arg-type]
+            brand_id = inserted_id(conn.execute(insert(brands).values(**values)))
+            return load_brand(conn, brand_id)
     except IntegrityError:
         raise Conflict(f"brand {code!r} already exists", code="brand_exists") from None
 
@@ -172,18 +172,20 @@ def create_store(
     try:
         with ctx.transaction() as conn:
             load_brand(conn, brand_id)
-            store_id = conn.execute(
-                insert(stores).values(
-                    brand_id=brand_id,
-                    code=code,
-                    name=name,
-                    timezone=timezone,
-                    created_at=ctx.now(now),
+            store_id = inserted_id(
+                conn.execute(
+                    insert(stores).values(
+                        brand_id=brand_id,
+                        code=code,
+                        name=name,
+                        timezone=timezone,
+                        created_at=ctx.now(now),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
     except IntegrityError:
         raise Conflict(f"store {code!r} already exists", code="store_exists") from None
-    return Store(int(store_id), brand_id, code, name, timezone)  # type: ignore[arg-type]
+    return Store(store_id, brand_id, code, name, timezone)
 
 
 def list_stores(ctx: Context, brand_id: int) -> list[Store]:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db.ledger_repo import lock_member
-from loyalpos.db.tables import claims, member_identities, members
+from loyalpos.db.tables import claims, inserted_id, member_identities, members
 from loyalpos.domain import member_code
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
@@ -155,22 +155,24 @@ def insert_member(
         if _by(conn, brand_id, members.c.card_no == card_no) is not None:
             raise Conflict("卡号已被使用 (card number already in use)", code="card_exists")
     check_store(conn, brand_id, store_id)
-    member_id = conn.execute(
-        insert(members).values(
-            brand_id=brand_id,
-            phone=phone,
-            name=_check_name(name),
-            birthday=birthday,
-            referrer_id=referrer_id,
-            card_no=card_no or _new_card_no(conn, brand_id),
-            tier=tier,
-            points_balance=0,
-            store_id=store_id,
-            created_at=now,
+    member_id = inserted_id(
+        conn.execute(
+            insert(members).values(
+                brand_id=brand_id,
+                phone=phone,
+                name=_check_name(name),
+                birthday=birthday,
+                referrer_id=referrer_id,
+                card_no=card_no or _new_card_no(conn, brand_id),
+                tier=tier,
+                points_balance=0,
+                store_id=store_id,
+                created_at=now,
+            )
         )
-    ).inserted_primary_key[0]
+    )
     log.info("member %s registered in brand %s", member_id, brand_id)
-    return load_member(conn, brand_id, int(member_id))  # type: ignore[arg-type]
+    return load_member(conn, brand_id, member_id)
 
 
 def register(
