@@ -331,9 +331,11 @@ def expire_due_lots(
     due = and_(point_lots.c.remaining > 0, point_lots.c.expires_on <= as_of)
     if brand_id is not None:
         due = and_(due, point_lots.c.brand_id == brand_id)
+    if conn.execute(select(point_lots.c.id).where(due).limit(1)).first() is None:
+        return 0, 0, 0
     ref = f"expiry:{as_of.isoformat()}"
     description = literal("积分到期失效 points lapsed on ") + cast(point_lots.c.expires_on, String)
-    inserted = conn.execute(
+    conn.execute(
         insert(point_entries).from_select(
             [
                 "brand_id",
@@ -359,9 +361,6 @@ def expire_due_lots(
             ).where(due),
         )
     )
-    lots = inserted.rowcount
-    if not lots:
-        return 0, 0, 0
     per_member = (
         select(point_lots.c.member_id, func.sum(point_lots.c.remaining).label("total"))
         .where(due)
@@ -376,5 +375,5 @@ def expire_due_lots(
     points = conn.execute(
         select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(due)
     ).scalar_one()
-    conn.execute(update(point_lots).where(due).values(remaining=0))
+    lots = conn.execute(update(point_lots).where(due).values(remaining=0)).rowcount
     return lots, int(points), touched
