@@ -89,12 +89,12 @@ def load_brand(conn: Connection, brand_id: int) -> Brand:
 
 
 def get_brand(ctx: Context, brand_id: int) -> Brand:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         return load_brand(conn, brand_id)
 
 
 def brand_by_code(ctx: Context, code: str) -> Brand:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         row = conn.execute(select(brands).where(brands.c.code == code)).first()
     if row is None:
         raise NotFound(f"品牌 {code} 不存在 (brand {code!r} not found)", code="brand_not_found")
@@ -102,7 +102,7 @@ def brand_by_code(ctx: Context, code: str) -> Brand:
 
 
 def list_brands(ctx: Context) -> list[Brand]:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         return [_brand(r) for r in conn.execute(select(brands).order_by(brands.c.id))]
 
 
@@ -189,7 +189,7 @@ def create_store(
 
 
 def list_stores(ctx: Context, brand_id: int) -> list[Store]:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         rows = conn.execute(
             select(stores).where(stores.c.brand_id == brand_id).order_by(stores.c.id)
         )

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from loyalpos.config import Settings
-from loyalpos.db.engine import make_engine
+from loyalpos.db.engine import READ_ONLY, make_engine
 
 T = TypeVar("T")
 
@@ -51,11 +51,18 @@ class Context:
         return now if now is not None else self.clock()
 
     @contextmanager
-    def transaction(self, *, repeatable_read: bool = False) -> Iterator[Connection]:
-        """One transaction: commits when the block ends, rolls back if it raises."""
+    def transaction(
+        self, *, repeatable_read: bool = False, read_only: bool = False
+    ) -> Iterator[Connection]:
+        """One transaction: commits when the block ends, rolls back if it raises.
+
+        `read_only` lets SQLite readers skip the write lock; it does not stop writes.
+        """
         with self.engine.connect() as conn:
             if repeatable_read and self.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            if read_only:
+                conn = conn.execution_options(**{READ_ONLY: True})
             with conn.begin():
                 yield conn
 

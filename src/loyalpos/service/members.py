@@ -220,13 +220,13 @@ def register(
 
 
 def get(ctx: Context, brand_id: int, member_id: int) -> Member:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         return load_member(conn, brand_id, member_id)
 
 
 def by_phone(ctx: Context, brand_id: int, phone: str) -> Member:
     normalised = normalise_phone(phone, ctx.settings.default_region)
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         found = _by(conn, brand_id, members.c.phone == normalised)
     if found is None:
         raise _not_found("phone")
@@ -241,7 +241,7 @@ def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
             code="card_number_invalid",
             field="card_no",
         )
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         found = _by(conn, brand_id, members.c.card_no == card_no)
     if found is None:
         raise _not_found("card number")
@@ -249,7 +249,7 @@ def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
 
 
 def by_identity(ctx: Context, brand_id: int, identity: Identity) -> Member:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         row = conn.execute(
             select(member_identities.c.member_id).where(
                 member_identities.c.brand_id == brand_id,
@@ -264,7 +264,7 @@ def by_identity(ctx: Context, brand_id: int, identity: Identity) -> Member:
 
 
 def identities_of(ctx: Context, brand_id: int, member_id: int) -> list[Identity]:
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         load_member(conn, brand_id, member_id)
         rows = conn.execute(
             select(member_identities)

@@ -461,7 +461,7 @@ def _give_back(
 def balance(ctx: Context, brand_id: int, member_id: int, *, now: datetime | None = None) -> Balance:
     """Total, spendable and pending points: one indexed read for the till."""
     at = ctx.now(now)
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         row = repo.balance_parts(conn, brand_id, member_id, at)
     if row is None:
         raise NotFound(
@@ -473,7 +473,7 @@ def balance(ctx: Context, brand_id: int, member_id: int, *, now: datetime | None
 
 def expiry_schedule(ctx: Context, brand_id: int, member_id: int) -> list[tuple[date | None, int]]:
     """Points by lapse date: [(2025-10-01, 500), (None, 20)] — None never lapses."""
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         if repo.balance_parts(conn, brand_id, member_id, ctx.now()) is None:
             raise NotFound(f"member {member_id} not found", code="member_not_found")
         return repo.expiry_schedule(conn, member_id)
@@ -492,5 +492,5 @@ def history(
     """Ledger entries newest first, within a time range, paged by `before_id`."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", field="limit")
-    with ctx.transaction() as conn:
+    with ctx.transaction(read_only=True) as conn:
         return repo.history(conn, brand_id, member_id, since, until, limit, before_id)
