@@ -355,7 +355,9 @@ def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
     )
 
 
-@points_app.command("adjust")
+# ignore_unknown_options: a negative POINTS such as -200 is an argument, not a
+# cluster of unknown short options.
+@points_app.command("adjust", context_settings={"ignore_unknown_options": True})
 def points_adjust(
     brand: BrandOpt,
     member_id: int,
@@ -442,6 +444,19 @@ def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None)
     ctx = _ctx()
     day = date.fromisoformat(as_of) if as_of else ctx.now().date()
     _out({"members_extended": jobs.extend_birthdays(ctx, day)})
+
+
+@app.command()
+def simulate(file: Path) -> None:
+    """Price one cart under a rule set (YAML or JSON) and print the quote as JSON."""
+    from loyalpos.rules.simulate import simulate_text
+
+    try:
+        result = simulate_text(file.read_text(encoding="utf-8"))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(result)
 
 
 def main() -> None:

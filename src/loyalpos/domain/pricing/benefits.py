@@ -1,0 +1,239 @@
+"""Each benefit kind as a small function over the cart's running amounts.
+
+A kind looks at what each line still costs (`State.amounts`), works out its
+saving and returns it split over the lines; the engine subtracts it. Units
+taken by an item, bundle or multibuy benefit are marked consumed so two
+benefits never discount the same unit twice (Oscar's LineOfferConsumer idea).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loyalpos.domain.pricing import reasons
+from loyalpos.domain.pricing.allocation import allocate, percent_of
+from loyalpos.domain.pricing.model import CartLine
+from loyalpos.domain.pricing.reasons import Ineligible, Reason
+from loyalpos.domain.pricing.rules import Benefit, Kind, ThresholdBase
+
+
+@dataclass(slots=True)
+class State:
+    """The cart as benefits are applied: per line, what is still payable, and
+    how many units (worth how much of that) earlier benefits consumed."""
+
+    lines: tuple[CartLine, ...]
+    original: tuple[int, ...]
+    amounts: list[int]
+    consumed: list[int]
+    held: list[int]
+
+    @classmethod
+    def start(cls, lines: tuple[CartLine, ...], amounts: list[int]) -> State:
+        n = len(lines)
+        return cls(lines, tuple(x.subtotal for x in lines), list(amounts), [0] * n, [0] * n)
+
+    def copy(self) -> State:
+        return State(self.lines, self.original, self.amounts[:], self.consumed[:], self.held[:])
+
+    def free_units(self, i: int) -> int:
+        return self.lines[i].qty - self.consumed[i]
+
+    def unit_prices(self, i: int) -> list[int]:
+        """Current prices of the line's unconsumed units, dearest first."""
+        n = self.free_units(i)
+        return allocate(self.amounts[i] - self.held[i], [1] * n) if n else []
+
+    def take(self, per_line: list[int], *, whole_line: bool) -> None:
+        """Subtract a discount. One on the whole line (order-level) lowers the
+        consumed units' share in step; one on particular units does not."""
+        for i, d in enumerate(per_line):
+            if d:
+                if whole_line and self.held[i]:
+                    self.held[i] -= d * self.held[i] // self.amounts[i]
+                self.amounts[i] -= d
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    saving: int
+    per_line: list[int]
+    consume: list[tuple[int, int, int]]  # (line, units, value still held by them)
+
+
+Result = Outcome | Ineligible
+Apply = Callable[[Benefit, State, ThresholdBase], Result]
+
+
+def _eligible(b: Benefit, st: State) -> list[int]:
+    return [i for i, line in enumerate(st.lines) if b.scope.line_ok(line) and st.amounts[i] > 0]
+
+
+def _spread(saving: int, idx: list[int], st: State) -> list[int]:
+    """`saving` allocated over lines `idx` in proportion to what they still cost."""
+    per_line = [0] * len(st.lines)
+    for i, part in zip(idx, allocate(saving, [st.amounts[i] for i in idx]), strict=True):
+        per_line[i] = part
+    return per_line
+
+
+def _base(b: Benefit, st: State, idx: list[int], default: ThresholdBase) -> int:
+    base = b.threshold_base or default
+    source = st.original if base is ThresholdBase.ORIGINAL else st.amounts
+    return sum(source[i] for i in idx)
+
+
+def _order_level(
+    b: Benefit, st: State, default: ThresholdBase, saving_of: Callable[[int, int], int]
+) -> Result:
+    idx = _eligible(b, st)
+    if not idx:
+        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS)
+    base = _base(b, st, idx, default)
+    if base < b.threshold:
+        return reasons.below_threshold(b.threshold - base, b.threshold)
+    current = sum(st.amounts[i] for i in idx)
+    saving = saving_of(base, current)
+    if b.cap is not None:
+        saving = min(saving, b.cap)
+    saving = max(0, min(saving, current))
+    return Outcome(saving, _spread(saving, idx, st), [])
+
+
+def threshold(b: Benefit, st: State, default: ThresholdBase) -> Result:
+    """满减: spend ≥ threshold → minus amount; with `step`, minus amount per full step."""
+
+    def saving(base: int, _current: int) -> int:
+        return (base // b.step) * b.amount if b.step else b.amount
+
+    return _order_level(b, st, default, saving)
+
+
+def percent(b: Benefit, st: State, default: ThresholdBase) -> Result:
+    """折扣: pay `percent` (hundredths of a percent) of the eligible amount."""
+    return _order_level(b, st, default, lambda _b, cur: cur - percent_of(cur, b.percent))
+
+
+def cash(b: Benefit, st: State, default: ThresholdBase) -> Result:
+    """代金券: minus amount, never below zero."""
+    return _order_level(b, st, default, lambda _b, _c: b.amount)
+
+
+def _dearest_unit(st: State, skus: set[str] | None, b: Benefit) -> tuple[int, int] | None:
+    """(line, unit price) of the dearest free unit of `skus` (or in scope)."""
+    best: tuple[int, int] | None = None
+    for i, line in enumerate(st.lines):
+        if st.free_units(i) <= 0:
+            continue
+        if skus is not None and line.sku not in skus:
+            continue
+        if skus is None and not b.scope.line_ok(line):
+            continue
+        price = st.unit_prices(i)[0]
+        if best is None or price > best[1]:
+            best = (i, price)
+    return best
+
+
+def item(b: Benefit, st: State, _default: ThresholdBase) -> Result:
+    """兑换券 / 商品券: one unit of the item free (price 0) or at a set price."""
+    found = _dearest_unit(st, {b.sku} if b.sku else None, b)
+    if found is None:
+        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, sku=b.sku)
+    i, price = found
+    saving = max(0, price - b.price)
+    per_line = [0] * len(st.lines)
+    per_line[i] = saving
+    return Outcome(saving, per_line, [(i, 1, price - saving)])
+
+
+def bundle(b: Benefit, st: State, _default: ThresholdBase) -> Result:
+    """套餐券: one unit of each listed item together at a set price."""
+    picks: list[tuple[int, int]] = []
+    trial = st.copy()
+    for sku in b.bundle:
+        found = _dearest_unit(trial, {sku}, b)
+        if found is None:
+            return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, missing=sku)
+        picks.append(found)
+        trial.consumed[found[0]] += 1
+        trial.held[found[0]] += found[1]
+    total = sum(price for _, price in picks)
+    saving = max(0, total - b.price)
+    shares = allocate(saving, [price for _, price in picks])
+    per_line = [0] * len(st.lines)
+    consume: list[tuple[int, int, int]] = []
+    for (i, price), share in zip(picks, shares, strict=True):
+        per_line[i] += share
+        consume.append((i, 1, price - share))
+    return Outcome(saving, per_line, consume)
+
+
+def nth_discount(b: Benefit, st: State, _default: ThresholdBase) -> Result:
+    """第 N 件 X 折 (第二件半价): in each line, every `nth` unit pays `percent`."""
+    per_line = [0] * len(st.lines)
+    consume: list[tuple[int, int, int]] = []
+    for i in _eligible(b, st):
+        units = st.unit_prices(i)
+        groups = len(units) // b.nth
+        if not groups:
+            continue
+        # The discounted unit of each group is its cheapest (the last ones).
+        discounted = units[len(units) - groups :]
+        taken = units[: groups * (b.nth - 1)] + discounted
+        saving = sum(u - percent_of(u, b.percent) for u in discounted)
+        per_line[i] = saving
+        consume.append((i, len(taken), sum(taken) - saving))
+    total = sum(per_line)
+    if not consume:
+        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.nth)
+    return Outcome(total, per_line, consume)
+
+
+def buy_n_free(b: Benefit, st: State, _default: ThresholdBase) -> Result:
+    """买 N 免 1: of every `n` eligible units (dearest first), the cheapest is free."""
+    units = sorted(
+        ((price, i) for i in _eligible(b, st) for price in st.unit_prices(i)),
+        key=lambda u: (-u[0], u[1]),
+    )
+    groups = len(units) // b.n
+    if not groups:
+        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.n)
+    per_line = [0] * len(st.lines)
+    used: dict[int, list[int]] = {}
+    for g in range(groups):
+        group = units[g * b.n : (g + 1) * b.n]
+        price, i = group[-1]
+        per_line[i] += price
+        for p, j in group:
+            used.setdefault(j, []).append(p)
+    consume = [(i, len(ps), sum(ps) - per_line[i]) for i, ps in sorted(used.items())]
+    return Outcome(sum(per_line), per_line, consume)
+
+
+KINDS: dict[Kind, Apply] = {
+    Kind.THRESHOLD: threshold,
+    Kind.PERCENT: percent,
+    Kind.CASH: cash,
+    Kind.ITEM: item,
+    Kind.BUNDLE: bundle,
+    Kind.NTH_DISCOUNT: nth_discount,
+    Kind.BUY_N_FREE: buy_n_free,
+}
+
+
+def apply(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> Result:
+    """Work out `b` on `st` and, if usable, book it into `st`."""
+    outcome = KINDS[b.kind](b, st, default)
+    if isinstance(outcome, Ineligible):
+        return outcome
+    per_line = outcome.per_line
+    if cap is not None and outcome.saving > cap:
+        per_line = allocate(cap, per_line)
+        outcome = Outcome(cap, per_line, outcome.consume)
+    st.take(per_line, whole_line=not outcome.consume)
+    for i, units, value in outcome.consume:
+        st.consumed[i] += units
+        st.held[i] += value
+    return outcome

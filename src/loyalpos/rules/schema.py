@@ -1,0 +1,278 @@
+"""The rule-set document: what HQ writes, validated field by field.
+
+Money is integer 分 (fields end in `_fen`); percentages are "pay N%" with up to
+two decimals (`percent: 95` is 95折, `88.5` is 88.5%). A wrong rule is refused
+with pydantic's message naming the field (e.g. `coupons.0.threshold_fen`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Fen = Annotated[int, Field(ge=0, le=100_000_000)]
+PositiveFen = Annotated[int, Field(gt=0, le=100_000_000)]
+Percent = Annotated[Decimal, Field(gt=0, le=100, decimal_places=2)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=4)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-.:]+$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScopeDoc(Model):
+    stores: list[str] = []
+    exclude_stores: list[str] = []
+    categories: list[str] = []
+    exclude_categories: list[str] = []
+    skus: list[str] = []
+    exclude_skus: list[str] = []
+    tiers: list[str] = []
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default=[], description="ISO weekdays: 1 = Monday ... 7 = Sunday"
+    )
+    dates: list[date] = []
+    hours: list[str] = Field(default=[], description='["10:00-14:00", ...], local time')
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_hours(text)
+        return value
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"hours must look like 10:00-14:00, not {text!r}") from None
+    if end <= start:
+        raise ValueError(f"hours {text!r} end before they start")
+    return start, end
+
+
+class BaseEarn(Model):
+    id: Ident
+    kind: Literal["base"]
+    points_per_yuan: Multiplier | None = None
+    yuan_per_point: Multiplier | None = None
+    scope: ScopeDoc = ScopeDoc()
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> BaseEarn:
+        if (self.points_per_yuan is None) == (self.yuan_per_point is None):
+            raise ValueError("give exactly one of points_per_yuan or yuan_per_point")
+        return self
+
+
+class TierMultiplierEarn(Model):
+    id: Ident
+    kind: Literal["tier_multiplier"]
+    multipliers: dict[str, Multiplier]
+    scope: ScopeDoc = ScopeDoc()
+    description: str = ""
+
+
+class CategoryRateEarn(Model):
+    """Per category or item: its own rate, or a multiplier of the base rate."""
+
+    id: Ident
+    kind: Literal["category_rate"]
+    scope: ScopeDoc
+    points_per_yuan: Multiplier | None = None
+    yuan_per_point: Multiplier | None = None
+    multiplier: Multiplier | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> CategoryRateEarn:
+        given = [x for x in (self.points_per_yuan, self.yuan_per_point, self.multiplier) if x]
+        if len(given) != 1:
+            raise ValueError("give exactly one of points_per_yuan, yuan_per_point, multiplier")
+        if not (self.scope.categories or self.scope.skus):
+            raise ValueError("a category rate needs scope.categories or scope.skus")
+        return self
+
+
+class ExcludeEarn(Model):
+    id: Ident
+    kind: Literal["exclude"]
+    scope: ScopeDoc
+    description: str = ""
+
+
+class TimeMultiplierEarn(Model):
+    id: Ident
+    kind: Literal["time_multiplier"]
+    multiplier: Multiplier
+    scope: ScopeDoc
+    description: str = ""
+
+
+class Step(Model):
+    spend_fen: PositiveFen
+    points: Annotated[int, Field(gt=0, le=10_000_000)]
+
+
+class ThresholdBonusEarn(Model):
+    id: Ident
+    kind: Literal["threshold_bonus"]
+    steps: Annotated[list[Step], Field(min_length=1, max_length=20)]
+    scope: ScopeDoc = ScopeDoc()
+    description: str = ""
+
+
+class FirstOrderEarn(Model):
+    id: Ident
+    kind: Literal["first_order_bonus"]
+    points: Annotated[int, Field(gt=0, le=10_000_000)]
+    scope: ScopeDoc = ScopeDoc()
+    description: str = ""
+
+
+EarnDoc = Annotated[
+    BaseEarn
+    | TierMultiplierEarn
+    | CategoryRateEarn
+    | ExcludeEarn
+    | TimeMultiplierEarn
+    | ThresholdBonusEarn
+    | FirstOrderEarn,
+    Field(discriminator="kind"),
+]
+
+
+class OffsetDoc(Model):
+    enabled: bool = True
+    points_per_yuan: Annotated[int, Field(gt=0, le=100_000)] = 100
+    cap_percent: Percent = Decimal(100)
+    min_points: Annotated[int, Field(ge=0)] = 0
+    step: Annotated[int, Field(gt=0)] = 100
+
+    @model_validator(mode="after")
+    def _whole_fen(self) -> OffsetDoc:
+        if (self.step * 100) % self.points_per_yuan:
+            raise ValueError(
+                "step must be worth a whole number of fen (step × 100 / points_per_yuan)"
+            )
+        return self
+
+
+class PointsDoc(Model):
+    rounding: Literal["floor", "round", "ceil"] = "floor"
+    earn: list[EarnDoc] = []
+    offset: OffsetDoc | None = None
+
+
+class LimitsDoc(Model):
+    per_member_day: Annotated[int, Field(gt=0)] | None = None
+    per_member_week: Annotated[int, Field(gt=0)] | None = None
+    per_member_month: Annotated[int, Field(gt=0)] | None = None
+    total_uses: Annotated[int, Field(gt=0)] | None = None
+    total_discount_fen: PositiveFen | None = None
+
+
+Kind = Literal["threshold", "percent", "cash", "item", "bundle", "nth_discount", "buy_n_free"]
+
+
+class BenefitDoc(Model):
+    """A coupon template or a promotion; which fields matter depends on `kind`."""
+
+    id: Ident
+    name: str = ""
+    kind: Kind
+    scope: ScopeDoc = ScopeDoc()
+    threshold_fen: Fen = 0
+    amount_fen: Fen = 0
+    step_fen: PositiveFen | None = None
+    cap_fen: PositiveFen | None = None
+    percent: Percent | None = None
+    sku: str | None = None
+    price_fen: Fen = 0
+    bundle: list[str] = []
+    nth: Annotated[int, Field(ge=2, le=20)] = 2
+    n: Annotated[int, Field(ge=2, le=50)] = 3
+    threshold_base: Literal["original", "discounted"] | None = None
+    exclusive: bool = False
+    with_points: bool = False
+    max_per_order: Annotated[int, Field(ge=1, le=50)] = 1
+    priority: int = 0
+    points_multiplier: Multiplier | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    valid_days: Annotated[int, Field(gt=0, le=3650)] | None = None
+    limits: LimitsDoc = LimitsDoc()
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> BenefitDoc:
+        k = self.kind
+        if k == "threshold" and (self.threshold_fen <= 0 or self.amount_fen <= 0):
+            raise ValueError("a threshold benefit needs threshold_fen and amount_fen")
+        if k == "threshold" and self.amount_fen > self.threshold_fen and not self.step_fen:
+            raise ValueError("amount_fen cannot exceed threshold_fen")
+        if k == "cash" and self.amount_fen <= 0:
+            raise ValueError("a cash voucher needs amount_fen")
+        if k in ("percent", "nth_discount") and self.percent is None:
+            raise ValueError(f"a {k} benefit needs percent (pay N%)")
+        if k == "item" and not (self.sku or self.scope.skus or self.scope.categories):
+            raise ValueError("an item coupon needs sku (or scope.skus / scope.categories)")
+        if k == "bundle" and (len(self.bundle) < 2 or self.price_fen <= 0):
+            raise ValueError("a bundle needs at least two skus in bundle and price_fen")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class StackingDoc(Model):
+    max_coupons: Annotated[int, Field(ge=0, le=20)] = 1
+    threshold_base: Literal["original", "discounted"] = "discounted"
+    exclusive_groups: list[list[str]] = []
+    forbidden_pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = []
+    order: list[Kind] | None = None
+
+    @field_validator("order")
+    @classmethod
+    def _complete(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each kind may appear once in order")
+        return value
+
+
+class MemberPricesDoc(Model):
+    tiers: dict[str, Percent] = {}
+    items: dict[str, dict[str, Fen]] = {}
+    scope: ScopeDoc = ScopeDoc()
+
+
+class ChangeRoundingDoc(Model):
+    default: Literal["none", "fen", "jiao"] = "none"
+    stores: dict[str, Literal["none", "fen", "jiao"]] = {}
+
+
+class RuleSetDoc(Model):
+    """A brand's whole rule set, as one document."""
+
+    version: Literal[1] = 1
+    points: PointsDoc = PointsDoc()
+    member_prices: MemberPricesDoc = MemberPricesDoc()
+    coupons: list[BenefitDoc] = []
+    promotions: list[BenefitDoc] = []
+    stacking: StackingDoc = StackingDoc()
+    change_rounding: ChangeRoundingDoc = ChangeRoundingDoc()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RuleSetDoc:
+        ids = [b.id for b in [*self.coupons, *self.promotions]]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"coupon and promotion ids must be unique: {', '.join(dupes)}")
+        earn_ids = [r.id for r in self.points.earn]
+        if len(set(earn_ids)) != len(earn_ids):
+            raise ValueError("earning rule ids must be unique")
+        return self

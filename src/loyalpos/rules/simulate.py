@@ -1,0 +1,161 @@
+"""`loyalpos simulate FILE`: one document in (rules, member, cart, options),
+the quote out as JSON. HQ uses it to try a rule before publishing it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from loyalpos.domain.pricing import model as m
+from loyalpos.domain.pricing.engine import quote
+from loyalpos.rules import convert
+from loyalpos.rules.schema import Fen, Model, RuleSetDoc
+
+
+class WalletCouponDoc(Model):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    template: str
+    expires_at: datetime | None = None
+    valid_from: datetime | None = None
+
+
+class UsageDoc(Model):
+    day: int = 0
+    week: int = 0
+    month: int = 0
+
+
+class MemberDoc(Model):
+    tier: str | None = None
+    points: Annotated[int, Field(ge=0)] = 0
+    first_order: bool = False
+    wallet: Annotated[list[WalletCouponDoc], Field(max_length=1000)] = []
+    usage: dict[str, UsageDoc] = {}
+
+
+class LineDoc(Model):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    category: str = ""
+    name: str = ""
+    unit_price_fen: Fen
+    qty: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class CartDoc(Model):
+    store: str
+    time: datetime = Field(description="the store's local time, e.g. 2024-06-08T12:00")
+    lines: Annotated[list[LineDoc], Field(min_length=1, max_length=500)]
+
+
+class BudgetDoc(Model):
+    uses: Annotated[int, Field(ge=0)] | None = None
+    discount_fen: Annotated[int, Field(ge=0)] | None = None
+
+
+class OptionsDoc(Model):
+    points: Literal["none", "max"] | Annotated[int, Field(ge=0)] = "none"
+    strategy: Literal["max_saving", "earliest_expiry"] = "max_saving"
+    force: list[str] = []
+    exclude: list[str] = []
+    skip_all: bool = False
+    budgets: dict[str, BudgetDoc] = {}
+
+
+class SimulationDoc(Model):
+    rules: RuleSetDoc
+    member: MemberDoc = MemberDoc()
+    cart: CartDoc
+    options: OptionsDoc = OptionsDoc()
+
+
+def _naive(t: datetime | None) -> datetime | None:
+    return t.replace(tzinfo=None) if t is not None else None
+
+
+def to_domain(doc: SimulationDoc) -> tuple[m.MemberContext, m.Cart, m.Options]:
+    member = m.MemberContext(
+        tier=doc.member.tier,
+        points=doc.member.points,
+        first_order=doc.member.first_order,
+        wallet=tuple(
+            m.WalletCoupon(c.id, c.template, _naive(c.expires_at), _naive(c.valid_from))
+            for c in doc.member.wallet
+        ),
+        usage={k: m.Usage(u.day, u.week, u.month) for k, u in doc.member.usage.items()},
+    )
+    cart = m.Cart(
+        doc.cart.store,
+        doc.cart.time.replace(tzinfo=None),
+        tuple(
+            m.CartLine(x.sku, x.category, x.unit_price_fen, x.qty, x.name) for x in doc.cart.lines
+        ),
+    )
+    o = doc.options
+    points: m.PointsRequest | int = (
+        m.PointsRequest(o.points) if isinstance(o.points, str) else o.points
+    )
+    options = m.Options(
+        points=points,
+        strategy=m.Strategy(o.strategy),
+        force=tuple(o.force),
+        exclude=tuple(o.exclude),
+        skip_all=o.skip_all,
+        budgets={k: m.Remaining(b.uses, b.discount_fen) for k, b in o.budgets.items()},
+    )
+    return member, cart, options
+
+
+def quote_json(q: m.Quote) -> dict[str, Any]:
+    return {
+        "subtotal_fen": q.subtotal,
+        "discount_fen": q.discount,
+        "points_redeemed": q.points_redeemed,
+        "points_offset_fen": q.points_offset,
+        "rounding_fen": q.rounding,
+        "payable_fen": q.payable,
+        "points_earned": q.points_earned,
+        "applied": [
+            {"coupon_id": a.coupon_id, "benefit": a.benefit, "kind": a.kind, "saving_fen": a.saving}
+            for a in q.applied
+        ],
+        "unusable": [
+            {
+                "coupon_id": u.coupon_id,
+                "template": u.template,
+                "reason_code": u.reason_code,
+                "message": u.message_zh,
+                "message_en": u.message_en,
+                "detail": u.detail,
+            }
+            for u in q.unusable
+        ],
+        "lines": [
+            {
+                "sku": x.sku,
+                "qty": x.qty,
+                "subtotal_fen": x.subtotal,
+                "discount_fen": x.discount,
+                "points_offset_fen": x.points_offset,
+                "payable_fen": x.payable,
+                "points_earned": x.points_earned,
+            }
+            for x in q.lines
+        ],
+        "explanation": list(q.explanation),
+    }
+
+
+def simulate(data: Any) -> dict[str, Any]:
+    """Validate a simulation document and price it."""
+    try:
+        doc = SimulationDoc.model_validate(data)
+    except ValidationError as exc:
+        raise convert.validation_problem(exc) from None
+    member, cart, options = to_domain(doc)
+    return quote_json(quote(convert.rule_set(doc.rules), member, cart, options))
+
+
+def simulate_text(text: str) -> dict[str, Any]:
+    return simulate(convert.load_text(text))
