@@ -13,6 +13,7 @@ from typing import Any
 from loyalpos.domain.privacy import redact_phones
 
 _installed = False
+_FORMATTER = logging.Formatter()
 
 
 def install_redaction() -> None:
@@ -30,6 +31,10 @@ def install_redaction() -> None:
         redacted = redact_phones(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # A traceback's text (an exception message, SQL parameters) can hold
+            # a number too; formatters use a record's exc_text when it is set.
+            record.exc_text = redact_phones(_FORMATTER.formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(factory)

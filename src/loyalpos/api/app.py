@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
 from loyalpos.api import errors
@@ -23,20 +23,44 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    limit = ctx.settings.max_body_bytes
-
-    @app.middleware("http")
-    async def _body_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return errors.error_response(
-                413, "payload_too_large", f"请求体过大 (body larger than {limit} bytes)"
-            )
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(members.router)
     app.include_router(points.router)
     return app
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes with 413: by Content-Length up front, and
+    by counting what arrives, so a chunked upload without a length is cut off too."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _message(self) -> str:
+        return f"请求体过大 (body larger than {self.limit} bytes)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            response = errors.error_response(413, "payload_too_large", self._message())
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Raised while the route reads its body: the HTTP error
+                    # handler turns it into the usual 413 error body.
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited, send)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
+from loyalpos.api.schemas import MAX_ID
 from loyalpos.domain.errors import InvalidInput
 from loyalpos.service import brands
 from loyalpos.service.brands import Brand
@@ -27,9 +28,13 @@ def current_brand(
 ) -> Brand:
     """The caller's brand. Until API keys arrive (checkout issue) the brand is
     named by the `X-Brand` header; every query below is scoped to it."""
-    if not x_brand:
+    code = (x_brand or "").strip()
+    if not code:
         raise InvalidInput("缺少品牌 (the X-Brand header is required)", code="brand_required")
-    return brands.brand_by_code(ctx, x_brand.strip())
+    return brands.brand_by_code(ctx, code)
 
 
 BrandDep = Annotated[Brand, Depends(current_brand)]
+
+MemberId = Annotated[int, Path(gt=0, le=MAX_ID)]
+EntryId = Annotated[int, Path(gt=0, le=MAX_ID)]

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Points = Annotated[int, Field(gt=0, le=1_000_000_000)]
+# Row ids are BIGINT (SQLite: 64-bit rowid); a larger number is invalid input,
+# not a database overflow.
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, Field(gt=0, le=MAX_ID)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 there.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
 
 
 class IdentityIn(Strict):
@@ -25,8 +37,8 @@ class MemberCreate(Strict):
     phone: Annotated[str, StringConstraints(min_length=3, max_length=32)]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     birthday: date | None = None
-    referrer_id: Annotated[int, Field(gt=0)] | None = None
-    store_id: Annotated[int, Field(gt=0)] | None = None
+    referrer_id: DbId | None = None
+    store_id: DbId | None = None
     identities: Annotated[list[IdentityIn], Field(max_length=10)] = []
     claim_token: Annotated[str, StringConstraints(max_length=32)] | None = None
 
@@ -65,7 +77,7 @@ class ClaimIn(Strict):
 class ClaimCreate(Strict):
     order_ref: ShortText
     points: Points
-    store_id: Annotated[int, Field(gt=0)] | None = None
+    store_id: DbId | None = None
     description: Annotated[str, StringConstraints(max_length=200)] = ""
 
 
@@ -117,7 +129,7 @@ class EntriesPublic(BaseModel):
 
 class PointsBooking(Strict):
     points: Points
-    store_id: Annotated[int, Field(gt=0)] | None = None
+    store_id: DbId | None = None
     source_ref: ShortText | None = None
     description: Annotated[str, StringConstraints(max_length=200)] = ""
     idempotency_key: ShortText | None = None
@@ -128,7 +140,7 @@ class PointsAdjust(Strict):
     operator: ShortText
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     expires_on: date | None = None
-    store_id: Annotated[int, Field(gt=0)] | None = None
+    store_id: DbId | None = None
     idempotency_key: ShortText | None = None
 
 
@@ -137,7 +149,7 @@ class Reversal(Strict):
     source_ref: ShortText | None = None
     operator: ShortText | None = None
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-    store_id: Annotated[int, Field(gt=0)] | None = None
+    store_id: DbId | None = None
     idempotency_key: ShortText | None = None
 
 

@@ -81,6 +81,9 @@ def _date(raw: str, column: str) -> date | None:
 
 def _parse(line: int, raw: dict[str, str], ctx: Context, today: date) -> _Row:
     values = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+    for column, value in values.items():
+        if "\x00" in value:
+            raise _RowError(column, "contains a NUL character")
     for column in REQUIRED:
         if not values.get(column):
             raise _RowError(column, "required")
@@ -89,8 +92,10 @@ def _parse(line: int, raw: dict[str, str], ctx: Context, today: date) -> _Row:
     except DomainError as exc:
         raise _RowError("phone", exc.message) from None
     points_text = values.get("points", "") or "0"
-    if not points_text.isdigit():
+    if not points_text.isdecimal():  # isdigit() lets "²" through to int()
         raise _RowError("points", f"not a whole number of points: {points_text!r}")
+    if len(points_text.lstrip("0")) > len(str(MAX_POINTS_PER_ENTRY)):
+        raise _RowError("points", "too large")  # before int(), which refuses 4300+ digits
     points = int(points_text)
     if points > MAX_POINTS_PER_ENTRY:
         raise _RowError("points", "too large")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.deps import BrandDep, CtxDep, MemberId
 from loyalpos.api.schemas import (
     ClaimCreate,
     ClaimIn,
@@ -80,26 +80,28 @@ def lookup_member(body: MemberLookup, ctx: CtxDep, brand: BrandDep) -> MemberPub
 
 
 @router.get("/members/{member_id}", response_model=MemberPublic)
-def get_member(member_id: int, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+def get_member(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
     """One member of the caller's brand."""
     return member_public(members.get(ctx, brand.id, member_id))
 
 
 @router.post("/members/{member_id}/identities", response_model=MemberPublic)
-def bind_identity(member_id: int, body: IdentityIn, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
+def bind_identity(
+    member_id: MemberId, body: IdentityIn, ctx: CtxDep, brand: BrandDep
+) -> MemberPublic:
     """Bind a WeChat/Alipay openid, unionid or buyer id to the member."""
     return member_public(members.bind_identity(ctx, brand.id, member_id, _identity(body)))
 
 
 @router.post("/members/{member_id}/code", response_model=MemberCodePublic)
-def member_code(member_id: int, ctx: CtxDep, brand: BrandDep) -> MemberCodePublic:
+def member_code(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> MemberCodePublic:
     """A fresh dynamic member code (会员码) for the member's phone to show."""
     code, ttl = members.issue_code(ctx, brand.id, member_id)
     return MemberCodePublic(code=code, expires_in=ttl)
 
 
 @router.post("/members/{member_id}/claims", response_model=ClaimPublic)
-def claim_order(member_id: int, body: ClaimIn, ctx: CtxDep, brand: BrandDep) -> ClaimPublic:
+def claim_order(member_id: MemberId, body: ClaimIn, ctx: CtxDep, brand: BrandDep) -> ClaimPublic:
     """Claim an anonymous order's points with the code on its receipt (once)."""
     result = members.claim(ctx, brand.id, member_id, body.token)
     return ClaimPublic(

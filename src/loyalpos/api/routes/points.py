@@ -5,8 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.deps import BrandDep, CtxDep, EntryId, MemberId
 from loyalpos.api.schemas import (
+    MAX_ID,
     BalancePublic,
     EntriesPublic,
     EntryPublic,
@@ -43,7 +44,7 @@ def entry_public(e: EntryRow) -> EntryPublic:
 
 
 @router.get("/members/{member_id}/points", response_model=BalancePublic)
-def get_balance(member_id: int, ctx: CtxDep, brand: BrandDep) -> BalancePublic:
+def get_balance(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> BalancePublic:
     """Balance (total, spendable, pending) and points by lapse date."""
     b = points.balance(ctx, brand.id, member_id)
     schedule = points.expiry_schedule(ctx, brand.id, member_id)
@@ -66,13 +67,13 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 @router.get("/members/{member_id}/points/history", response_model=EntriesPublic)
 def get_history(
-    member_id: int,
+    member_id: MemberId,
     ctx: CtxDep,
     brand: BrandDep,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before_id: Annotated[int | None, Query(gt=0)] = None,
+    before_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> EntriesPublic:
     """Ledger entries newest first, optionally within [since, until)."""
     points.balance(ctx, brand.id, member_id)
@@ -103,19 +104,19 @@ def _source(kind: str, body: PointsBooking) -> Source:
 
 
 @router.post("/members/{member_id}/points/earn", response_model=EntryPublic, status_code=201)
-def earn(member_id: int, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def earn(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
     """Book earned points (idempotent with `idempotency_key`)."""
     return entry_public(points.earn(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
 @router.post("/members/{member_id}/points/spend", response_model=EntryPublic, status_code=201)
-def spend(member_id: int, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def spend(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
     """Use points, earliest-expiring first; 409 if not enough are spendable."""
     return entry_public(points.spend(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
 @router.post("/members/{member_id}/points/adjust", response_model=EntryPublic, status_code=201)
-def adjust(member_id: int, body: PointsAdjust, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
     """An operator's adjustment, with a reason."""
     source = Source(
         "operator",
@@ -132,7 +133,7 @@ def adjust(member_id: int, body: PointsAdjust, ctx: CtxDep, brand: BrandDep) -> 
 
 
 @router.post("/points/entries/{entry_id}/reverse", response_model=EntryPublic, status_code=201)
-def reverse(entry_id: int, body: Reversal, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
     """Reverse all or part of an entry (冲正)."""
     source = Source(
         "reversal",

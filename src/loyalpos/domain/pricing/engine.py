@@ -267,6 +267,18 @@ def _rank(e: Evaluation) -> tuple[int, tuple[datetime, ...], int, tuple[str, ...
     )
 
 
+def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> bool:
+    """No benefit of `e` (other than forced ones) can be dropped without losing
+    saving: a coupon that adds nothing is never spent."""
+    for c in e.combo:
+        if c in forced:
+            continue
+        rest = tuple(x for x in e.combo if x is not c)
+        if evaluate(s, rest).saving >= e.saving:
+            return False
+    return True
+
+
 def search(
     s: _Search, forced: tuple[Candidate, ...], optional: list[tuple[Candidate, int]]
 ) -> Evaluation:
@@ -275,6 +287,8 @@ def search(
     `optional` pairs each candidate with its standalone saving; depth-first,
     best standalone first, pruning a branch when even the best remaining
     savings (within the coupon limit) cannot reach the best found so far.
+    Among equal savings the rank prefers coupons that expire first, then fewer
+    coupons, then ids; only irreducible combinations compete.
     """
     ranked = sorted(optional, key=lambda cs: (-cs[1], cs[0].expires, cs[0].key))
     best = evaluate(s, forced)
@@ -292,7 +306,7 @@ def search(
 
     def dfs(i: int, combo: tuple[Candidate, ...], current: Evaluation) -> None:
         nonlocal best
-        if current.saving >= 0 and _rank(current) < _rank(best):
+        if current.saving >= 0 and _rank(current) < _rank(best) and irreducible(s, current, forced):
             best = current
         if i >= len(ranked):
             return
