@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(brand_app, name="brand")
 app.add_typer(member_app, name="member")
 app.add_typer(points_app, name="points")
+rules_app = typer.Typer(help="Rule sets (规则): import, export, publish", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
 
@@ -444,6 +446,106 @@ def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None)
     ctx = _ctx()
     day = date.fromisoformat(as_of) if as_of else ctx.now().date()
     _out({"members_extended": jobs.extend_birthdays(ctx, day)})
+
+
+@rules_app.command("import")
+def rules_import(
+    brand: BrandOpt,
+    file: Path,
+    comment: str = "",
+    author: str | None = None,
+    publish_now: Annotated[bool, typer.Option("--publish", help="publish it at once")] = False,
+    effective_from: Annotated[
+        str | None, typer.Option(help="ISO time with zone, e.g. 2025-01-01T00:00:00+08:00")
+    ] = None,
+) -> None:
+    """Save a YAML/JSON rule set as a new draft version (and optionally publish it)."""
+    from loyalpos.service import rulesets
+
+    ctx = _ctx()
+    try:
+        bid = _brand_id(ctx, brand)
+        v = rulesets.save_draft(
+            ctx, bid, file.read_text(encoding="utf-8"), author=author, comment=comment
+        )
+        if publish_now or effective_from:
+            start = datetime.fromisoformat(effective_from) if effective_from else None
+            v = rulesets.publish(ctx, bid, v.version, effective_from=start, by=author)
+    except ValueError as exc:
+        typer.echo(f"bad --effective-from: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"version": v.version, "status": v.status.value, "effective_from": v.effective_from})
+
+
+@rules_app.command("publish")
+def rules_publish(
+    brand: BrandOpt,
+    version: int,
+    effective_from: Annotated[str | None, typer.Option(help="ISO time with zone")] = None,
+    by: str | None = None,
+) -> None:
+    """Publish a draft version, in force from --effective-from (default: now)."""
+    from loyalpos.service import rulesets
+
+    ctx = _ctx()
+    try:
+        start = datetime.fromisoformat(effective_from) if effective_from else None
+        v = rulesets.publish(ctx, _brand_id(ctx, brand), version, effective_from=start, by=by)
+    except ValueError as exc:
+        typer.echo(f"bad --effective-from: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out({"version": v.version, "status": v.status.value, "effective_from": v.effective_from})
+
+
+@rules_app.command("list")
+def rules_list(brand: BrandOpt) -> None:
+    """List a brand's rule set versions."""
+    from loyalpos.service import rulesets
+
+    ctx = _ctx()
+    try:
+        found = rulesets.versions(ctx, _brand_id(ctx, brand))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    _out(
+        [
+            {
+                "version": v.version,
+                "status": v.status.value,
+                "effective_from": v.effective_from,
+                "comment": v.comment,
+                "created_at": v.created_at,
+            }
+            for v in found
+        ]
+    )
+
+
+@rules_app.command("export")
+def rules_export(
+    brand: BrandOpt,
+    version: Annotated[int | None, typer.Option(help="default: the version in force now")] = None,
+) -> None:
+    """Print a rule set version as YAML."""
+    from loyalpos.service import rulesets
+
+    ctx = _ctx()
+    try:
+        bid = _brand_id(ctx, brand)
+        number = version if version is not None else rulesets.in_force(ctx, bid)[0]
+        if number == 0:
+            typer.echo("no rule set is in force for this brand", err=True)
+            raise typer.Exit(1)
+        typer.echo(rulesets.export_yaml(ctx, bid, number), nl=False)
+    except DomainError as exc:
+        _fail(exc)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
 from loyalpos.api import errors
-from loyalpos.api.routes import health, members, points
+from loyalpos.api.routes import health, members, points, rules
 from loyalpos.logs import install_redaction
 from loyalpos.service.context import Context
 
@@ -27,6 +27,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(health.router)
     app.include_router(members.router)
     app.include_router(points.router)
+    app.include_router(rules.router)
     return app
 
 

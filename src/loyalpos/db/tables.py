@@ -179,6 +179,25 @@ claims = Table(
     UniqueConstraint("brand_id", "order_ref"),
 )
 
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("effective_from", UTCDateTime),
+    Column("created_by", String(80)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_by", String(80)),
+    Column("published_at", UTCDateTime),
+    UniqueConstraint("brand_id", "version"),
+    CheckConstraint("status IN ('draft', 'published')", name="status_known"),
+)
+Index("ix_rule_sets_in_force", rule_sets.c.brand_id, rule_sets.c.status, rule_sets.c.effective_from)
+
 
 def inserted_id(result: CursorResult[Any]) -> int:
     """The primary key an INSERT produced."""

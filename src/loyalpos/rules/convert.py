@@ -143,7 +143,9 @@ def rule_set(doc: s.RuleSetDoc) -> d.RuleSet:
     )
 
 
-def validation_problem(exc: ValidationError, prefix: str = "") -> InvalidInput:
+def validation_problem(
+    exc: ValidationError, prefix: str = "", code: str = "invalid_rules"
+) -> InvalidInput:
     """The first pydantic error as an `InvalidInput` naming the field, all in detail."""
     problems = [
         {"field": ".".join(str(p) for p in (prefix, *e["loc"]) if p != ""), "message": e["msg"]}
@@ -151,8 +153,8 @@ def validation_problem(exc: ValidationError, prefix: str = "") -> InvalidInput:
     ]
     first = problems[0]
     return InvalidInput(
-        f"规则有误 (invalid rule): {first['field']}: {first['message']}",
-        code="invalid_rules",
+        f"校验失败 (validation failed): {first['field']}: {first['message']}",
+        code=code,
         field=first["field"],
         errors=problems,
     )
@@ -175,6 +177,19 @@ def load_text(text: str) -> Any:
         ) from None
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes Decimals (rates, percentages) as plain YAML numbers, not strings."""
+
+
+def _decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
+    if value == value.to_integral_value():
+        return dumper.represent_scalar("tag:yaml.org,2002:int", str(int(value)))
+    return dumper.represent_scalar("tag:yaml.org,2002:float", str(value.normalize()))
+
+
+_Dumper.add_representer(Decimal, _decimal)
+
+
 def dump_yaml(doc: s.RuleSetDoc) -> str:
-    data = doc.model_dump(mode="json", exclude_defaults=True)
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    data = doc.model_dump(mode="python", exclude_defaults=True)
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False)

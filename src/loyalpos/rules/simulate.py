@@ -152,7 +152,7 @@ def simulate(data: Any) -> dict[str, Any]:
     try:
         doc = SimulationDoc.model_validate(data)
     except ValidationError as exc:
-        raise convert.validation_problem(exc) from None
+        raise convert.validation_problem(exc, code="invalid_simulation") from None
     member, cart, options = to_domain(doc)
     return quote_json(quote(convert.rule_set(doc.rules), member, cart, options))
 

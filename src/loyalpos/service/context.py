@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -38,6 +38,8 @@ class Context:
     engine: Engine
     settings: Settings
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Values derived from immutable rows (published rule sets), per process.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:

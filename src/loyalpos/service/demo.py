@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, members, points
+from loyalpos.service import brands, members, points, rulesets
 from loyalpos.service.context import Context
 from loyalpos.service.members import Identity
 
@@ -60,4 +61,14 @@ def seed(ctx: Context) -> brands.Brand:
                 ),
                 now=now - timedelta(days=20),
             )
+    rules = rulesets.save_draft(
+        ctx,
+        brand.id,
+        (Path(__file__).parent / "demo_rules.yaml").read_text(encoding="utf-8"),
+        author="demo",
+        comment="demo rules",
+    )
+    rulesets.publish(
+        ctx, brand.id, rules.version, effective_from=now - timedelta(days=30), by="demo"
+    )
     return brand

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel
+
+from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.schemas import Strict
+from loyalpos.rules.simulate import simulate
+from loyalpos.service import rulesets
+from loyalpos.service.rulesets import Version
+
+router = APIRouter(prefix="/v1", tags=["rules"])
+
+VersionNo = Annotated[int, Path(gt=0, le=1_000_000)]
+
+
+class RuleSetPublic(BaseModel):
+    version: int
+    status: str
+    effective_from: datetime | None
+    comment: str
+    created_by: str | None
+    created_at: datetime
+    published_by: str | None
+    published_at: datetime | None
+    document: dict[str, Any]
+
+
+class RuleSetsPublic(BaseModel):
+    data: list[RuleSetPublic]
+    count: int
+
+
+class PublishIn(Strict):
+    effective_from: datetime | None = None
+    by: str | None = None
+
+
+class DraftIn(Strict):
+    document: dict[str, Any]
+    comment: str = ""
+    author: str | None = None
+
+
+def _public(v: Version) -> RuleSetPublic:
+    return RuleSetPublic(
+        version=v.version,
+        status=v.status.value,
+        effective_from=v.effective_from,
+        comment=v.comment,
+        created_by=v.created_by,
+        created_at=v.created_at,
+        published_by=v.published_by,
+        published_at=v.published_at,
+        document=rulesets.as_json(v.document),
+    )
+
+
+@router.post("/rules", response_model=RuleSetPublic, status_code=201)
+def save_draft(body: DraftIn, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+    """Validate a rule document and save it as the next draft version."""
+    v = rulesets.save_draft(ctx, brand.id, body.document, author=body.author, comment=body.comment)
+    return _public(v)
+
+
+@router.get("/rules", response_model=RuleSetsPublic)
+def list_versions(ctx: CtxDep, brand: BrandDep) -> RuleSetsPublic:
+    """All rule set versions of the brand, oldest first."""
+    found = [_public(v) for v in rulesets.versions(ctx, brand.id)]
+    return RuleSetsPublic(data=found, count=len(found))
+
+
+@router.get("/rules/{version}", response_model=RuleSetPublic)
+def get_version(version: VersionNo, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+    """One rule set version."""
+    return _public(rulesets.get(ctx, brand.id, version))
+
+
+@router.post("/rules/{version}/publish", response_model=RuleSetPublic)
+def publish(version: VersionNo, body: PublishIn, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+    """Publish a draft, in force from `effective_from` (default: now)."""
+    v = rulesets.publish(ctx, brand.id, version, effective_from=body.effective_from, by=body.by)
+    return _public(v)
+
+
+@router.post("/simulate")
+def simulate_quote(
+    ctx: CtxDep, brand: BrandDep, document: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Price one cart under a rule set, as `loyalpos simulate` does (docs/simulate.md)."""
+    return simulate(document)
