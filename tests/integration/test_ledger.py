@@ -303,3 +303,42 @@ def test_claim_tokens_expire(ctx: Context) -> None:
         members.claim(ctx, brand.id, m, token, now=at("2024-03-01"))
     assert raised.value.code == "claim_expired"
     assert invariant(ctx, m) == 0
+
+
+def test_lapsed_points_cannot_be_spent_even_if_the_expiry_job_is_late(ctx: Context) -> None:
+    brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=1))
+    m = new_member(ctx, brand)
+    points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-01"))
+    points.earn(ctx, brand.id, m, 50, order("B"), now=at("2024-01-20"))
+    b = points.balance(ctx, brand.id, m, now=at("2024-02-05"))
+    assert (b.total, b.available) == (150, 50)
+    with pytest.raises(InsufficientPoints) as raised:
+        points.spend(ctx, brand.id, m, 60, order("C"), now=at("2024-02-05"))
+    assert raised.value.detail["available"] == 50
+    points.spend(ctx, brand.id, m, 50, order("D"), now=at("2024-02-05"))
+    assert jobs.expire_points(ctx, date(2024, 2, 5)).points == 100
+    assert invariant(ctx, m) == 0
+
+
+def test_a_spend_reads_lots_page_by_page_in_expiry_order(ctx: Context) -> None:
+    brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=12))
+    m = new_member(ctx, brand)
+    for day in range(1, 29):
+        points.earn(ctx, brand.id, m, 10, order(f"E{day}"), now=at(f"2024-02-{day:02d}"))
+    spent = points.spend(ctx, brand.id, m, 255, order("S"), now=at("2024-03-01"))
+    assert spent.points == -255
+    assert points.expiry_schedule(ctx, brand.id, m)[0] == (date(2025, 2, 26), 5)
+    assert invariant(ctx, m) == 25
+
+
+def test_expiry_works_through_members_in_batches_and_stays_idempotent(ctx: Context) -> None:
+    brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=1))
+    ids = [new_member(ctx, brand, f"1380013{8000 + i:04d}") for i in range(5)]
+    for i, m in enumerate(ids):
+        points.earn(ctx, brand.id, m, 10 * (i + 1), order(f"A{i}"), now=at("2024-01-01"))
+        points.earn(ctx, brand.id, m, 7, order(f"B{i}"), now=at("2024-01-20"))
+    run = jobs.expire_points(ctx, date(2024, 2, 1), batch_members=2)
+    assert (run.lots, run.points, run.members) == (5, 150, 5)
+    again = jobs.expire_points(ctx, date(2024, 2, 1), batch_members=2)
+    assert (again.lots, again.points, again.members) == (0, 0, 0)
+    assert [invariant(ctx, m) for m in ids] == [7] * 5

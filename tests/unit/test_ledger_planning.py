@@ -14,6 +14,7 @@ from loyalpos.domain.ledger import (
 )
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
+TODAY = date(2024, 6, 1)
 PAST = NOW - timedelta(days=1)
 
 
@@ -23,7 +24,7 @@ def lot(i: int, remaining: int, expires: date | None, available: datetime = PAST
 
 def test_spend_uses_the_lots_that_expire_first() -> None:
     lots = [lot(1, 100, None), lot(2, 50, date(2025, 1, 1)), lot(3, 70, date(2024, 9, 1))]
-    draws = plan_spend(lots, 150, NOW)
+    draws = plan_spend(lots, 150, NOW, TODAY)
     assert [(d.lot_id, d.points) for d in draws] == [(3, 70), (2, 50), (1, 30)]
 
 
@@ -34,13 +35,20 @@ def test_pending_and_empty_lots_are_not_spendable() -> None:
         lot(3, 40, date(2025, 1, 1)),
     ]
     with pytest.raises(InsufficientPoints) as raised:
-        plan_spend(lots, 50, NOW)
+        plan_spend(lots, 50, NOW, TODAY)
     assert raised.value.detail == {"requested": 50, "available": 40}
+
+
+def test_lapsed_lots_are_not_spendable_even_before_the_expiry_job() -> None:
+    lots = [lot(1, 100, TODAY), lot(2, 30, date(2024, 6, 2))]
+    assert [(d.lot_id, d.points) for d in plan_spend(lots, 30, NOW, TODAY)] == [(2, 30)]
+    with pytest.raises(InsufficientPoints):
+        plan_spend(lots, 31, NOW, TODAY)
 
 
 def test_spend_of_zero_or_negative_points_is_refused() -> None:
     with pytest.raises(InvalidInput):
-        plan_spend([lot(1, 10, None)], 0, NOW)
+        plan_spend([lot(1, 10, None)], 0, NOW, TODAY)
 
 
 def test_give_back_fills_latest_expiring_lots_first_and_never_more_than_taken() -> None:
@@ -80,14 +88,14 @@ lots_strategy = st.lists(
 
 @given(lots_strategy, st.integers(1, 5_000))
 def test_spend_plan_is_exact_or_refused(lots: list[Lot], points: int) -> None:
-    spendable = sum(x.remaining for x in lots if x.spendable_at(NOW))
+    spendable = sum(x.remaining for x in lots if x.spendable_at(NOW, TODAY))
     if points > spendable:
         with pytest.raises(InsufficientPoints):
-            plan_spend(lots, points, NOW)
+            plan_spend(lots, points, NOW, TODAY)
         return
-    draws = plan_spend(lots, points, NOW)
+    draws = plan_spend(lots, points, NOW, TODAY)
     by_id = {x.id: x for x in lots}
     assert sum(d.points for d in draws) == points
     assert all(0 < d.points <= by_id[d.lot_id].remaining for d in draws)
-    assert all(by_id[d.lot_id].spendable_at(NOW) for d in draws)
+    assert all(by_id[d.lot_id].spendable_at(NOW, TODAY) for d in draws)
     assert len({d.lot_id for d in draws}) == len(draws)

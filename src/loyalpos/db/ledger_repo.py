@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import Connection, String, and_, cast, func, insert, literal, or_, select, update
 
 from loyalpos.db.tables import inserted_id, members, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
@@ -38,6 +38,14 @@ class EntryRow:
 _ENTRY_COLUMNS = [point_entries.c[name] for name in EntryRow.__slots__]
 
 
+_LOT_COLUMNS = (
+    point_lots.c.id,
+    point_lots.c.remaining,
+    point_lots.c.expires_on,
+    point_lots.c.available_at,
+)
+
+
 def _lot(row: Any) -> Lot:
     return Lot(row.id, row.remaining, row.expires_on, row.available_at)
 
@@ -53,6 +61,47 @@ def open_lots(conn: Connection, member_id: int) -> list[Lot]:
         )
         .where(point_lots.c.member_id == member_id, point_lots.c.remaining != 0)
         .order_by(point_lots.c.expires_on, point_lots.c.id)
+    )
+    return [_lot(r) for r in rows]
+
+
+def _spendable(member_id: int, now: datetime, today: date) -> Any:
+    return and_(
+        point_lots.c.member_id == member_id,
+        point_lots.c.remaining > 0,
+        point_lots.c.available_at <= now,
+        or_(point_lots.c.expires_on.is_(None), point_lots.c.expires_on > today),
+    )
+
+
+def spendable_lots(
+    conn: Connection, member_id: int, now: datetime, today: date, offset: int, limit: int
+) -> list[Lot]:
+    """A page of the member's spendable lots in spending order."""
+    rows = conn.execute(
+        select(*_LOT_COLUMNS)
+        .where(_spendable(member_id, now, today))
+        .order_by(point_lots.c.expires_on.is_(None), point_lots.c.expires_on, point_lots.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_lot(r) for r in rows]
+
+
+def spendable_total(conn: Connection, member_id: int, now: datetime, today: date) -> int:
+    total = conn.execute(
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
+            _spendable(member_id, now, today)
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def debt_lots(conn: Connection, member_id: int) -> list[Lot]:
+    rows = conn.execute(
+        select(*_LOT_COLUMNS)
+        .where(point_lots.c.member_id == member_id, point_lots.c.remaining < 0)
+        .order_by(point_lots.c.id)
     )
     return [_lot(r) for r in rows]
 
@@ -128,7 +177,11 @@ def add_to_lots(conn: Connection, draws: Sequence[Draw]) -> None:
 def set_open_lots_expiry(conn: Connection, member_id: int, expires_on: date) -> None:
     conn.execute(
         update(point_lots)
-        .where(point_lots.c.member_id == member_id, point_lots.c.remaining > 0)
+        .where(
+            point_lots.c.member_id == member_id,
+            point_lots.c.remaining > 0,
+            point_lots.c.expires_on.is_distinct_from(expires_on),
+        )
         .values(expires_on=expires_on)
     )
 
@@ -247,8 +300,28 @@ def lock_member(conn: Connection, brand_id: int, member_id: int) -> Any:
     ).first()
 
 
-def balance_parts(conn: Connection, brand_id: int, member_id: int, now: datetime) -> Any:
-    """Total (cached on the member row) and points still pending (not yet spendable)."""
+def member_exists(conn: Connection, brand_id: int, member_id: int) -> bool:
+    found = conn.execute(
+        select(members.c.id).where(members.c.id == member_id, members.c.brand_id == brand_id)
+    ).first()
+    return found is not None
+
+
+def balance_parts(
+    conn: Connection, brand_id: int, member_id: int, now: datetime, today: date
+) -> Any:
+    """Total (cached on the member row), points still pending (not yet spendable),
+    and points past their lapse date that the expiry job has not yet expired."""
+    lapsed = (
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0))
+        .where(
+            point_lots.c.member_id == member_id,
+            point_lots.c.expires_on <= today,
+            point_lots.c.remaining > 0,
+            point_lots.c.available_at <= now,
+        )
+        .scalar_subquery()
+    )
     pending = (
         select(func.coalesce(func.sum(point_lots.c.remaining), 0))
         .where(
@@ -259,7 +332,7 @@ def balance_parts(conn: Connection, brand_id: int, member_id: int, now: datetime
         .scalar_subquery()
     )
     return conn.execute(
-        select(members.c.points_balance, pending.label("pending")).where(
+        select(members.c.points_balance, pending.label("pending"), lapsed.label("lapsed")).where(
             members.c.id == member_id, members.c.brand_id == brand_id
         )
     ).first()
@@ -318,19 +391,46 @@ def sums(conn: Connection, member_id: int) -> tuple[int, int, int]:
     return int(cached), int(entries), int(lots)
 
 
-def expire_due_lots(
-    conn: Connection, as_of: date, now: datetime, brand_id: int | None
-) -> tuple[int, int, int]:
-    """Expire every lot whose lapse date is on or before `as_of`, set-based.
-
-    Three statements over the same rows: append one `expire` entry per lot,
-    lower each member's cached balance by its total, zero the lots. A second
-    run for the same date finds nothing left to expire, which makes it
-    idempotent. Returns (lots, points, members).
-    """
+def _due(as_of: date, brand_id: int | None) -> Any:
     due = and_(point_lots.c.remaining > 0, point_lots.c.expires_on <= as_of)
     if brand_id is not None:
         due = and_(due, point_lots.c.brand_id == brand_id)
+    return due
+
+
+def members_with_due_lots(conn: Connection, as_of: date, brand_id: int | None) -> list[int]:
+    """Every member holding a lot that lapses on or before `as_of`, in id order."""
+    rows = conn.execute(
+        select(point_lots.c.member_id)
+        .where(_due(as_of, brand_id))
+        .group_by(point_lots.c.member_id)
+        .order_by(point_lots.c.member_id)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def lock_members(conn: Connection, member_ids: Sequence[int]) -> None:
+    """Lock member rows in id order, the order every multi-member job uses."""
+    conn.execute(
+        select(members.c.id)
+        .where(members.c.id.in_(member_ids))
+        .order_by(members.c.id)
+        .with_for_update()
+    ).all()
+
+
+def expire_due_lots(
+    conn: Connection, as_of: date, now: datetime, member_ids: Sequence[int]
+) -> tuple[int, int, int]:
+    """Expire the lots of `member_ids` that lapse on or before `as_of`, set-based.
+
+    Three statements over the same rows: append one `expire` entry per lot,
+    lower each member's cached balance by its total, zero the lots. The caller
+    holds the members' row locks, so no booking can change these lots meanwhile.
+    A second run for the same date finds nothing left, which makes it
+    idempotent. Returns (lots, points, members).
+    """
+    due = and_(_due(as_of, None), point_lots.c.member_id.in_(member_ids))
     if conn.execute(select(point_lots.c.id).where(due).limit(1)).first() is None:
         return 0, 0, 0
     ref = f"expiry:{as_of.isoformat()}"

@@ -120,8 +120,26 @@ point_lots = Table(
     CheckConstraint("is_debt OR remaining >= 0", name="remaining_not_negative"),
     CheckConstraint("NOT is_debt OR remaining <= 0", name="debt_not_positive"),
 )
-Index("ix_point_lots_member_open", point_lots.c.member_id, point_lots.c.expires_on)
-Index("ix_point_lots_member_available", point_lots.c.member_id, point_lots.c.available_at)
+# Partial indexes: closed lots (remaining 0) are most rows and never read by
+# bookings, so leaving them out keeps the indexes small and the expiry job's
+# update from rewriting them.
+_open = point_lots.c.remaining != 0
+_positive = point_lots.c.remaining > 0
+Index(
+    "ix_point_lots_member_open",
+    point_lots.c.member_id,
+    point_lots.c.expires_on,
+    point_lots.c.id,
+    postgresql_where=_open,
+    sqlite_where=_open,
+)
+Index(
+    "ix_point_lots_member_available",
+    point_lots.c.member_id,
+    point_lots.c.available_at,
+    postgresql_where=_positive,
+    sqlite_where=_positive,
+)
 Index(
     "ix_point_lots_expiring",
     point_lots.c.expires_on,
@@ -147,11 +165,25 @@ point_entries = Table(
     Column("reason", Text),
     Column("idempotency_key", String(120)),
     Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("brand_id", "idempotency_key"),
     CheckConstraint("points <> 0", name="points_not_zero"),
 )
 Index("ix_point_entries_member_time", point_entries.c.member_id, point_entries.c.created_at)
-Index("ix_point_entries_reverses", point_entries.c.reverses_entry_id)
+_keyed = point_entries.c.idempotency_key.is_not(None)
+Index(
+    "uq_point_entries_idempotency_key",
+    point_entries.c.brand_id,
+    point_entries.c.idempotency_key,
+    unique=True,
+    postgresql_where=_keyed,
+    sqlite_where=_keyed,
+)
+_reversal = point_entries.c.reverses_entry_id.is_not(None)
+Index(
+    "ix_point_entries_reverses",
+    point_entries.c.reverses_entry_id,
+    postgresql_where=_reversal,
+    sqlite_where=_reversal,
+)
 
 point_draws = Table(
     "point_draws",

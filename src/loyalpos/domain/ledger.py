@@ -40,8 +40,13 @@ class Lot:
     expires_on: date | None
     available_at: datetime
 
-    def spendable_at(self, now: datetime) -> bool:
-        return self.remaining > 0 and self.available_at <= now
+    def spendable_at(self, now: datetime, today: date) -> bool:
+        """Past its pending window and not lapsed (even if the expiry job is late)."""
+        return (
+            self.remaining > 0
+            and self.available_at <= now
+            and (self.expires_on is None or self.expires_on > today)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +67,14 @@ def require_positive(points: int, what: str = "points") -> None:
         raise InvalidInput(f"{what} must be a positive whole number", field=what, value=points)
 
 
-def plan_spend(lots: Iterable[Lot], points: int, now: datetime) -> list[Draw]:
-    """Draws covering `points` from the spendable lots, earliest expiry first."""
+def plan_spend(lots: Iterable[Lot], points: int, now: datetime, today: date) -> list[Draw]:
+    """Draws covering `points` from the spendable lots, earliest expiry first.
+
+    `today` is the brand's local date: lots lapsing on or before it are not
+    spendable even before the expiry job has run.
+    """
     require_positive(points)
-    usable = sorted((lot for lot in lots if lot.spendable_at(now)), key=spend_order)
+    usable = sorted((lot for lot in lots if lot.spendable_at(now, today)), key=spend_order)
     draws: list[Draw] = []
     left = points
     for lot in usable:

@@ -53,26 +53,22 @@ class Context:
         return now if now is not None else self.clock()
 
     @contextmanager
-    def transaction(
-        self, *, repeatable_read: bool = False, read_only: bool = False
-    ) -> Iterator[Connection]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
         """One transaction: commits when the block ends, rolls back if it raises.
 
         `read_only` lets SQLite readers skip the write lock; it does not stop writes.
         """
         with self.engine.connect() as conn:
-            if repeatable_read and self.dialect == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             if read_only:
                 conn = conn.execution_options(**{READ_ONLY: True})
             with conn.begin():
                 yield conn
 
-    def run(self, work: Callable[[Connection], T], *, repeatable_read: bool = False) -> T:
+    def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction, retrying when PostgreSQL asks us to."""
         for attempt in range(8):
             try:
-                with self.transaction(repeatable_read=repeatable_read) as conn:
+                with self.transaction() as conn:
                     return work(conn)
             except RetryTransaction:
                 pass

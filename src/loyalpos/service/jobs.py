@@ -21,21 +21,39 @@ class ExpiryRun:
     members: int
 
 
+EXPIRY_BATCH_MEMBERS = 1000
+
+
 def expire_points(
-    ctx: Context, as_of: date, *, brand_id: int | None = None, now: datetime | None = None
+    ctx: Context,
+    as_of: date,
+    *,
+    brand_id: int | None = None,
+    now: datetime | None = None,
+    batch_members: int = EXPIRY_BATCH_MEMBERS,
 ) -> ExpiryRun:
     """Expire every lot lapsing on or before `as_of`, in set-based SQL.
 
-    Idempotent for a date: lots it expired hold nothing any more. On PostgreSQL
-    it runs at REPEATABLE READ, so a till booking against the same lots meanwhile
-    makes one of the two retry instead of both acting on stale numbers.
+    It works through the affected members in batches, each its own transaction
+    that first locks the batch's member rows (in id order) the way a till's
+    booking does: tills wait a moment for one batch instead of making a single
+    huge transaction fail and start over. Idempotent for a date: lots it expired
+    hold nothing any more.
     """
     at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        member_ids = repo.members_with_due_lots(conn, as_of, brand_id)
+    lots = points = touched = 0
+    for start in range(0, len(member_ids), batch_members):
+        batch = member_ids[start : start + batch_members]
 
-    def run(conn: Connection) -> ExpiryRun:
-        return ExpiryRun(as_of, *repo.expire_due_lots(conn, as_of, at, brand_id))
+        def run(conn: Connection, batch: list[int] = batch) -> tuple[int, int, int]:
+            repo.lock_members(conn, batch)
+            return repo.expire_due_lots(conn, as_of, at, batch)
 
-    return ctx.run(run, repeatable_read=True)
+        n_lots, n_points, n_members = ctx.run(run)
+        lots, points, touched = lots + n_lots, points + n_points, touched + n_members
+    return ExpiryRun(as_of, lots, points, touched)
 
 
 def extend_birthdays(ctx: Context, as_of: date, *, brand_id: int | None = None) -> int:
@@ -61,6 +79,7 @@ def extend_birthdays(ctx: Context, as_of: date, *, brand_id: int | None = None) 
                             members.c.birthday_extended_year < as_of.year,
                         ),
                     )
+                    .order_by(members.c.id)
                     .with_for_update()
                 )
                 .scalars()

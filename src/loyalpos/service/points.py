@@ -20,6 +20,7 @@ from loyalpos.db.ledger_repo import EntryRow
 from loyalpos.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalpos.domain.ledger import (
     EntryKind,
+    Lot,
     plan_clawback,
     plan_debt_settlement,
     plan_give_back,
@@ -30,6 +31,9 @@ from loyalpos.service.brands import Brand, check_store, load_brand
 from loyalpos.service.context import Context, RetryTransaction
 
 MAX_POINTS_PER_ENTRY = 1_000_000_000
+# Spends read lots a page at a time: most spends touch one or two lots, and a
+# long-standing member may hold thousands.
+SPEND_PAGE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,7 @@ def credit(
     """Add points in an open transaction: pay off any debt, open a lot, book the entry."""
     if kind is EntryKind.EARN:
         _roll_expiry(conn, brand, member_id, now)
-    debts = [lot for lot in repo.open_lots(conn, member_id) if lot.remaining < 0]
-    settle, rest = plan_debt_settlement(debts, points)
+    settle, rest = plan_debt_settlement(repo.debt_lots(conn, member_id), points)
     repo.add_to_lots(conn, settle)
     lot_id = None
     if rest:
@@ -143,7 +146,16 @@ def debit(
     now: datetime,
 ) -> int:
     """Take spendable points in an open transaction, earliest-expiring lots first."""
-    draws = plan_spend(repo.open_lots(conn, member_id), points, now)
+    today = brand.local_date(now)
+    lots: list[Lot] = []
+    covered = 0
+    while covered < points:
+        page = repo.spendable_lots(conn, member_id, now, today, len(lots), SPEND_PAGE)
+        lots += page
+        covered += sum(lot.remaining for lot in page)
+        if len(page) < SPEND_PAGE:
+            break
+    draws = plan_spend(lots, points, now, today)
     if not repo.take_from_lots(conn, draws):
         raise RetryTransaction
     entry_id = _book(
@@ -459,22 +471,27 @@ def _give_back(
 
 
 def balance(ctx: Context, brand_id: int, member_id: int, *, now: datetime | None = None) -> Balance:
-    """Total, spendable and pending points: one indexed read for the till."""
+    """Total, spendable and pending points: indexed reads for the till.
+
+    Points past their lapse date are not spendable even before the expiry job
+    has booked them: they stay in `total` until then, not in `available`.
+    """
     at = ctx.now(now)
     with ctx.transaction(read_only=True) as conn:
-        row = repo.balance_parts(conn, brand_id, member_id, at)
+        today = load_brand(conn, brand_id).local_date(at)
+        row = repo.balance_parts(conn, brand_id, member_id, at, today)
     if row is None:
         raise NotFound(
             f"会员 {member_id} 不存在 (member {member_id} not found)", code="member_not_found"
         )
     total, pending = int(row.points_balance), int(row.pending)
-    return Balance(total=total, available=total - pending, pending=pending)
+    return Balance(total=total, available=total - pending - int(row.lapsed), pending=pending)
 
 
 def expiry_schedule(ctx: Context, brand_id: int, member_id: int) -> list[tuple[date | None, int]]:
     """Points by lapse date: [(2025-10-01, 500), (None, 20)] — None never lapses."""
     with ctx.transaction(read_only=True) as conn:
-        if repo.balance_parts(conn, brand_id, member_id, ctx.now()) is None:
+        if not repo.member_exists(conn, brand_id, member_id):
             raise NotFound(f"member {member_id} not found", code="member_not_found")
         return repo.expiry_schedule(conn, member_id)
 
