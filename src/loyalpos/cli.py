@@ -30,6 +30,7 @@ rules_app = typer.Typer(help="Rule sets (规则): import, export, publish", no_a
 app.add_typer(rules_app, name="rules")
 
 BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
+InFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
 
 def _ctx() -> Context:
@@ -276,7 +277,7 @@ def member_code(brand: BrandOpt, member_id: int) -> None:
 @member_app.command("import")
 def member_import(
     brand: BrandOpt,
-    file: Path,
+    file: InFile,
     skip_invalid: Annotated[
         bool, typer.Option(help="import the valid rows and list the rest")
     ] = False,
@@ -451,7 +452,7 @@ def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None)
 @rules_app.command("import")
 def rules_import(
     brand: BrandOpt,
-    file: Path,
+    file: InFile,
     comment: str = "",
     author: str | None = None,
     publish_now: Annotated[bool, typer.Option("--publish", help="publish it at once")] = False,
@@ -549,7 +550,7 @@ def rules_export(
 
 
 @app.command()
-def simulate(file: Path) -> None:
+def simulate(file: InFile) -> None:
     """Price one cart under a rule set (YAML or JSON) and print the quote as JSON."""
     from loyalpos.rules.simulate import simulate_text
 

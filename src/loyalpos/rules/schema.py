@@ -224,7 +224,12 @@ class BenefitDoc(Model):
             raise ValueError("an item coupon needs sku (or scope.skus / scope.categories)")
         if k == "bundle" and (len(self.bundle) < 2 or self.price_fen <= 0):
             raise ValueError("a bundle needs at least two skus in bundle and price_fen")
-        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+        # Compared as wall-clock times, as the engine reads them (one may carry an offset).
+        if (
+            self.valid_from
+            and self.valid_to
+            and self.valid_to.replace(tzinfo=None) <= self.valid_from.replace(tzinfo=None)
+        ):
             raise ValueError("valid_to must be after valid_from")
         return self
 

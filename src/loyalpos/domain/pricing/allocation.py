@@ -16,17 +16,23 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     weight_sum = sum(weights)
     if total == 0 or weight_sum == 0:
         return [0] * len(weights)
-    if total < 0 or any(w < 0 for w in weights):
+    if total < 0 or min(weights) < 0:
         raise ValueError("allocation needs non-negative amounts")
-    parts: list[int] = []
-    remainders: list[tuple[int, int]] = []
-    for i, w in enumerate(weights):
-        q, r = divmod(total * w, weight_sum)
-        parts.append(q)
-        remainders.append((-r, i))
+    scaled = [total * w for w in weights]
+    parts = [x // weight_sum for x in scaled]
     left = total - sum(parts)
-    for _, i in sorted(remainders)[:left]:
-        parts[i] += 1
+    if left:
+        # The `left` largest remainders get one fen each, earlier lines first among
+        # equal ones: all above the `left`-th largest, then the first of those equal.
+        remainders = [x % weight_sum for x in scaled]
+        cut = sorted(remainders, reverse=True)[left - 1]
+        equal = left - sum(1 for r in remainders if r > cut)
+        for i, r in enumerate(remainders):
+            if r > cut:
+                parts[i] += 1
+            elif r == cut and equal:
+                parts[i] += 1
+                equal -= 1
     return parts
 
 

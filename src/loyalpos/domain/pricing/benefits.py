@@ -9,13 +9,13 @@ benefits never discount the same unit twice (Oscar's LineOfferConsumer idea).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loyalpos.domain.pricing import reasons
 from loyalpos.domain.pricing.allocation import allocate, percent_of
 from loyalpos.domain.pricing.model import CartLine
 from loyalpos.domain.pricing.reasons import Ineligible, Reason
-from loyalpos.domain.pricing.rules import Benefit, Kind, ThresholdBase
+from loyalpos.domain.pricing.rules import Benefit, Kind, Scope, ThresholdBase
 
 
 @dataclass(slots=True)
@@ -28,6 +28,11 @@ class State:
     amounts: list[int]
     consumed: list[int]
     held: list[int]
+    # Lines in each scope, worked out once per cart and shared by every copy:
+    # id(scope) -> (the scope, kept alive so its id is not reused; line indexes).
+    in_scope: dict[int, tuple[Scope, tuple[int, ...]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def start(cls, lines: tuple[CartLine, ...], amounts: list[int]) -> State:
@@ -35,15 +40,45 @@ class State:
         return cls(lines, tuple(x.subtotal for x in lines), list(amounts), [0] * n, [0] * n)
 
     def copy(self) -> State:
-        return State(self.lines, self.original, self.amounts[:], self.consumed[:], self.held[:])
+        return State(
+            self.lines,
+            self.original,
+            self.amounts[:],
+            self.consumed[:],
+            self.held[:],
+            self.in_scope,
+        )
+
+    def scope_lines(self, scope: Scope) -> tuple[int, ...]:
+        """Indexes of the lines `scope` accepts (`Scope.line_ok`), in cart order."""
+        found = self.in_scope.get(id(scope))
+        if found is None or found[0] is not scope:
+            found = (scope, _lines_in(scope, self.lines))
+            self.in_scope[id(scope)] = found
+        return found[1]
 
     def free_units(self, i: int) -> int:
         return self.lines[i].qty - self.consumed[i]
 
     def unit_prices(self, i: int) -> list[int]:
-        """Current prices of the line's unconsumed units, dearest first."""
+        """Current prices of the line's unconsumed units, dearest first: what
+        `allocate(value, [1] * n)` gives, an equal split whose leftover fen go to
+        the first units."""
         n = self.free_units(i)
-        return allocate(self.amounts[i] - self.held[i], [1] * n) if n else []
+        if not n:
+            return []
+        value = self.amounts[i] - self.held[i]
+        if value < 0:
+            return allocate(value, [1] * n)  # refuses, as allocate does
+        q, r = divmod(value, n)
+        return [q + 1] * r + [q] * (n - r)
+
+    def dearest_unit_price(self, i: int) -> int:
+        """`unit_prices(i)[0]`, without building the list (the line has free units)."""
+        value = self.amounts[i] - self.held[i]
+        if value < 0:
+            return self.unit_prices(i)[0]
+        return -(-value // self.free_units(i))
 
     def take(self, per_line: list[int], *, whole_line: bool) -> None:
         """Subtract a discount. One on the whole line (order-level) lowers the
@@ -53,6 +88,16 @@ class State:
                 if whole_line and self.held[i]:
                     self.held[i] -= d * self.held[i] // self.amounts[i]
                 self.amounts[i] -= d
+
+
+def _lines_in(scope: Scope, lines: tuple[CartLine, ...]) -> tuple[int, ...]:
+    """`Scope.line_ok` over the lines, with its common cases spelt out."""
+    if scope.exclude_skus or scope.exclude_categories:
+        return tuple(i for i, x in enumerate(lines) if scope.line_ok(x))
+    if not scope.categories and not scope.skus:
+        return tuple(range(len(lines)))
+    categories, skus = scope.categories, scope.skus
+    return tuple(i for i, x in enumerate(lines) if x.category in categories or x.sku in skus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +112,17 @@ Apply = Callable[[Benefit, State, ThresholdBase], Result]
 
 
 def _eligible(b: Benefit, st: State) -> list[int]:
-    return [i for i, line in enumerate(st.lines) if b.scope.line_ok(line) and st.amounts[i] > 0]
+    amounts = st.amounts
+    return [i for i in st.scope_lines(b.scope) if amounts[i] > 0]
 
 
-def _spread(saving: int, idx: list[int], st: State) -> list[int]:
-    """`saving` allocated over lines `idx` in proportion to what they still cost."""
+def _spread(saving: int, idx: list[int], st: State, weights: list[int] | None = None) -> list[int]:
+    """`saving` allocated over lines `idx` in proportion to what they still cost
+    (`weights`, when the caller has them already)."""
     per_line = [0] * len(st.lines)
-    for i, part in zip(idx, allocate(saving, [st.amounts[i] for i in idx]), strict=True):
+    if weights is None:
+        weights = [st.amounts[i] for i in idx]
+    for i, part in zip(idx, allocate(saving, weights), strict=True):
         per_line[i] = part
     return per_line
 
@@ -85,52 +134,68 @@ def _base(b: Benefit, st: State, idx: list[int], default: ThresholdBase) -> int:
 
 
 def _order_level(
-    b: Benefit, st: State, default: ThresholdBase, saving_of: Callable[[int, int], int]
+    b: Benefit,
+    st: State,
+    default: ThresholdBase,
+    saving_of: Callable[[int, int], int],
+    spread: bool = True,
 ) -> Result:
+    """The saving of an order-level benefit, spread over its lines (`spread`;
+    without it, `per_line` is left empty: see `preview`)."""
     idx = _eligible(b, st)
     if not idx:
+        if st.scope_lines(b.scope):
+            # In scope but already fully discounted: it saves nothing, items are there.
+            return Outcome(0, [0] * len(st.lines), [])
         return reasons.simple(Reason.NO_ELIGIBLE_ITEMS)
-    base = _base(b, st, idx, default)
+    amounts = st.amounts
+    weights = [amounts[i] for i in idx]
+    current = sum(weights)
+    if (b.threshold_base or default) is ThresholdBase.ORIGINAL:
+        base = _base(b, st, idx, default)
+    else:
+        base = current  # measured on what the lines still cost: the same sum
     if base < b.threshold:
         return reasons.below_threshold(b.threshold - base, b.threshold)
-    current = sum(st.amounts[i] for i in idx)
     saving = saving_of(base, current)
     if b.cap is not None:
         saving = min(saving, b.cap)
     saving = max(0, min(saving, current))
-    return Outcome(saving, _spread(saving, idx, st), [])
+    return Outcome(saving, _spread(saving, idx, st, weights) if spread else [], [])
 
 
-def threshold(b: Benefit, st: State, default: ThresholdBase) -> Result:
+def threshold(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """满减: spend ≥ threshold → minus amount; with `step`, minus amount per full step."""
 
     def saving(base: int, _current: int) -> int:
         return (base // b.step) * b.amount if b.step else b.amount
 
-    return _order_level(b, st, default, saving)
+    return _order_level(b, st, default, saving, spread)
 
 
-def percent(b: Benefit, st: State, default: ThresholdBase) -> Result:
+def percent(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """折扣: pay `percent` (hundredths of a percent) of the eligible amount."""
-    return _order_level(b, st, default, lambda _b, cur: cur - percent_of(cur, b.percent))
+    return _order_level(b, st, default, lambda _b, cur: cur - percent_of(cur, b.percent), spread)
 
 
-def cash(b: Benefit, st: State, default: ThresholdBase) -> Result:
+def cash(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """代金券: minus amount, never below zero."""
-    return _order_level(b, st, default, lambda _b, _c: b.amount)
+    return _order_level(b, st, default, lambda _b, _c: b.amount, spread)
 
 
 def _dearest_unit(st: State, skus: set[str] | None, b: Benefit) -> tuple[int, int] | None:
     """(line, unit price) of the dearest free unit of `skus` (or in scope)."""
     best: tuple[int, int] | None = None
-    for i, line in enumerate(st.lines):
+    lines = st.lines
+    candidates = (
+        st.scope_lines(b.scope)
+        if skus is None
+        else [i for i, line in enumerate(lines) if line.sku in skus]
+    )
+    for i in candidates:
         if st.free_units(i) <= 0:
             continue
-        if skus is not None and line.sku not in skus:
-            continue
-        if skus is None and not b.scope.line_ok(line):
-            continue
-        price = st.unit_prices(i)[0]
+        price = st.dearest_unit_price(i)
         if best is None or price > best[1]:
             best = (i, price)
     return best
@@ -221,6 +286,26 @@ KINDS: dict[Kind, Apply] = {
     Kind.NTH_DISCOUNT: nth_discount,
     Kind.BUY_N_FREE: buy_n_free,
 }
+
+
+ORDER_LEVEL: dict[Kind, Callable[[Benefit, State, ThresholdBase, bool], Result]] = {
+    Kind.THRESHOLD: threshold,
+    Kind.PERCENT: percent,
+    Kind.CASH: cash,
+}
+
+
+def preview(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> int | Ineligible:
+    """The saving `apply` would book, or why `b` cannot apply, leaving `st` as it
+    is; an order-level benefit skips spreading its saving over the lines."""
+    order_level = ORDER_LEVEL.get(b.kind)
+    if order_level is not None:
+        outcome = order_level(b, st, default, False)
+    else:
+        outcome = KINDS[b.kind](b, st, default)
+    if isinstance(outcome, Ineligible):
+        return outcome
+    return min(outcome.saving, cap) if cap is not None else outcome.saving
 
 
 def apply(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> Result:

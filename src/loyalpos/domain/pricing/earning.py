@@ -82,18 +82,35 @@ def earn(
         notes.append(f"earn: coupon points ×{_fmt(coupon_mult)}")
     factor = tier_mult * time_mult * coupon_mult
 
-    raw: list[Fraction] = []
-    for line, amount in zip(cart.lines, paid, strict=True):
-        rate = base_rate
-        if any(r.scope.line_ok(line) for r in by_kind.get(EarnKind.EXCLUDE, [])):
-            rate = Fraction(0)
+    # Each line earns paid × rate × factor. The rate comes from the base rule, an
+    # exclusion or the first category rule that takes the line, so rate × factor
+    # is worked out once per rule and the sums over lines stay in integers
+    # (Fraction arithmetic on every line took much of the time of a quote).
+    excluded = by_kind.get(EarnKind.EXCLUDE, [])
+    category = by_kind.get(EarnKind.CATEGORY_RATE, [])
+    per_rule: dict[int, Fraction] = {}  # -1 base, -2 excluded, else index in category
+    which: list[int] = []
+    for line in cart.lines:
+        if any(r.scope.line_ok(line) for r in excluded):
+            k = -2
         else:
-            for r in by_kind.get(EarnKind.CATEGORY_RATE, []):
-                if r.scope.line_ok(line):
-                    rate = r.rate if r.rate else base_rate * r.multiplier
-                    break
-        raw.append(amount * rate * factor)
-    points = round_points(sum(raw, Fraction(0)), rules.points_rounding)
+            k = next((n for n, r in enumerate(category) if r.scope.line_ok(line)), -1)
+        if k not in per_rule:
+            if k == -2:
+                rate = Fraction(0)
+            elif k == -1:
+                rate = base_rate
+            else:
+                r = category[k]
+                rate = r.rate if r.rate else base_rate * r.multiplier
+            per_rule[k] = rate * factor
+        which.append(k)
+    rates = [per_rule[k] for k in which]  # per line: points per 分 paid
+    paid_by_rule: dict[int, int] = {}
+    for k, amount in zip(which, paid, strict=True):
+        paid_by_rule[k] = paid_by_rule.get(k, 0) + amount
+    earned_raw = sum((per_rule[k] * amount for k, amount in paid_by_rule.items()), Fraction(0))
+    points = round_points(earned_raw, rules.points_rounding)
     notes.append(f"earn: {points} points on {yuan(sum(paid))} paid")
 
     bonus = 0
@@ -109,10 +126,22 @@ def earn(
             bonus += r.points
             notes.append(f"earn: first order bonus +{r.points} ({r.id})")
     total = points + bonus
-    weights = _int_weights(raw) if any(raw) else list(paid)
+    # Bonuses still need a home when nothing was paid (e.g. a first-order bonus on
+    # a fully discounted cart): then every line takes an equal share.
+    if any(amount and per_fen for per_fen, amount in zip(rates, paid, strict=True)):
+        weights = _int_weights(paid, rates)
+    else:
+        weights = list(paid) if any(paid) else [1] * len(paid)
     return Earned(total, allocate(total, weights), notes)
 
 
-def _int_weights(raw: Sequence[Fraction]) -> list[int]:
-    denominator = math.lcm(*(f.denominator for f in raw))
-    return [int(f * denominator) for f in raw]
+def _int_weights(paid: Sequence[int], rates: Sequence[Fraction]) -> list[int]:
+    """The lines' raw points (paid × points per 分) over their common denominator:
+    integers in the same proportion. Paid × n/d in lowest terms has denominator
+    d / gcd(paid, d)."""
+    denominator = math.lcm(
+        *(r.denominator // math.gcd(a, r.denominator) for a, r in zip(paid, rates, strict=True))
+    )
+    return [
+        a * r.numerator * denominator // r.denominator for a, r in zip(paid, rates, strict=True)
+    ]

@@ -12,14 +12,31 @@ The combination of coupons and promotions is chosen by an exact
 branch-and-bound search (see `search`): savings are subadditive (a benefit never
 saves more because another was applied first), so "current saving + the best
 remaining standalone savings" bounds every extension.
+
+Speed (bench/bench_quote.py, docs/performance.md), none of it changing a result:
+- an evaluation depends only on the benefits (and budget caps) in their order of
+  application, so it is memoised on that sequence: wallets repeat templates, and
+  the search, `irreducible` and the explanations ask for the same sequences
+  again; a new sequence starts from the state of its longest evaluated prefix;
+- a candidate's standalone saving is worked out once per template, without
+  spreading it over the lines (`benefits.preview`);
+- the search passes over candidates that cannot join the current combination
+  without branching, bounds in O(1) from precomputed sums, and checks
+  irreducibility on the winner only (see `search`);
+- coupons of one template are interchangeable except for their expiry and id,
+  so a combination holding a later one while an earlier one of the same template
+  was left out is dominated and is neither kept nor extended, unless another
+  benefit that would be applied between the two keeps them apart (`_Ranking`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from typing import NamedTuple
 
 from loyalpos.domain.errors import InvalidInput
 from loyalpos.domain.money import yuan
@@ -40,7 +57,7 @@ from loyalpos.domain.pricing.model import (
     WalletCoupon,
 )
 from loyalpos.domain.pricing.reasons import Ineligible, Reason
-from loyalpos.domain.pricing.rules import Benefit, ChangeRounding, RuleSet
+from loyalpos.domain.pricing.rules import Benefit, ChangeRounding, Kind, RuleSet
 
 MAX_LINES = 500
 MAX_QTY = 10_000
@@ -66,6 +83,9 @@ class Candidate:
         return self.benefit.name or self.benefit.id
 
 
+Rank = tuple[int, tuple[datetime, ...], int, tuple[str, ...]]
+
+
 @dataclass(slots=True)
 class Evaluation:
     combo: tuple[Candidate, ...]
@@ -75,8 +95,35 @@ class Evaluation:
     results: list[tuple[Candidate, benefits.Outcome]]
     points: int
     offset: int
-    offset_lines: list[int]
+    spread: list[int] | None  # `offset_lines` once worked out
     failed: tuple[Candidate, Ineligible] | None = None
+    ranking: Rank | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def offset_lines(self) -> list[int]:
+        """The points offset per line; worked out for the chosen combination only.
+        Empty when the combination failed."""
+        if self.spread is None:
+            self.spread = [] if self.failed else allocate(self.offset, self.state.amounts)
+        return self.spread
+
+
+class _Sequence(NamedTuple):
+    """What applying one sequence of benefits gives, whoever holds the coupons.
+    On failure `outcomes` are those before the benefit that failed, `failed` why."""
+
+    saving: int
+    discount: int
+    state: State
+    outcomes: tuple[benefits.Outcome, ...]
+    points: int
+    offset: int
+    failed: Ineligible | None
+
+
+# One step of a sequence: the benefit (by identity), its budget cap, and whether a
+# coupon (rather than a promotion) brings it, which decides points offset.
+Step = tuple[int, int | None, bool]
 
 
 @dataclass
@@ -88,6 +135,13 @@ class _Search:
     order: dict[str, int]
     compat: dict[tuple[str, str], bool] = field(default_factory=dict)
     evaluations: int = 0
+    memo: dict[tuple[Step, ...], _Sequence] = field(default_factory=dict)
+    # Every benefit in a memo key, kept alive so that its id() is never reused.
+    pinned: dict[int, Benefit] = field(default_factory=dict)
+    # id(benefit) -> (the benefit, the lines it touches as a bit mask)
+    touch: dict[int, tuple[Benefit, int]] = field(default_factory=dict)
+    # What each benefit saves on its own, or why it cannot apply (see `_alone`).
+    alone: dict[Step, int | Ineligible] = field(default_factory=dict)
 
 
 def check_cart(cart: Cart) -> None:
@@ -110,29 +164,46 @@ def check_cart(cart: Cart) -> None:
 
 def _member_prices(rules: RuleSet, member: MemberContext, cart: Cart) -> tuple[list[int], int]:
     mp = rules.member_prices
-    amounts = [line.subtotal for line in cart.lines]
+    amounts = [line.unit_price * line.qty for line in cart.lines]  # the subtotals
     if member.tier is None:
         return amounts, 0
+    subtotal = sum(amounts)
     pct = mp.tier_percent.get(member.tier)
     for i, line in enumerate(cart.lines):
         fixed = mp.item_prices.get(line.sku, {}).get(member.tier)
         if fixed is not None and fixed < line.unit_price:
             amounts[i] = fixed * line.qty
         elif pct is not None and mp.scope.line_ok(line):
-            amounts[i] = percent_of(line.subtotal, pct)
-    return amounts, sum(line.subtotal for line in cart.lines) - sum(amounts)
+            amounts[i] = percent_of(amounts[i], pct)
+    return amounts, subtotal - sum(amounts)
 
 
 def _static_check(
     b: Benefit, coupon: WalletCoupon | None, cart: Cart, member: MemberContext, options: Options
 ) -> Ineligible | None:
-    now = cart.local_time
-    valid_from = max((t for t in (b.valid_from, coupon and coupon.valid_from) if t), default=None)
-    valid_to = min((t for t in (b.valid_to, coupon and coupon.expires_at) if t), default=None)
+    return _validity(b, coupon, cart.local_time) or _template_check(b, cart, member, options)
+
+
+def _validity(b: Benefit, coupon: WalletCoupon | None, now: datetime) -> Ineligible | None:
+    """Expired or not yet valid: the template's dates and the coupon's together."""
+    valid_from, valid_to = b.valid_from, b.valid_to
+    if coupon is not None:
+        if coupon.valid_from is not None and (valid_from is None or coupon.valid_from > valid_from):
+            valid_from = coupon.valid_from
+        if coupon.expires_at is not None and (valid_to is None or coupon.expires_at < valid_to):
+            valid_to = coupon.expires_at
     if valid_to is not None and now >= valid_to:
         return reasons.simple(Reason.EXPIRED, expired_at=valid_to.isoformat())
     if valid_from is not None and now < valid_from:
         return reasons.simple(Reason.NOT_YET_VALID, valid_from=valid_from.isoformat())
+    return None
+
+
+def _template_check(
+    b: Benefit, cart: Cart, member: MemberContext, options: Options
+) -> Ineligible | None:
+    """What rules a template (or promotion) out whichever coupon carries it."""
+    now = cart.local_time
     if not b.scope.store_ok(cart.store):
         return reasons.simple(Reason.STORE_NOT_ELIGIBLE, store=cart.store)
     if not b.scope.tier_ok(member.tier):
@@ -171,18 +242,24 @@ def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
     return (s.order.get(c.benefit.kind, 99), -c.benefit.priority, c.key)
 
 
+def _place(s: _Search, c: Candidate) -> tuple[int, int]:
+    """`_sort_key` without the id: benefits in one place are applied by id."""
+    return (s.order.get(c.benefit.kind, 99), -c.benefit.priority)
+
+
 def _points_allowed(combo: Sequence[Candidate]) -> bool:
     return all(c.coupon is None or c.benefit.with_points for c in combo)
 
 
-def _offset(s: _Search, st: State, combo: Sequence[Candidate]) -> tuple[int, int, list[int]]:
-    """(points, fen, per line) of the points offset on what `st` still costs."""
+def _offset(s: _Search, st: State, combo: Sequence[Candidate]) -> tuple[int, int]:
+    """(points, fen) of the points offset on what `st` still costs; per line, it is
+    `allocate(fen, st.amounts)` (see `Evaluation.offset_lines`)."""
     po = s.rules.points_offset
     request = s.options.points
     if not po.enabled or request == PointsRequest.NONE or s.options.skip_all:
-        return 0, 0, [0] * len(st.amounts)
+        return 0, 0
     if not _points_allowed(combo):
-        return 0, 0, [0] * len(st.amounts)
+        return 0, 0
     left = sum(st.amounts)
     cap_fen = left * po.cap_percent // 10000
     by_cap = cap_fen * po.points_per_unit // po.unit_fen
@@ -190,25 +267,68 @@ def _offset(s: _Search, st: State, combo: Sequence[Candidate]) -> tuple[int, int
     points = min(wanted, s.member.points, by_cap)
     points -= points % po.step
     if points < max(po.min_points, 1):
-        return 0, 0, [0] * len(st.amounts)
-    fen = points * po.unit_fen // po.points_per_unit
-    return points, fen, allocate(fen, st.amounts)
+        return 0, 0
+    return points, points * po.unit_fen // po.points_per_unit
 
 
 def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
-    """Apply `combo` in the documented order to a copy of the starting state."""
+    """Apply `combo` in the documented order to a copy of the starting state.
+
+    The work depends only on the sequence of benefits applied, so it is done once
+    per sequence (`s.memo`) and handed to each combination that yields it."""
     s.evaluations += 1
-    st = s.start.copy()
-    results: list[tuple[Candidate, benefits.Outcome]] = []
+    ordered = sorted(combo, key=lambda c: _sort_key(s, c)) if len(combo) > 1 else list(combo)
+    steps = tuple([(id(c.benefit), c.cap, c.coupon is not None) for c in ordered])
+    seq = s.memo.get(steps)
+    if seq is None:
+        seq = _apply_sequence(s, ordered, steps)
+    results = list(zip(ordered, seq.outcomes, strict=False))
+    failed = None if seq.failed is None else (ordered[len(seq.outcomes)], seq.failed)
+    return Evaluation(
+        combo,
+        seq.saving,
+        seq.discount,
+        seq.state,
+        results,
+        seq.points,
+        seq.offset,
+        None,
+        failed,
+    )
+
+
+def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _Sequence:
+    """Apply `ordered` from the longest prefix already applied; memoise the result.
+    A prefix that failed makes the whole sequence fail the same way."""
+    for c in ordered:
+        s.pinned[id(c.benefit)] = c.benefit
+    done = 0
+    outcomes: list[benefits.Outcome] = []
+    st: State | None = None
+    for k in range(len(steps) - 1, 0, -1):
+        prefix = s.memo.get(steps[:k])
+        if prefix is None:
+            continue
+        if prefix.failed is not None:
+            s.memo[steps] = prefix
+            return prefix
+        done, outcomes, st = k, list(prefix.outcomes), prefix.state.copy()
+        break
+    if st is None:
+        st = s.start.copy()
     base = s.rules.stacking.threshold_base
-    for c in sorted(combo, key=lambda c: _sort_key(s, c)):
+    for c in ordered[done:]:
         outcome = benefits.apply(c.benefit, st, base, c.cap)
         if isinstance(outcome, Ineligible):
-            return Evaluation(combo, -1, 0, st, results, 0, 0, [], (c, outcome))
-        results.append((c, outcome))
-    discount = sum(o.saving for _, o in results)
-    points, fen, per_line = _offset(s, st, combo)
-    return Evaluation(combo, discount + fen, discount, st, results, points, fen, per_line)
+            seq = _Sequence(-1, 0, st, tuple(outcomes), 0, 0, outcome)
+            s.memo[steps] = seq
+            return seq
+        outcomes.append(outcome)
+    discount = sum(o.saving for o in outcomes)
+    points, fen = _offset(s, st, ordered)
+    seq = _Sequence(discount + fen, discount, st, tuple(outcomes), points, fen, None)
+    s.memo[steps] = seq
+    return seq
 
 
 def _pair_ok(s: _Search, a: Candidate, b: Candidate) -> bool:
@@ -234,6 +354,20 @@ def _compatible(rules: RuleSet, a: Candidate, b: Candidate) -> bool:
     return True
 
 
+def per_order(s: _Search, b: Benefit) -> int:
+    """How many coupons of template `b` one order may use: its own limit, what is
+    left of its budget of uses, and one when a discount budget is left (the
+    budget caps each application, so one application keeps the total within it)."""
+    allowed = b.max_per_order
+    budget = s.options.budgets.get(b.id)
+    if budget is not None:
+        if budget.uses is not None:
+            allowed = min(allowed, budget.uses)
+        if budget.discount is not None:
+            allowed = min(allowed, 1)
+    return allowed
+
+
 def _fits(s: _Search, combo: Sequence[Candidate], c: Candidate) -> Ineligible | None:
     """Why `c` may not join `combo`, or None if it may."""
     for other in combo:
@@ -248,35 +382,371 @@ def _fits(s: _Search, combo: Sequence[Candidate], c: Candidate) -> Ineligible | 
                 max_coupons=s.rules.stacking.max_coupons,
             )
         same = sum(1 for x in coupons if x.benefit.id == c.benefit.id)
-        if same >= c.benefit.max_per_order:
+        allowed = per_order(s, c.benefit)
+        if same >= allowed:
             return reasons.limit(
-                f"此券每单限用 {c.benefit.max_per_order} 张",
-                f"{c.benefit.max_per_order} per order",
-                max_per_order=c.benefit.max_per_order,
+                f"此券每单限用 {allowed} 张", f"{allowed} per order", max_per_order=allowed
             )
     return None
 
 
-def _rank(e: Evaluation) -> tuple[int, tuple[datetime, ...], int, tuple[str, ...]]:
-    coupons = [c for c in e.combo if c.coupon is not None]
-    return (
-        -e.saving,
-        tuple(sorted(c.expires for c in coupons)),
-        len(coupons),
-        tuple(sorted(c.key for c in e.combo)),
-    )
+def _rank(e: Evaluation) -> Rank:
+    if e.ranking is None:
+        coupons = [c for c in e.combo if c.coupon is not None]
+        e.ranking = (
+            -e.saving,
+            tuple(sorted(c.expires for c in coupons)),
+            len(coupons),
+            tuple(sorted(c.key for c in e.combo)),
+        )
+    return e.ranking
 
 
 def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> bool:
     """No benefit of `e` (other than forced ones) can be dropped without losing
-    saving: a coupon that adds nothing is never spent."""
-    for c in e.combo:
+    saving: a coupon that adds nothing is never spent.
+
+    Without points offset the saving is the sum of the benefits' own savings, and
+    a benefit on lines no other one of `e` touches leaves the others as they are:
+    dropping it loses exactly its own saving, so no evaluation is needed."""
+    offset = _offset_possible(s)
+    masks = [] if offset else [_mask(s, c.benefit) for c in e.combo]
+    for n, c in enumerate(e.combo):
         if c in forced:
             continue
+        if not offset:
+            others = 0
+            for m, mask in enumerate(masks):
+                if m != n:
+                    others |= mask
+            if not masks[n] & others:
+                own = next((o.saving for x, o in e.results if x is c), 0)
+                if own > 0:
+                    continue
         rest = tuple(x for x in e.combo if x is not c)
         if evaluate(s, rest).saving >= e.saving:
             return False
     return True
+
+
+def _offset_possible(s: _Search) -> bool:
+    """Whether any combination may get a points offset (see `_offset`)."""
+    po = s.rules.points_offset
+    return po.enabled and s.options.points != PointsRequest.NONE and not s.options.skip_all
+
+
+def _mask(s: _Search, b: Benefit) -> int:
+    """`_touched(b, s.start)`, once per benefit."""
+    found = s.touch.get(id(b))
+    if found is None or found[0] is not b:
+        found = s.touch[id(b)] = (b, _touched(b, s.start))
+    return found[1]
+
+
+class _Constraint(NamedTuple):
+    """A combination holding a coupon that was preferred over an earlier one of
+    its template is dominated unless it also holds one of `satisfiers`."""
+
+    satisfiers: frozenset[int]  # indexes in the ranking
+    ordered: tuple[int, ...]  # the same, in order (best standalone saving first)
+    last: int  # the last of them
+    last_promotion: int  # the last that is a promotion (needs no coupon slot), or -1
+
+
+def _touched(b: Benefit, st: State) -> int:
+    """Bit mask of the lines whose state applying `b` reads or writes."""
+    if b.kind is Kind.ITEM and b.sku:
+        idx: Sequence[int] = [i for i, x in enumerate(st.lines) if x.sku == b.sku]
+    elif b.kind is Kind.BUNDLE:
+        idx = [i for i, x in enumerate(st.lines) if x.sku in b.bundle]
+    else:
+        idx = st.scope_lines(b.scope)
+    mask = 0
+    for i in idx:
+        mask |= 1 << i
+    return mask
+
+
+class _Ranking:
+    """The optional candidates of one search, best standalone saving first, with
+    what the search asks of them again and again, worked out once.
+
+    Dominance: coupons of one template differ only in expiry and id. If a
+    combination holds coupon B of a template and leaves out coupon A of the same
+    template that the rank prefers (expires first, or as soon and a smaller id),
+    swapping B for A gives a combination that is as legal, irreducible and saving,
+    and ranks higher, unless the order of application changes: benefits are
+    applied in (kind, priority, id) order, so a benefit X of the same kind and
+    priority whose id lies between A's and B's, and that touches some of the same
+    lines, is applied between them in one order and not in the other (benefits on
+    disjoint lines commute; so do two coupons of one template).
+
+    The ranking puts the coupons of a template in the rank's order, so when the
+    search adds B every such A has been decided. B then needs, on each side, a
+    benefit X between B and the nearest left-out A: one already held, or one still
+    to come (a `_Constraint`). B is added only while every requirement can still
+    be met, and a combination with an unmet one does not compete. This needs
+    unique ids (a real wallet has them); with duplicates it stands aside."""
+
+    def __init__(
+        self, s: _Search, forced: tuple[Candidate, ...], optional: list[tuple[Candidate, int]]
+    ) -> None:
+        ranked = sorted(optional, key=lambda cs: (-cs[1], cs[0].expires, cs[0].key))
+        self.s = s
+        self.cands = [c for c, _ in ranked]
+        self.keys = [c.key for c in self.cands]
+        n = self.n = len(ranked)
+        self.is_coupon = [c.coupon is not None for c in self.cands]
+        self.promotions = [i for i in range(n) if not self.is_coupon[i]]
+        self.savings = [saving for _, saving in ranked]
+
+        # bound(i, k): every promotion from i on, plus the k best coupons from i on,
+        # which, the ranking being by saving, are the next k.
+        self.promotions_from = [0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            saving = 0 if self.is_coupon[i] else ranked[i][1]
+            self.promotions_from[i] = self.promotions_from[i + 1] + saving
+        self.coupon_sums = [0]
+        self.coupons_before = []
+        for i in range(n):
+            self.coupons_before.append(len(self.coupon_sums) - 1)
+            if self.is_coupon[i]:
+                self.coupon_sums.append(self.coupon_sums[-1] + ranked[i][1])
+
+        keys = [c.key for c in forced] + self.keys
+        self.unique = len(set(keys)) == len(keys)
+        self.pairs: dict[tuple[int, int], bool] = {}
+        self.interfering: dict[tuple[int, int], bool] = {}
+        self.interferers: dict[int, tuple[list[str], list[tuple[int, bool]]]] = {}
+        # Candidates by (kind, priority): only these can come between two others.
+        self.groups: dict[tuple[int, int], list[int]] = {}
+        for j, c in enumerate(self.cands):
+            self.groups.setdefault(_place(s, c), []).append(j)
+        # run_end[j]: where the run of candidates of j's template that starts at j
+        # ends (the ranking puts a template's coupons together unless another
+        # template saves exactly as much).
+        self.run_end = list(range(1, n + 1))
+        for j in range(n - 2, -1, -1):
+            a, b = self.cands[j], self.cands[j + 1]
+            if a.benefit is b.benefit and a.cap == b.cap:
+                self.run_end[j] = self.run_end[j + 1]
+        # The coupons of each template in ranking order, and j's place among them.
+        self.forced = forced
+        self.same: list[list[int]] = []
+        self.place: list[int] = []
+        seen: dict[tuple[int, int | None], list[int]] = {}
+        for j, c in enumerate(self.cands):
+            same = seen.setdefault((id(c.benefit), c.cap), [])
+            self.same.append(same)
+            self.place.append(len(same))
+            same.append(j)
+        # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
+        self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
+        self.blockers: list[list[int] | None] = [None] * n
+        self.free_from: list[int | None] = [None] * n
+
+    def bound(self, i: int, coupons_left: int) -> int:
+        first = self.coupons_before[i] if i < self.n else len(self.coupon_sums) - 1
+        last = min(len(self.coupon_sums) - 1, first + max(coupons_left, 0))
+        return self.promotions_from[i] + self.coupon_sums[last] - self.coupon_sums[first]
+
+    def bound_with(self, pending: tuple[_Constraint, ...], i: int, coupons_left: int) -> int:
+        """`bound(i, coupons_left)`, knowing that a requirement that only a coupon
+        can meet takes one of the slots: the best coupon that meets it from i on,
+        plus the best others. Never more than `bound`, and as it, never larger
+        further on."""
+        limit = self.bound(i, coupons_left)
+        if coupons_left <= 0:
+            return limit
+        for k in pending:
+            if k.last_promotion >= i:
+                continue  # a promotion may meet it, taking no slot
+            at = bisect_left(k.ordered, i)
+            if at == len(k.ordered):
+                continue  # cannot be met: `feasible` says so
+            meet = self.savings[k.ordered[at]]
+            limit = min(limit, self.bound(i, coupons_left - 1) + meet)
+        return limit
+
+    def compatible(self, a: Candidate, b: Candidate) -> bool:
+        """`_pair_ok`; with unique ids it depends on the two benefits alone."""
+        if not self.unique:
+            return _pair_ok(self.s, a, b)
+        pair = (id(a.benefit), id(b.benefit))
+        ok = self.pairs.get(pair)
+        if ok is None:
+            ok = self.pairs[pair] = _pair_ok(self.s, a, b)
+        return ok
+
+    def joins(self, combo: Sequence[Candidate], c: Candidate, coupons: int) -> bool:
+        """`_fits(s, combo, c) is None`, without building the reason; `coupons` is
+        how many coupons `combo` holds."""
+        for other in combo:
+            if not self.compatible(other, c):
+                return False
+        if c.coupon is not None:
+            if coupons >= self.s.rules.stacking.max_coupons:
+                return False
+            same = sum(1 for x in combo if x.coupon is not None and x.benefit.id == c.benefit.id)
+            if same >= per_order(self.s, c.benefit):
+                return False
+        return True
+
+    def _mask(self, b: Benefit) -> int:
+        return _mask(self.s, b)
+
+    def interferes(self, x: Candidate, c: Candidate) -> bool:
+        """Whether `x`, held with `c`, may be applied between two coupons of `c`'s
+        template and change the outcome."""
+        pair = (id(x.benefit), id(c.benefit))
+        found = self.interfering.get(pair)
+        if found is None:
+            found = (
+                x.benefit is not c.benefit
+                and _place(self.s, x) == _place(self.s, c)
+                and bool(self._mask(x.benefit) & self._mask(c.benefit))
+                and self.compatible(x, c)
+            )
+            self.interfering[pair] = found
+        return found
+
+    def _sides(self, j: int) -> tuple[list[int], list[int]]:
+        """The earlier coupons of j's template with a smaller id, nearest first,
+        and those with a larger id, nearest first."""
+        found = self.sides[j]
+        if found is None:
+            key, keys = self.keys[j], self.keys
+            nearer = sorted(self.same[j][: self.place[j]], key=keys.__getitem__)
+            found = self.sides[j] = (
+                [e for e in reversed(nearer) if keys[e] < key],
+                [e for e in nearer if keys[e] > key],
+            )
+        return found
+
+    def skip(self, j: int) -> int:
+        """Where to go on from a blocked candidate j when the combination holds
+        no coupon of its template: the next of its run that nothing blocks (all
+        the others are blocked for the same reason: a left-out earlier coupon)."""
+        found = self.free_from[j]
+        if found is None:
+            k = j + 1
+            end = self.run_end[j]
+            while k < end and self._blocker_list(k):
+                k += 1
+            found = self.free_from[j] = k
+        return found
+
+    def _blocker_list(self, j: int) -> list[int]:
+        blockers = self.blockers[j]
+        if blockers is None:
+            blockers = self.blockers[j] = self._blockers(j)
+        return blockers
+
+    def blocked(self, j: int, held: int) -> bool:
+        """Whether candidate j certainly cannot join a combination holding the
+        candidates at the bits of `held`: an earlier coupon of its template is left
+        out and no benefit at all could come between the two (`include` would
+        say so, at more cost)."""
+        if not self.unique:
+            return False
+        return any(not held >> e & 1 for e in self._blocker_list(j))
+
+    def _blockers(self, j: int) -> list[int]:
+        """The earlier coupons of j's template with no possible interferer (ranked
+        or forced) between their id and j's, nearest first on each side."""
+        c, key = self.cands[j], self.keys[j]
+        keys = sorted(
+            [*self._interferers(c)[0], *(x.key for x in self.forced if self.interferes(x, c))]
+        )
+        left, right = self._sides(j)
+        found = []
+        for e in left:
+            if bisect_right(keys, self.keys[e]) != bisect_left(keys, key):
+                break
+            found.append(e)
+        for e in right:
+            if bisect_right(keys, key) != bisect_left(keys, self.keys[e]):
+                break
+            found.append(e)
+        return found
+
+    def _interferers(self, c: Candidate) -> tuple[list[str], list[tuple[int, bool]]]:
+        """Ranked candidates that interfere with `c`'s template, by id."""
+        found = self.interferers.get(id(c.benefit))
+        if found is None:
+            group = self.groups.get(_place(self.s, c), [])
+            hits = sorted((self.keys[i], i) for i in group if self.interferes(self.cands[i], c))
+            found = ([k for k, _ in hits], [(i, self.is_coupon[i]) for _, i in hits])
+            self.interferers[id(c.benefit)] = found
+        return found
+
+    def include(
+        self,
+        j: int,
+        combo: tuple[Candidate, ...],
+        held: int,
+        pending: tuple[_Constraint, ...],
+        coupons_left: int,
+    ) -> tuple[_Constraint, ...] | None:
+        """The requirements once candidate `j` joins `combo` (the candidates at
+        the bits of `held`, plus the forced ones), `coupons_left` after it; None if
+        they can no longer all be met."""
+        if not self.unique:
+            return ()
+        after = tuple(k for k in pending if j not in k.satisfiers)
+        lower, higher = self._sides(j)
+        left = next((e for e in lower if not held >> e & 1), None)
+        right = next((e for e in higher if not held >> e & 1), None)
+        if left is None and right is None:
+            return after if self.feasible(after, j + 1, coupons_left) else None
+        c, key = self.cands[j], self.keys[j]
+        for low, high in (
+            (None if left is None else self.keys[left], key),
+            (key, None if right is None else self.keys[right]),
+        ):
+            if low is None or high is None:
+                continue
+            if any(low < x.key < high and self.interferes(x, c) for x in combo):
+                continue
+            keys, entries = self._interferers(c)
+            found = [
+                entries[i]
+                for i in range(bisect_right(keys, low), bisect_left(keys, high))
+                if entries[i][0] > j
+            ]
+            if not found:
+                return None
+            after += (
+                _Constraint(
+                    frozenset(i for i, _ in found),
+                    tuple(sorted(i for i, _ in found)),
+                    max(i for i, _ in found),
+                    max((i for i, coupon in found if not coupon), default=-1),
+                ),
+            )
+        return after if self.feasible(after, j + 1, coupons_left) else None
+
+    @staticmethod
+    def feasible(pending: tuple[_Constraint, ...], j: int, coupons_left: int) -> bool:
+        """Whether candidates from `j` on may still meet every requirement."""
+        if coupons_left > 0:
+            return all(k.last >= j for k in pending)
+        return all(k.last_promotion >= j for k in pending)
+
+    def steps(self, i: int, coupons_left: int, pending: tuple[_Constraint, ...]) -> Sequence[int]:
+        """The candidates from `i` on that might join: only promotions once the
+        coupon slots are used; with one slot left and requirements that only a
+        coupon can meet, the coupons that meet them all, and promotions."""
+        if coupons_left <= 0:
+            return self.promotions[bisect_left(self.promotions, i) :]
+        if pending and coupons_left == 1 and all(k.last_promotion < i for k in pending):
+            meet = frozenset.intersection(*(k.satisfiers for k in pending))
+            return sorted(
+                {x for x in meet if x >= i}.union(
+                    self.promotions[bisect_left(self.promotions, i) :]
+                )
+            )
+        return range(i, self.n)
 
 
 def search(
@@ -288,40 +758,89 @@ def search(
     best standalone first, pruning a branch when even the best remaining
     savings (within the coupon limit) cannot reach the best found so far.
     Among equal savings the rank prefers coupons that expire first, then fewer
-    coupons, then ids; only irreducible combinations compete.
+    coupons, then ids; only irreducible combinations compete. Candidates that
+    cannot join a combination are passed over without branching, and dominated
+    combinations (see `_Ranking`) are not followed.
+
+    Irreducibility is checked once, on the winner, not on every improvement: a
+    reducible combination has an irreducible part that saves at least as much, so
+    pruning against it loses nothing, and the best of all visited combinations,
+    if irreducible, is the best irreducible one. Otherwise (a coupon that adds
+    nothing would win on expiry) the search runs again checking every step.
     """
-    ranked = sorted(optional, key=lambda cs: (-cs[1], cs[0].expires, cs[0].key))
-    best = evaluate(s, forced)
+    r = _Ranking(s, forced, optional)
+    root = evaluate(s, forced)
+    best = _search(s, r, forced, root, eager=False)
+    if best is not root and not irreducible(s, best, forced):
+        best = _search(s, r, forced, root, eager=True)
+    return best
+
+
+def _search(
+    s: _Search, r: _Ranking, forced: tuple[Candidate, ...], root: Evaluation, *, eager: bool
+) -> Evaluation:
+    """The depth-first search of `search`; `eager`: only irreducible combinations
+    become the best so far."""
+    best = root
     max_coupons = s.rules.stacking.max_coupons
 
-    def bound(i: int, coupons_left: int) -> int:
-        total, used = 0, 0
-        for c, saving in ranked[i:]:
-            if c.coupon is None:
-                total += saving
-            elif used < coupons_left:
-                total += saving
-                used += 1
-        return total
-
-    def dfs(i: int, combo: tuple[Candidate, ...], current: Evaluation) -> None:
+    def dfs(
+        i: int,
+        combo: tuple[Candidate, ...],
+        held: int,
+        current: Evaluation,
+        coupons: int,
+        pending: tuple[_Constraint, ...],
+    ) -> None:
         nonlocal best
-        if current.saving >= 0 and _rank(current) < _rank(best) and irreducible(s, current, forced):
+        if (
+            not pending
+            and current.saving >= 0
+            and _rank(current) < _rank(best)
+            and (not eager or irreducible(s, current, forced))
+        ):
             best = current
-        if i >= len(ranked):
-            return
-        coupons_left = max_coupons - sum(1 for c in combo if c.coupon is not None)
-        if max(current.saving, 0) + bound(i, coupons_left) < best.saving:
-            return
-        c = ranked[i][0]
-        if _fits(s, combo, c) is None:
+        coupons_left = max_coupons - coupons
+        floor = max(current.saving, 0)
+        order = r.steps(i, coupons_left, pending)
+        consecutive = isinstance(order, range)
+        at = 0
+        while at < len(order):
+            j = order[at]
+            at += 1
+            # Both tests only get stricter further on, so passing over the
+            # candidates that `steps` leaves out changes nothing.
+            limit = r.bound_with(pending, j, coupons_left) if pending else r.bound(j, coupons_left)
+            if floor + limit < best.saving:
+                return
+            if pending and not r.feasible(pending, j, coupons_left):
+                return
+            if r.blocked(j, held):
+                if consecutive and not any(x.benefit is r.cands[j].benefit for x in combo):
+                    at = r.skip(j) - i
+                continue
+            c = r.cands[j]
+            if not r.joins(combo, c, coupons):
+                if consecutive and r.unique:  # no coupon of this template can join either
+                    at = r.run_end[j] - i
+                continue
+            left = coupons_left - r.is_coupon[j]
+            after = r.include(j, combo, held, pending, left)
+            if after is None:
+                continue
+            # The extension saves at most `savings[j]` more (the bound's premise), so
+            # if even that and all it could still add stay below the best, it would
+            # neither become the best nor pass its own first bound test: skip it
+            # without evaluating it.
+            ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
+            if floor + r.savings[j] + ahead < best.saving:
+                continue
             extended = evaluate(s, (*combo, c))
             if extended.saving >= 0:
-                dfs(i + 1, (*combo, c), extended)
-        dfs(i + 1, combo, current)
+                dfs(j + 1, (*combo, c), held | 1 << j, extended, coupons + r.is_coupon[j], after)
 
-    if best.saving >= 0:
-        dfs(0, forced, best)
+    if root.saving >= 0:
+        dfs(0, forced, 0, root, sum(1 for c in forced if c.coupon is not None), ())
     return best
 
 
@@ -330,8 +849,12 @@ def _candidates(
 ) -> tuple[list[Candidate], list[str]]:
     notes: list[str] = []
     found: list[Candidate] = []
+    by_id: dict[str, Benefit] = {}
+    for t in rules.benefits:
+        by_id.setdefault(t.id, t)  # as `rules.benefit`: the first with the id
+    fine: set[int] = set()  # ids of the templates that `_template_check` let through
     for coupon in member.wallet:
-        b = rules.benefit(coupon.template)
+        b = by_id.get(coupon.template)
         problem: Ineligible | None
         if b is None or b.promotion:
             problem = reasons.simple(Reason.UNKNOWN_TEMPLATE, template=coupon.template)
@@ -340,7 +863,11 @@ def _candidates(
         elif coupon.id in options.exclude:
             problem = reasons.simple(Reason.EXCLUDED)
         else:
-            problem = _static_check(b, coupon, cart, member, options)
+            problem = _validity(b, coupon, cart.local_time)
+            if problem is None and id(b) not in fine:
+                problem = _template_check(b, cart, member, options)
+                if problem is None:
+                    fine.add(id(b))
         if problem is not None:
             unusable.append(_unusable(coupon, problem))
             continue
@@ -359,14 +886,34 @@ def _candidates(
 
 
 def _unusable(coupon: WalletCoupon, why: Ineligible) -> Unusable:
-    return Unusable(coupon.id, coupon.template, why.reason.value, why.zh, why.en, why.detail)
+    # A reason may be shared by the coupons of a template (see `_alone`, `s.memo`):
+    # each coupon gets its own copy of the details.
+    return Unusable(coupon.id, coupon.template, why.reason.value, why.zh, why.en, dict(why.detail))
+
+
+def _alone(s: _Search, c: Candidate) -> int | Ineligible:
+    """What `evaluate(s, (c,))` would give as the discount, or as the reason it
+    fails, worked out once per template and without spreading the saving over the
+    lines (`benefits.preview`); the search applies `c` for real if it gets there."""
+    s.evaluations += 1
+    step: Step = (id(c.benefit), c.cap, c.coupon is not None)
+    seq = s.memo.get((step,))
+    if seq is not None:
+        return seq.discount if seq.failed is None else seq.failed
+    found = s.alone.get(step)
+    if found is None:
+        s.pinned[id(c.benefit)] = c.benefit
+        base = s.rules.stacking.threshold_base
+        found = s.alone[step] = benefits.preview(c.benefit, s.start, base, c.cap)
+    return found
 
 
 def _choose(
     s: _Search, cands: list[Candidate], unusable: list[Unusable], notes: list[str]
 ) -> Evaluation:
     forced: list[Candidate] = []
-    for coupon_id in s.options.force:
+    rejected: set[str] = set()
+    for coupon_id in dict.fromkeys(s.options.force):
         c = next((x for x in cands if x.key == coupon_id), None)
         if c is None:
             notes.append(f"forced coupon {coupon_id} cannot be used (see unusable)")
@@ -375,29 +922,31 @@ def _choose(
         if why is not None:
             unusable.append(_unusable(c.coupon, why))  # type: ignore[arg-type]
             notes.append(f"forced coupon {coupon_id} conflicts with another forced coupon")
+            rejected.add(c.key)
             continue
         alone = evaluate(s, (*forced, c))
         if alone.failed is not None:
             unusable.append(_unusable(c.coupon, alone.failed[1]))  # type: ignore[arg-type]
             notes.append(f"forced coupon {coupon_id} cannot be used: {alone.failed[1].en}")
+            rejected.add(c.key)
             continue
         forced.append(c)
         notes.append(f"cashier forced coupon {coupon_id}")
-    rest = [c for c in cands if c not in forced]
+    rest = [c for c in cands if c not in forced and c.key not in rejected]
     optional: list[tuple[Candidate, int]] = []
     for c in rest:
-        alone = evaluate(s, (c,))
-        if alone.failed is not None:
+        saves = _alone(s, c)
+        if isinstance(saves, Ineligible):
             if c.coupon is not None:
-                unusable.append(_unusable(c.coupon, alone.failed[1]))
+                unusable.append(_unusable(c.coupon, saves))
             else:
-                notes.append(f"promotion {c.benefit.id} does not apply: {alone.failed[1].en}")
+                notes.append(f"promotion {c.benefit.id} does not apply: {saves.en}")
             continue
-        if alone.discount <= 0:
+        if saves <= 0:
             if c.coupon is not None:
                 unusable.append(_unusable(c.coupon, reasons.simple(Reason.NO_EXTRA_SAVING)))
             continue
-        optional.append((c, alone.discount))
+        optional.append((c, saves))
     if s.options.strategy is Strategy.EARLIEST_EXPIRY:
         chosen = list(forced)
         current = evaluate(s, tuple(chosen))
@@ -423,13 +972,29 @@ def _explain_rest(
     """Say why each usable coupon that was not chosen was left out."""
     chosen = {c.key for c in best.combo}
     listed = {u.coupon_id for u in unusable}
+    # With unique ids, whether a coupon fits with the chosen ones depends on its
+    # template alone (see `_fits`, `_pair_ok`).
+    same_reason = len({c.key for c in cands}) == len(cands)
+    fits: dict[tuple[int, int | None], Ineligible | None] = {}
     for c in cands:
         if c.coupon is None or c.key in chosen or c.key in listed:
             continue
-        why = _fits(s, best.combo, c)
+        template = (id(c.benefit), c.cap)
+        if same_reason and template in fits:
+            why = fits[template]
+        else:
+            why = fits[template] = _fits(s, best.combo, c)
         if why is None:
             trial = evaluate(s, (*best.combo, c))
-            why = trial.failed[1] if trial.failed else reasons.simple(Reason.NO_EXTRA_SAVING)
+            if trial.failed is None:
+                why = reasons.simple(Reason.NO_EXTRA_SAVING)
+            elif trial.failed[0] is c:
+                why = trial.failed[1]
+            else:
+                # Adding `c` would make a chosen benefit unusable (e.g. push it
+                # below its threshold): that is a conflict with that benefit.
+                other = trial.failed[0]
+                why = reasons.conflict(other.label, other.key)
         unusable.append(_unusable(c.coupon, why))
 
 
@@ -454,7 +1019,7 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
     start = State.start(cart.lines, amounts)
     applied: list[Applied] = []
     if member_saving:
-        per_line = [line.subtotal - a for line, a in zip(cart.lines, amounts, strict=True)]
+        per_line = [sub - a for sub, a in zip(start.original, amounts, strict=True)]
         applied.append(
             Applied("member_price", "member_price", member_saving, None, tuple(per_line))
         )
@@ -509,13 +1074,19 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
     lines = []
     for i, line in enumerate(cart.lines):
         offset_i = best.offset_lines[i] if best.offset_lines else 0
-        discount_i = line.subtotal - paid[i] - offset_i
+        discount_i = start.original[i] - paid[i] - offset_i
         lines.append(
             LineQuote(
-                line.sku, line.qty, line.subtotal, discount_i, offset_i, paid[i], earned.per_line[i]
+                line.sku,
+                line.qty,
+                start.original[i],
+                discount_i,
+                offset_i,
+                paid[i],
+                earned.per_line[i],
             )
         )
-    subtotal = sum(line.subtotal for line in cart.lines)
+    subtotal = sum(start.original)
     unusable.sort(key=lambda u: u.coupon_id)
     return Quote(
         subtotal=subtotal,
