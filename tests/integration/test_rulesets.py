@@ -112,3 +112,23 @@ def test_simulate_over_http_matches_the_example(ctx: Context) -> None:
     r = client.post("/v1/simulate", json=doc, headers={"X-Brand": brand.code})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_simulation"
     assert r.json()["error"]["detail"]["field"] == "cart.lines.0.qty"
+
+
+def test_times_out_of_range_are_refused_not_overflowed(ctx: Context) -> None:
+    brand = brands.create_brand(ctx, "b", "B")
+    client = TestClient(create_app(ctx))
+    h = {"X-Brand": brand.code}
+    assert client.post("/v1/rules", json={"document": {}}, headers=h).status_code == 201
+    for when in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        r = client.post("/v1/rules/1/publish", json={"effective_from": when}, headers=h)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["detail"]["field"] == "effective_from"
+    from loyalpos.service import members
+
+    m = members.register(ctx, brand.id, phone="13800138000", name="M")
+    r = client.get(
+        f"/v1/members/{m.id}/points/history",
+        params={"since": "0001-01-01T00:00:00+14:00"},
+        headers=h,
+    )
+    assert r.status_code == 422 and r.json()["error"]["detail"]["field"] == "since"

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from loyalpos.db.tables import inserted_id, rule_sets
-from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.errors import Conflict, NotFound
 from loyalpos.domain.pricing.rules import RuleSet
+from loyalpos.domain.times import check_instant
 from loyalpos.rules import convert
 from loyalpos.rules.schema import RuleSetDoc
 from loyalpos.service.brands import load_brand
@@ -135,9 +136,7 @@ def publish(
 ) -> Version:
     """Publish a draft; it governs orders from `effective_from` (default: now)."""
     at = ctx.now(now)
-    start = effective_from or at
-    if start.tzinfo is None:
-        raise InvalidInput("effective_from needs a timezone", field="effective_from")
+    start = check_instant(effective_from or at, "effective_from")
 
     def run(conn: Connection) -> Version:
         current = _load(conn, brand_id, version)

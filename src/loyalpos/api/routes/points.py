@@ -18,7 +18,7 @@ from loyalpos.api.schemas import (
     Reversal,
 )
 from loyalpos.db.ledger_repo import EntryRow
-from loyalpos.domain.errors import InvalidInput
+from loyalpos.domain.times import check_instant
 from loyalpos.service import jobs, points
 from loyalpos.service.points import Source
 
@@ -58,11 +58,7 @@ def get_balance(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> BalancePub
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput(
-            "时间需带时区 (times need a timezone, e.g. 2025-01-01T00:00:00+08:00)", field=field
-        )
-    return value
+    return None if value is None else check_instant(value, field)
 
 
 @router.get("/members/{member_id}/points/history", response_model=EntriesPublic)
