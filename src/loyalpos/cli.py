@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -29,6 +31,7 @@ app.add_typer(points_app, name="points")
 rules_app = typer.Typer(help="Rule sets (规则): import, export, publish", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
+F = TypeVar("F", bound=Callable[..., Any])
 BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
 InFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
@@ -46,7 +49,7 @@ def _out(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def _fail(exc: DomainError) -> None:
+def _fail(exc: DomainError) -> NoReturn:
     typer.echo(
         json.dumps(
             {"error": {"code": exc.code, "message": exc.message, "detail": exc.detail}},
@@ -56,6 +59,35 @@ def _fail(exc: DomainError) -> None:
         err=True,
     )
     raise typer.Exit(1)
+
+
+def _command(group: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """Register a command whose domain errors print the error shape and exit 1,
+    so no command can end in a traceback for input an operator typed."""
+
+    def register(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*a: Any, **k: Any) -> Any:
+            try:
+                return fn(*a, **k)
+            except DomainError as exc:
+                _fail(exc)
+
+        group.command(*args, **kwargs)(run)
+        return fn
+
+    return register
+
+
+def _parse_date(text: str | None, option: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
 
 
 def _brand_id(ctx: Context, code: str) -> int:
@@ -70,7 +102,7 @@ def _upgrade(ctx: Context) -> None:
     upgrade(ctx.engine)
 
 
-@db_app.command("upgrade")
+@_command(db_app, "upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
     from loyalpos.db.migrate import upgrade
@@ -79,7 +111,7 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo(f"database at {revision}")
 
 
-@app.command()
+@_command(app)
 def demo() -> None:
     """Seed the demo brand (two stores, members with points); safe to repeat."""
     from loyalpos.service.demo import seed
@@ -90,7 +122,7 @@ def demo() -> None:
     typer.echo(f"demo brand {brand.code!r} (id {brand.id}) ready")
 
 
-@app.command()
+@_command(app)
 def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
@@ -118,7 +150,7 @@ def serve(
     )
 
 
-@brand_app.command("create")
+@_command(brand_app, "create")
 def brand_create(
     code: str,
     name: str,
@@ -135,24 +167,20 @@ def brand_create(
     from loyalpos.service import brands
 
     ctx = _ctx()
-    try:
-        policy = ExpiryPolicy(expiry, months, period, periods_later, birthday_months)
-        b = brands.create_brand(
-            ctx,
-            code,
-            name,
-            timezone=timezone,
-            policy=policy,
-            pending_days=pending_days,
-            allow_negative_balance=allow_negative,
-        )
-    except DomainError as exc:
-        _fail(exc)
-        return
+    policy = ExpiryPolicy(expiry, months, period, periods_later, birthday_months)
+    b = brands.create_brand(
+        ctx,
+        code,
+        name,
+        timezone=timezone,
+        policy=policy,
+        pending_days=pending_days,
+        allow_negative_balance=allow_negative,
+    )
     _out({"id": b.id, "code": b.code, "name": b.name})
 
 
-@brand_app.command("list")
+@_command(brand_app, "list")
 def brand_list() -> None:
     """List brands and their stores."""
     from loyalpos.service import brands
@@ -176,17 +204,13 @@ def brand_list() -> None:
     )
 
 
-@brand_app.command("add-store")
+@_command(brand_app, "add-store")
 def store_create(brand: BrandOpt, code: str, name: str) -> None:
     """Add a store to a brand."""
     from loyalpos.service import brands
 
     ctx = _ctx()
-    try:
-        s = brands.create_store(ctx, _brand_id(ctx, brand), code, name)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    s = brands.create_store(ctx, _brand_id(ctx, brand), code, name)
     _out({"id": s.id, "code": s.code, "name": s.name})
 
 
@@ -202,7 +226,7 @@ def _member_json(m: Any, reveal: bool = False) -> dict[str, Any]:
     }
 
 
-@member_app.command("register")
+@_command(member_app, "register")
 def member_register(
     brand: BrandOpt,
     phone: str,
@@ -222,13 +246,10 @@ def member_register(
     except ValueError:
         typer.echo("birthday must be YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
-    except DomainError as exc:
-        _fail(exc)
-        return
     _out(_member_json(m))
 
 
-@member_app.command("show")
+@_command(member_app, "show")
 def member_show(
     brand: BrandOpt,
     phone: str | None = None,
@@ -241,40 +262,32 @@ def member_show(
     from loyalpos.service import members
 
     ctx = _ctx()
-    try:
-        bid = _brand_id(ctx, brand)
-        if phone:
-            m = members.by_phone(ctx, bid, phone)
-        elif card:
-            m = members.by_card(ctx, bid, card)
-        elif code:
-            m = members.by_code(ctx, bid, code)
-        elif member_id:
-            m = members.get(ctx, bid, member_id)
-        else:
-            typer.echo("give --phone, --card, --id or --code", err=True)
-            raise typer.Exit(2)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    bid = _brand_id(ctx, brand)
+    if phone:
+        m = members.by_phone(ctx, bid, phone)
+    elif card:
+        m = members.by_card(ctx, bid, card)
+    elif code:
+        m = members.by_code(ctx, bid, code)
+    elif member_id:
+        m = members.get(ctx, bid, member_id)
+    else:
+        typer.echo("give --phone, --card, --id or --code", err=True)
+        raise typer.Exit(2)
     _out(_member_json(m, reveal_phone))
 
 
-@member_app.command("code")
+@_command(member_app, "code")
 def member_code(brand: BrandOpt, member_id: int) -> None:
     """Print a fresh dynamic member code."""
     from loyalpos.service import members
 
     ctx = _ctx()
-    try:
-        code, ttl = members.issue_code(ctx, _brand_id(ctx, brand), member_id)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    code, ttl = members.issue_code(ctx, _brand_id(ctx, brand), member_id)
     _out({"code": code, "expires_in": ttl})
 
 
-@member_app.command("import")
+@_command(member_app, "import")
 def member_import(
     brand: BrandOpt,
     file: InFile,
@@ -286,13 +299,9 @@ def member_import(
     from loyalpos.service.importer import import_members
 
     ctx = _ctx()
-    try:
-        report = import_members(
-            ctx, _brand_id(ctx, brand), file.read_text(encoding="utf-8"), skip_invalid=skip_invalid
-        )
-    except DomainError as exc:
-        _fail(exc)
-        return
+    report = import_members(
+        ctx, _brand_id(ctx, brand), file.read_text(encoding="utf-8"), skip_invalid=skip_invalid
+    )
     _out(
         {
             "committed": report.committed,
@@ -309,19 +318,15 @@ def member_import(
         raise typer.Exit(1)
 
 
-@points_app.command("balance")
+@_command(points_app, "balance")
 def points_balance(brand: BrandOpt, member_id: int) -> None:
     """Balance and points by lapse date."""
     from loyalpos.service import points
 
     ctx = _ctx()
-    try:
-        bid = _brand_id(ctx, brand)
-        b = points.balance(ctx, bid, member_id)
-        schedule = points.expiry_schedule(ctx, bid, member_id)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    bid = _brand_id(ctx, brand)
+    b = points.balance(ctx, bid, member_id)
+    schedule = points.expiry_schedule(ctx, bid, member_id)
     _out(
         {
             "total": b.total,
@@ -332,17 +337,13 @@ def points_balance(brand: BrandOpt, member_id: int) -> None:
     )
 
 
-@points_app.command("history")
+@_command(points_app, "history")
 def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
     """Latest ledger entries of a member."""
     from loyalpos.service import points
 
     ctx = _ctx()
-    try:
-        rows = points.history(ctx, _brand_id(ctx, brand), member_id, limit=limit)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    rows = points.history(ctx, _brand_id(ctx, brand), member_id, limit=limit)
     _out(
         [
             {
@@ -360,7 +361,7 @@ def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
 
 # ignore_unknown_options: a negative POINTS such as -200 is an argument, not a
 # cluster of unknown short options.
-@points_app.command("adjust", context_settings={"ignore_unknown_options": True})
+@_command(points_app, "adjust", context_settings={"ignore_unknown_options": True})
 def points_adjust(
     brand: BrandOpt,
     member_id: int,
@@ -372,27 +373,23 @@ def points_adjust(
     from loyalpos.service import points
 
     ctx = _ctx()
-    try:
-        e = points.adjust(
-            ctx,
-            _brand_id(ctx, brand),
-            member_id,
-            points_delta,
-            points.Source(
-                "operator",
-                None,
-                f"人工调整 (adjustment): {reason}",
-                operator=operator,
-                reason=reason,
-            ),
-        )
-    except DomainError as exc:
-        _fail(exc)
-        return
+    e = points.adjust(
+        ctx,
+        _brand_id(ctx, brand),
+        member_id,
+        points_delta,
+        points.Source(
+            "operator",
+            None,
+            f"人工调整 (adjustment): {reason}",
+            operator=operator,
+            reason=reason,
+        ),
+    )
     _out({"entry_id": e.id, "points": e.points})
 
 
-@points_app.command("reverse")
+@_command(points_app, "reverse")
 def points_reverse(
     brand: BrandOpt,
     entry_id: int,
@@ -404,27 +401,23 @@ def points_reverse(
     from loyalpos.service import points
 
     ctx = _ctx()
-    try:
-        e = points.reverse(
-            ctx,
-            _brand_id(ctx, brand),
-            entry_id,
-            points.Source(
-                "reversal",
-                None,
-                f"冲正流水 #{entry_id} (reversal)",
-                operator=operator,
-                reason=reason,
-            ),
-            points=amount,
-        )
-    except DomainError as exc:
-        _fail(exc)
-        return
+    e = points.reverse(
+        ctx,
+        _brand_id(ctx, brand),
+        entry_id,
+        points.Source(
+            "reversal",
+            None,
+            f"冲正流水 #{entry_id} (reversal)",
+            operator=operator,
+            reason=reason,
+        ),
+        points=amount,
+    )
     _out({"entry_id": e.id, "points": e.points})
 
 
-@points_app.command("expire")
+@_command(points_app, "expire")
 def points_expire(
     as_of: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
     brand: Annotated[str | None, typer.Option("--brand", "-b")] = None,
@@ -433,23 +426,23 @@ def points_expire(
     from loyalpos.service import jobs
 
     ctx = _ctx()
-    day = date.fromisoformat(as_of) if as_of else ctx.now().date()
+    day = _parse_date(as_of, "--date") or ctx.now().date()
     bid = _brand_id(ctx, brand) if brand else None
     run = jobs.expire_points(ctx, day, brand_id=bid)
     _out({"as_of": run.as_of, "lots": run.lots, "points": run.points, "members": run.members})
 
 
-@points_app.command("birthday")
+@_command(points_app, "birthday")
 def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None) -> None:
     """Extend the expiry of members whose birthday month it is (once a year)."""
     from loyalpos.service import jobs
 
     ctx = _ctx()
-    day = date.fromisoformat(as_of) if as_of else ctx.now().date()
+    day = _parse_date(as_of, "--date") or ctx.now().date()
     _out({"members_extended": jobs.extend_birthdays(ctx, day)})
 
 
-@rules_app.command("import")
+@_command(rules_app, "import")
 def rules_import(
     brand: BrandOpt,
     file: InFile,
@@ -475,13 +468,10 @@ def rules_import(
     except ValueError as exc:
         typer.echo(f"bad --effective-from: {exc}", err=True)
         raise typer.Exit(2) from None
-    except DomainError as exc:
-        _fail(exc)
-        return
     _out({"version": v.version, "status": v.status.value, "effective_from": v.effective_from})
 
 
-@rules_app.command("publish")
+@_command(rules_app, "publish")
 def rules_publish(
     brand: BrandOpt,
     version: int,
@@ -498,23 +488,16 @@ def rules_publish(
     except ValueError as exc:
         typer.echo(f"bad --effective-from: {exc}", err=True)
         raise typer.Exit(2) from None
-    except DomainError as exc:
-        _fail(exc)
-        return
     _out({"version": v.version, "status": v.status.value, "effective_from": v.effective_from})
 
 
-@rules_app.command("list")
+@_command(rules_app, "list")
 def rules_list(brand: BrandOpt) -> None:
     """List a brand's rule set versions."""
     from loyalpos.service import rulesets
 
     ctx = _ctx()
-    try:
-        found = rulesets.versions(ctx, _brand_id(ctx, brand))
-    except DomainError as exc:
-        _fail(exc)
-        return
+    found = rulesets.versions(ctx, _brand_id(ctx, brand))
     _out(
         [
             {
@@ -529,7 +512,7 @@ def rules_list(brand: BrandOpt) -> None:
     )
 
 
-@rules_app.command("export")
+@_command(rules_app, "export")
 def rules_export(
     brand: BrandOpt,
     version: Annotated[int | None, typer.Option(help="default: the version in force now")] = None,
@@ -538,27 +521,20 @@ def rules_export(
     from loyalpos.service import rulesets
 
     ctx = _ctx()
-    try:
-        bid = _brand_id(ctx, brand)
-        number = version if version is not None else rulesets.in_force(ctx, bid)[0]
-        if number == 0:
-            typer.echo("no rule set is in force for this brand", err=True)
-            raise typer.Exit(1)
-        typer.echo(rulesets.export_yaml(ctx, bid, number), nl=False)
-    except DomainError as exc:
-        _fail(exc)
+    bid = _brand_id(ctx, brand)
+    number = version if version is not None else rulesets.in_force(ctx, bid)[0]
+    if number == 0:
+        typer.echo("no rule set is in force for this brand", err=True)
+        raise typer.Exit(1)
+    typer.echo(rulesets.export_yaml(ctx, bid, number), nl=False)
 
 
-@app.command()
+@_command(app)
 def simulate(file: InFile) -> None:
     """Price one cart under a rule set (YAML or JSON) and print the quote as JSON."""
     from loyalpos.rules.simulate import simulate_text
 
-    try:
-        result = simulate_text(file.read_text(encoding="utf-8"))
-    except DomainError as exc:
-        _fail(exc)
-        return
+    result = simulate_text(file.read_text(encoding="utf-8"))
     _out(result)
 
 

@@ -229,3 +229,27 @@ def test_member_import_skip_invalid_imports_the_good_rows_and_lists_the_bad_one(
     again = cli.run("member", "import", "-b", "imp", str(file), exit_code=1)
     assert {r["line"] for r in json.loads(again.stdout)["rejected"]} == {2, 3, 4}
     assert count(ctx, members, brand_id) == 2
+
+
+def test_every_command_answers_domain_errors_and_bad_dates_without_a_traceback(
+    db_url: str,
+) -> None:
+    """Commands that had no error handling of their own now share the one in `_command`."""
+    from typer.testing import CliRunner
+
+    from loyalpos.cli import app as cli_app
+    from loyalpos.config import get_settings
+
+    runner = CliRunner()
+    env = {"LOYALPOS_DATABASE_URL": db_url}
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(cli_app, ["points", "expire", "-b", "no-such-brand"], env=env)
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert '"code": "brand_not_found"' in result.output
+        result = runner.invoke(cli_app, ["points", "expire", "--date", "2024-13-01"], env=env)
+        assert result.exit_code == 2
+        assert "not a date" in result.output
+    finally:
+        get_settings.cache_clear()
