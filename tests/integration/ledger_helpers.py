@@ -34,5 +34,7 @@ def invariant(ctx: Context, member_id: int) -> int:
     """Assert balance = sum of entries = sum of lots; return it."""
     with ctx.transaction() as conn:
         cached, entries, lots = ledger_repo.sums(conn, member_id)
+        expired_entries, expired_lots = ledger_repo.expired_sums(conn, member_id)
     assert cached == entries == lots, (cached, entries, lots)
+    assert expired_entries == expired_lots, (expired_entries, expired_lots)
     return cached

@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from loyalpos.db.tables import point_entries
+from loyalpos.db.tables import point_entries, point_lots
 from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
@@ -342,3 +342,38 @@ def test_expiry_works_through_members_in_batches_and_stays_idempotent(ctx: Conte
     again = jobs.expire_points(ctx, date(2024, 2, 1), batch_members=2)
     assert (again.lots, again.points, again.members) == (0, 0, 0)
     assert [invariant(ctx, m) for m in ids] == [7] * 5
+
+
+def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(ctx: Context) -> None:
+    brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=6))
+    m = new_member(ctx, brand)
+    other = new_member(ctx, brand, phone="13900139000")
+    points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-10"))
+    points.earn(ctx, brand.id, m, 200, order("B"), now=at("2024-02-05"))
+    points.earn(ctx, brand.id, m, 50, order("C"), now=at("2024-06-01"))
+    points.spend(ctx, brand.id, m, 30, order("D"), now=at("2024-04-01"))
+    points.earn(ctx, brand.id, other, 40, order("E"), now=at("2024-01-20"))
+    run = jobs.expire_points(ctx, date(2024, 8, 31))
+    assert (run.lots, run.points, run.members) == (3, 310, 2)
+    expired = [e for e in points.history(ctx, brand.id, m) if e.kind == "expire"]
+    assert [e.points for e in expired] == [-270]
+    assert expired[0].lot_id is None
+    assert "2024-07-10 .. 2024-08-05" in expired[0].description
+    with ctx.transaction() as conn:
+        rows = conn.execute(
+            select(
+                point_lots.c.original_points,
+                point_lots.c.remaining,
+                point_lots.c.expired_points,
+                point_lots.c.expired_entry_id,
+            )
+            .where(point_lots.c.member_id == m)
+            .order_by(point_lots.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (100, 0, 70, expired[0].id),
+        (200, 0, 200, expired[0].id),
+        (50, 50, 0, None),
+    ]
+    assert invariant(ctx, m) == 50
+    assert invariant(ctx, other) == 0

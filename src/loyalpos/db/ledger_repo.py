@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from loyalpos.db.tables import inserted_id, members, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
@@ -391,6 +403,32 @@ def sums(conn: Connection, member_id: int) -> tuple[int, int, int]:
     return int(cached), int(entries), int(lots)
 
 
+def expired_sums(conn: Connection, member_id: int) -> tuple[int, int]:
+    """Points the member's `expire` entries took, and the points their lots
+    record as expired: the two must agree (a check for tests and audits)."""
+    entries = conn.execute(
+        select(func.coalesce(-func.sum(point_entries.c.points), 0)).where(
+            point_entries.c.member_id == member_id, point_entries.c.kind == "expire"
+        )
+    ).scalar_one()
+    lots = conn.execute(
+        select(func.coalesce(func.sum(point_lots.c.expired_points), 0)).where(
+            point_lots.c.member_id == member_id
+        )
+    ).scalar_one()
+    return int(entries), int(lots)
+
+
+def record_expired(conn: Connection, lot_id: int, points: int) -> None:
+    """Count `points` as expired from a lot (the refund path expires one lot at
+    a time, with the lot on its entry)."""
+    conn.execute(
+        update(point_lots)
+        .where(point_lots.c.id == lot_id)
+        .values(expired_points=point_lots.c.expired_points + points)
+    )
+
+
 def _due(as_of: date, brand_id: int | None) -> Any:
     due = and_(point_lots.c.remaining > 0, point_lots.c.expires_on <= as_of)
     if brand_id is not None:
@@ -424,56 +462,78 @@ def expire_due_lots(
 ) -> tuple[int, int, int]:
     """Expire the lots of `member_ids` that lapse on or before `as_of`, set-based.
 
-    Three statements over the same rows: append one `expire` entry per lot,
-    lower each member's cached balance by its total, zero the lots. The caller
-    holds the members' row locks, so no booking can change these lots meanwhile.
-    A second run for the same date finds nothing left, which makes it
+    Three statements over the same rows: append one `expire` entry per member
+    (the sum of its due lots), point each emptied lot at that entry with the
+    points it lost, and lower each member's cached balance. One entry per
+    member rather than per lot keeps a daily run of a million lots to a tenth
+    of the ledger rows; the lots keep the exact breakdown. The caller holds the
+    members' row locks, so no booking can change these lots meanwhile. A
+    second run for the same date finds nothing left, which makes it
     idempotent. Returns (lots, points, members).
     """
     due = and_(_due(as_of, None), point_lots.c.member_id.in_(member_ids))
-    if conn.execute(select(point_lots.c.id).where(due).limit(1)).first() is None:
-        return 0, 0, 0
     ref = f"expiry:{as_of.isoformat()}"
-    description = literal("积分到期失效 points lapsed on ") + cast(point_lots.c.expires_on, String)
-    conn.execute(
-        insert(point_entries).from_select(
-            [
-                "brand_id",
-                "member_id",
-                "kind",
-                "points",
-                "lot_id",
-                "source_type",
-                "source_ref",
-                "description",
-                "created_at",
-            ],
-            select(
-                point_lots.c.brand_id,
-                point_lots.c.member_id,
-                literal("expire"),
-                -point_lots.c.remaining,
-                point_lots.c.id,
-                literal("expiry"),
-                literal(ref),
-                description,
-                literal(now, point_entries.c.created_at.type),
-            ).where(due),
-        )
+    first, last = func.min(point_lots.c.expires_on), func.max(point_lots.c.expires_on)
+    lapsed_on = case(
+        (first == last, cast(first, String)),
+        else_=cast(first, String) + literal(" .. ") + cast(last, String),
     )
     per_member = (
-        select(point_lots.c.member_id, func.sum(point_lots.c.remaining).label("total"))
+        select(
+            point_lots.c.brand_id,
+            point_lots.c.member_id,
+            literal("expire"),
+            -func.sum(point_lots.c.remaining),
+            literal("expiry"),
+            literal(ref),
+            literal("积分到期失效 points lapsed on ") + lapsed_on,
+            literal(now, point_entries.c.created_at.type),
+        )
         .where(due)
-        .group_by(point_lots.c.member_id)
-        .subquery()
+        .group_by(point_lots.c.brand_id, point_lots.c.member_id)
     )
-    touched = conn.execute(
-        update(members)
-        .where(members.c.id == per_member.c.member_id)
-        .values(points_balance=members.c.points_balance - per_member.c.total)
+    columns = [
+        "brand_id",
+        "member_id",
+        "kind",
+        "points",
+        "source_type",
+        "source_ref",
+        "description",
+        "created_at",
+    ]
+    ids = (
+        conn.execute(
+            insert(point_entries).from_select(columns, per_member).returning(point_entries.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0, 0, 0
+    booked = point_entries.alias("booked")
+    this_run = and_(
+        booked.c.id.between(min(ids), max(ids)),
+        booked.c.kind == "expire",
+        booked.c.source_ref == ref,
+    )
+    # Joined on this run's entries, which name exactly the batch's members: an
+    # `IN (batch)` here as well would be checked against every lot of the join.
+    lots = conn.execute(
+        update(point_lots)
+        .where(_due(as_of, None), this_run, booked.c.member_id == point_lots.c.member_id)
+        .values(
+            expired_points=point_lots.c.expired_points + point_lots.c.remaining,
+            expired_entry_id=booked.c.id,
+            remaining=0,
+        )
     ).rowcount
+    conn.execute(
+        update(members)
+        .where(this_run, booked.c.member_id == members.c.id)
+        .values(points_balance=members.c.points_balance + booked.c.points)
+    )
     points = conn.execute(
-        select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(due)
+        select(func.coalesce(func.sum(booked.c.points), 0)).where(this_run)
     ).scalar_one()
-    lots = conn.execute(update(point_lots).where(due).values(remaining=0)).rowcount
-    return lots, int(points), touched
+    return lots, -int(points), len(ids)

@@ -117,6 +117,12 @@ point_lots = Table(
     Column("expires_on", Date),
     Column("available_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # What the expiry job took from this lot, and the member's `expire` entry
+    # of that run (one entry per member and run; see ledger_repo.expire_due_lots).
+    # No foreign key: it is written in the same statement that reads the entry,
+    # and a checked reference would cost the job a trigger per lot.
+    Column("expired_points", BigInteger, nullable=False, server_default="0"),
+    Column("expired_entry_id", Id),
     CheckConstraint("is_debt OR remaining >= 0", name="remaining_not_negative"),
     CheckConstraint("NOT is_debt OR remaining <= 0", name="debt_not_positive"),
 )

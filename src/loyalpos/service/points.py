@@ -452,6 +452,7 @@ def _give_back(
             repo.set_lot_expiry(conn, lot.id, expires_on)
         if expires_on is not None and expires_on <= today:
             repo.take_from_lots(conn, [d])
+            repo.record_expired(conn, lot.id, d.points)
             _book(
                 conn,
                 brand,
