@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loyalpos.api.schemas import MAX_ID
-from loyalpos.domain.errors import InvalidInput
-from loyalpos.service import brands
+from loyalpos.service import apikeys, brands
+from loyalpos.service.apikeys import Principal
 from loyalpos.service.brands import Brand
 from loyalpos.service.context import Context
 
@@ -21,20 +22,44 @@ def get_ctx(request: Request) -> Context:
 
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="API key: `Authorization: Bearer lp_...`. Cashier keys act for one store, "
+    "HQ keys for the whole brand.",
+)
 
-def current_brand(
+
+def principal(
     ctx: CtxDep,
-    x_brand: Annotated[str | None, Header(description="brand code (品牌编码)")] = None,
-) -> Brand:
-    """The caller's brand. Until API keys arrive (checkout issue) the brand is
-    named by the `X-Brand` header; every query below is scoped to it."""
-    code = (x_brand or "").strip()
-    if not code:
-        raise InvalidInput("缺少品牌 (the X-Brand header is required)", code="brand_required")
-    return brands.brand_by_code(ctx, code)
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    """The caller, from its API key; every query below is scoped to its brand."""
+    return apikeys.authenticate(ctx, credentials.credentials if credentials else None)
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def hq_principal(who: PrincipalDep) -> Principal:
+    who.require_hq()
+    return who
+
+
+HqDep = Annotated[Principal, Depends(hq_principal)]
+
+
+def current_brand(ctx: CtxDep, who: PrincipalDep) -> Brand:
+    """The caller's brand (any scope)."""
+    return brands.get_brand(ctx, who.brand_id)
+
+
+def hq_brand(ctx: CtxDep, who: HqDep) -> Brand:
+    """The caller's brand, for endpoints that need an HQ key."""
+    return brands.get_brand(ctx, who.brand_id)
 
 
 BrandDep = Annotated[Brand, Depends(current_brand)]
+HqBrandDep = Annotated[Brand, Depends(hq_brand)]
 
 MemberId = Annotated[int, Path(gt=0, le=MAX_ID)]
 EntryId = Annotated[int, Path(gt=0, le=MAX_ID)]

@@ -88,6 +88,10 @@ members = Table(
     Column("birthday_extended_year", Integer),
     Column("store_id", Id, ForeignKey("stores.id")),
     Column("created_at", UTCDateTime, nullable=False),
+    # Growth (成长值): what the member has paid, net of refunds; moves the tier.
+    Column("spent_fen", BigInteger, nullable=False, server_default="0"),
+    Column("orders_count", Integer, nullable=False, server_default="0"),
+    Column("last_order_at", UTCDateTime),
     UniqueConstraint("brand_id", "phone"),
     UniqueConstraint("brand_id", "card_no"),
 )
@@ -235,6 +239,296 @@ rule_sets = Table(
     CheckConstraint("status IN ('draft', 'published')", name="status_known"),
 )
 Index("ix_rule_sets_in_force", rule_sets.c.brand_id, rule_sets.c.status, rule_sets.c.effective_from)
+
+
+# --- Checkout (issue 4) -----------------------------------------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    # Set for a cashier key (one store's orders); NULL for an HQ key.
+    Column("store_id", Id, ForeignKey("stores.id")),
+    Column("scope", String(16), nullable=False),
+    Column("name", String(100), nullable=False),
+    # The key's public first part, how it is found; only the hash of the whole is kept.
+    Column("prefix", String(24), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    CheckConstraint("scope IN ('cashier', 'hq')", name="scope_known"),
+    CheckConstraint("(scope = 'cashier') = (store_id IS NOT NULL)", name="cashier_has_store"),
+)
+
+coupons = Table(
+    "coupons",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("template", String(64), nullable=False),
+    # issued -> locked (a quote reserved it) -> used -> returned (by a refund);
+    # expired and voided end it. A lock past `locked_until` is free again.
+    Column("state", String(16), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("valid_from", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("source_type", String(16), nullable=False),
+    Column("source_ref", String(120)),
+    Column("reservation_id", Id),
+    Column("locked_until", UTCDateTime),
+    Column("order_id", Id),
+    Column("used_at", UTCDateTime),
+    CheckConstraint(
+        "state IN ('issued', 'locked', 'used', 'returned', 'expired', 'voided')",
+        name="state_known",
+    ),
+)
+Index("ix_coupons_member_state", coupons.c.member_id, coupons.c.state)
+
+coupon_events = Table(
+    "coupon_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("coupon_id", Id, ForeignKey("coupons.id"), nullable=False, index=True),
+    Column("event", String(16), nullable=False),
+    Column("order_id", Id),
+    Column("refund_id", Id),
+    Column("store_id", Id, ForeignKey("stores.id")),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("points", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime),
+)
+_live = reservations.c.released_at.is_(None)
+Index(
+    "ix_reservations_member_live",
+    reservations.c.member_id,
+    reservations.c.expires_at,
+    postgresql_where=_live,
+    sqlite_where=_live,
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("order_no", String(64), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("status", String(24), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("subtotal", BigInteger, nullable=False),
+    Column("discount", BigInteger, nullable=False),
+    Column("points_redeemed", BigInteger, nullable=False),
+    Column("points_offset", BigInteger, nullable=False),
+    Column("rounding", BigInteger, nullable=False),
+    Column("payable", BigInteger, nullable=False),
+    Column("points_earned", BigInteger, nullable=False),
+    Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("cashier", String(64), nullable=False),
+    Column("terminal", String(64), nullable=False),
+    Column("payer", String(160)),
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    Column("exceptions", Text, nullable=False, server_default="[]"),
+    Column("claim_token", String(16)),
+    Column("earn_entry_id", Id),
+    Column("spend_entry_id", Id),
+    # The answer the POS got, replayed verbatim on a repeated call.
+    Column("response", Text, nullable=False),
+    Column("ordered_at", UTCDateTime, nullable=False),
+    Column("booked_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "order_no"),
+    CheckConstraint("status IN ('paid', 'partially_refunded', 'refunded')", name="status_known"),
+)
+Index("ix_orders_store_time", orders.c.store_id, orders.c.ordered_at)
+Index("ix_orders_member_time", orders.c.member_id, orders.c.ordered_at)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Id, ForeignKey("orders.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("qty", Integer, nullable=False),
+    Column("subtotal", BigInteger, nullable=False),
+    Column("discount", BigInteger, nullable=False),
+    Column("points_offset", BigInteger, nullable=False),
+    Column("payable", BigInteger, nullable=False),
+    Column("points_earned", BigInteger, nullable=False),
+    Column("points_redeemed", BigInteger, nullable=False),
+    Column("refunded_qty", Integer, nullable=False, server_default="0"),
+)
+
+order_benefits = Table(
+    "order_benefits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("coupon_id", Id, ForeignKey("coupons.id")),
+    Column("benefit", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("saving", BigInteger, nullable=False),
+)
+
+order_tenders = Table(
+    "order_tenders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("method", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reference", String(128)),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("refund_no", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("deduction", BigInteger, nullable=False),
+    Column("points_reversed", BigInteger, nullable=False),
+    Column("points_returned", BigInteger, nullable=False),
+    Column("cashier", String(64), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "refund_no"),
+)
+
+refund_lines = Table(
+    "refund_lines",
+    metadata,
+    Column("refund_id", Id, ForeignKey("refunds.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("qty", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("points_reversed", BigInteger, nullable=False),
+    Column("points_returned", BigInteger, nullable=False),
+)
+
+held_carts = Table(
+    "held_carts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("reason", String(40), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    # The parked request (cart, member, overrides) as JSON, resumed as it was.
+    Column("payload", Text, nullable=False),
+    Column("cashier", String(64), nullable=False),
+    Column("terminal", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    CheckConstraint("status IN ('held', 'resumed', 'cancelled', 'expired')", name="status_known"),
+)
+Index("ix_held_carts_store_status", held_carts.c.store_id, held_carts.c.status)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    # The event's own key (order id, member id ...), part of its payload too.
+    Column("subject", String(120), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+)
+_unprocessed = outbox.c.processed_at.is_(None)
+Index(
+    "ix_outbox_unprocessed",
+    outbox.c.id,
+    postgresql_where=_unprocessed,
+    sqlite_where=_unprocessed,
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("url", String(500), nullable=False),
+    # JSON list of event types; ["*"] for all.
+    Column("event_types", Text, nullable=False),
+    Column("secret", String(80), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("subscription_id", Id, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("outbox_id", Id, ForeignKey("outbox.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("subscription_id", "outbox_id"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_known"),
+)
+Index(
+    "ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at
+)
+
+campaign_firings = Table(
+    "campaign_firings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("campaign", String(64), nullable=False),
+    # What it fired for (the order, or the member for once-per-member triggers).
+    Column("event_key", String(120), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "campaign", "event_key"),
+)
+
+member_tags = Table(
+    "member_tags",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("tag", String(40), nullable=False),
+    Column("source", String(120), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("member_id", "tag"),
+)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

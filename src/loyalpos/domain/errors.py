@@ -60,3 +60,15 @@ class MemberCodeRejected(InvalidInput):
     """A dynamic member code failed verification; `reason` says which check."""
 
     code = "member_code_rejected"
+
+
+class Unauthorized(DomainError):
+    """No API key, an unknown key, or a revoked key."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    """A valid key that may not do this (wrong scope, or another store)."""
+
+    code = "forbidden"

@@ -1,0 +1,47 @@
+"""The outbox (发件箱): events written in the same transaction as the change they
+describe, so an event exists exactly when its change committed. The worker
+(`service/worker.py`) turns them into campaigns and webhook deliveries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from loyalpos.db.tables import inserted_id, outbox
+
+
+class EventType(StrEnum):
+    MEMBER_CREATED = "member.created"
+    ORDER_PAID = "order.paid"
+    ORDER_REFUNDED = "order.refunded"
+    POINTS_CHANGED = "points.changed"
+    COUPON_ISSUED = "coupon.issued"
+    COUPON_REDEEMED = "coupon.redeemed"
+    TIER_CHANGED = "tier.changed"
+
+
+def emit(
+    conn: Connection,
+    brand_id: int,
+    event_type: EventType,
+    subject: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Append one event; `subject` is what it is about (e.g. "order:42")."""
+    body = {"type": event_type.value, "subject": subject, "at": now.isoformat(), **payload}
+    return inserted_id(
+        conn.execute(
+            insert(outbox).values(
+                brand_id=brand_id,
+                event_type=event_type.value,
+                subject=subject,
+                payload=json.dumps(body, ensure_ascii=False, sort_keys=True),
+                created_at=now,
+            )
+        )
+    )
