@@ -133,54 +133,67 @@ def _base(b: Benefit, st: State, idx: list[int], default: ThresholdBase) -> int:
     return sum(source[i] for i in idx)
 
 
-def _order_level(
-    b: Benefit,
-    st: State,
-    default: ThresholdBase,
-    saving_of: Callable[[int, int], int],
-    spread: bool = True,
-) -> Result:
-    """The saving of an order-level benefit, spread over its lines (`spread`;
-    without it, `per_line` is left empty: see `preview`)."""
-    idx = _eligible(b, st)
-    if not idx:
-        if st.scope_lines(b.scope):
+def order_level(
+    b: Benefit, current: int, base: int, has_lines: bool, cap: int | None
+) -> int | Ineligible:
+    """The saving of an order-level benefit (`threshold`, `percent`, `cash`) from
+    sums alone: `current` is what its lines still cost, `base` the amount its
+    threshold is measured on, `has_lines` whether any cart line is in its scope,
+    `cap` a budget cap. `apply` and the engine's quick evaluation both use it, so
+    the two agree to the fen."""
+    if not current:
+        if has_lines:
             # In scope but already fully discounted: it saves nothing, items are there.
-            return Outcome(0, [0] * len(st.lines), [])
+            return 0
         return reasons.simple(Reason.NO_ELIGIBLE_ITEMS)
-    amounts = st.amounts
-    weights = [amounts[i] for i in idx]
-    current = sum(weights)
-    if (b.threshold_base or default) is ThresholdBase.ORIGINAL:
-        base = _base(b, st, idx, default)
-    else:
-        base = current  # measured on what the lines still cost: the same sum
     if base < b.threshold:
         return reasons.below_threshold(b.threshold - base, b.threshold)
-    saving = saving_of(base, current)
+    kind = b.kind
+    if kind is Kind.THRESHOLD:
+        saving = (base // b.step) * b.amount if b.step else b.amount
+    elif kind is Kind.PERCENT:
+        saving = current - percent_of(current, b.percent)
+    else:  # cash
+        saving = b.amount
     if b.cap is not None:
         saving = min(saving, b.cap)
     saving = max(0, min(saving, current))
-    return Outcome(saving, _spread(saving, idx, st, weights) if spread else [], [])
+    return saving if cap is None else min(saving, cap)
+
+
+def _order_level(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
+    """The saving of an order-level benefit, spread over its lines (`spread`;
+    without it, `per_line` is left empty: see `preview`). A budget cap is
+    applied by `apply`."""
+    idx = _eligible(b, st)
+    amounts = st.amounts
+    weights = [amounts[i] for i in idx]
+    current = sum(weights)
+    if idx and (b.threshold_base or default) is ThresholdBase.ORIGINAL:
+        base = _base(b, st, idx, default)
+    else:
+        base = current  # measured on what the lines still cost: the same sum
+    found = order_level(b, current, base, bool(st.scope_lines(b.scope)), None)
+    if isinstance(found, Ineligible):
+        return found
+    if not idx:
+        return Outcome(0, [0] * len(st.lines), [])
+    return Outcome(found, _spread(found, idx, st, weights) if spread else [], [])
 
 
 def threshold(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """满减: spend ≥ threshold → minus amount; with `step`, minus amount per full step."""
-
-    def saving(base: int, _current: int) -> int:
-        return (base // b.step) * b.amount if b.step else b.amount
-
-    return _order_level(b, st, default, saving, spread)
+    return _order_level(b, st, default, spread)
 
 
 def percent(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """折扣: pay `percent` (hundredths of a percent) of the eligible amount."""
-    return _order_level(b, st, default, lambda _b, cur: cur - percent_of(cur, b.percent), spread)
+    return _order_level(b, st, default, spread)
 
 
 def cash(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> Result:
     """代金券: minus amount, never below zero."""
-    return _order_level(b, st, default, lambda _b, _c: b.amount, spread)
+    return _order_level(b, st, default, spread)
 
 
 def _dearest_unit(st: State, skus: set[str] | None, b: Benefit) -> tuple[int, int] | None:

@@ -57,7 +57,14 @@ from loyalpos.domain.pricing.model import (
     WalletCoupon,
 )
 from loyalpos.domain.pricing.reasons import Ineligible, Reason
-from loyalpos.domain.pricing.rules import Benefit, ChangeRounding, Kind, RuleSet
+from loyalpos.domain.pricing.rules import (
+    Benefit,
+    ChangeRounding,
+    Kind,
+    RuleSet,
+    Scope,
+    ThresholdBase,
+)
 
 MAX_LINES = 500
 MAX_QTY = 10_000
@@ -88,16 +95,46 @@ Rank = tuple[int, tuple[datetime, ...], int, tuple[str, ...]]
 
 @dataclass(slots=True)
 class Evaluation:
+    """A combination and what applying it gives. The saving and the outcome of
+    each benefit come from the quick evaluation (`_summary`); the lines' amounts
+    and each benefit's split over the lines (`state`, `results`) are worked out
+    when first asked for, which the engine does for the chosen combination only."""
+
     combo: tuple[Candidate, ...]
     saving: int
     discount: int
-    state: State
-    results: list[tuple[Candidate, benefits.Outcome]]
     points: int
     offset: int
-    spread: list[int] | None  # `offset_lines` once worked out
-    failed: tuple[Candidate, Ineligible] | None = None
+    failed: tuple[Candidate, Ineligible] | None
+    ordered: list[Candidate] = field(repr=False, compare=False)
+    savings: tuple[int, ...] = field(repr=False, compare=False)
+    search: _Search = field(repr=False, compare=False)
+    spread: list[int] | None = field(default=None, repr=False, compare=False)
     ranking: Rank | None = field(default=None, repr=False, compare=False)
+    full: _Sequence | None = field(default=None, repr=False, compare=False)
+
+    def _materialised(self) -> _Sequence:
+        if self.full is None:
+            steps = _steps(self.ordered)
+            self.full = self.search.full.get(steps) or _apply_sequence(
+                self.search, self.ordered, steps
+            )
+        return self.full
+
+    @property
+    def state(self) -> State:
+        """The cart after the combination (up to a benefit that failed)."""
+        return self._materialised().state
+
+    @property
+    def results(self) -> list[tuple[Candidate, benefits.Outcome]]:
+        """Each benefit applied and its outcome, split over the lines."""
+        return list(zip(self.ordered, self._materialised().outcomes, strict=False))
+
+    @property
+    def own(self) -> list[tuple[Candidate, int]]:
+        """Each benefit applied and what it saved, without the split."""
+        return list(zip(self.ordered, self.savings, strict=False))
 
     @property
     def offset_lines(self) -> list[int]:
@@ -109,8 +146,9 @@ class Evaluation:
 
 
 class _Sequence(NamedTuple):
-    """What applying one sequence of benefits gives, whoever holds the coupons.
-    On failure `outcomes` are those before the benefit that failed, `failed` why."""
+    """What applying one sequence of benefits gives, whoever holds the coupons,
+    with every amount split over the lines. On failure `outcomes` are those
+    before the benefit that failed, `failed` why."""
 
     saving: int
     discount: int
@@ -119,11 +157,31 @@ class _Sequence(NamedTuple):
     points: int
     offset: int
     failed: Ineligible | None
+    # Sums over the lines of `state`, asked for by `_summary`: id(scope) -> what
+    # the scope's lines still cost; (id(scope), 1) -> their original amounts over
+    # the lines that still cost something; -1 -> what all lines still cost.
+    sums: dict[object, int]
+
+
+class _Summary(NamedTuple):
+    """`_Sequence` without the lines: what the search needs to compare
+    combinations. `savings` are the benefits' own savings (before a failure)."""
+
+    saving: int
+    discount: int
+    savings: tuple[int, ...]
+    points: int
+    offset: int
+    failed: Ineligible | None
 
 
 # One step of a sequence: the benefit (by identity), its budget cap, and whether a
 # coupon (rather than a promotion) brings it, which decides points offset.
 Step = tuple[int, int | None, bool]
+
+
+def _steps(ordered: Sequence[Candidate]) -> tuple[Step, ...]:
+    return tuple([(id(c.benefit), c.cap, c.coupon is not None) for c in ordered])
 
 
 @dataclass
@@ -135,11 +193,16 @@ class _Search:
     order: dict[str, int]
     compat: dict[tuple[str, str], bool] = field(default_factory=dict)
     evaluations: int = 0
-    memo: dict[tuple[Step, ...], _Sequence] = field(default_factory=dict)
+    # Quick evaluations (`_summary`) and materialised ones (`_apply_sequence`),
+    # by the sequence of steps.
+    memo: dict[tuple[Step, ...], _Summary] = field(default_factory=dict)
+    full: dict[tuple[Step, ...], _Sequence] = field(default_factory=dict)
     # Every benefit in a memo key, kept alive so that its id() is never reused.
     pinned: dict[int, Benefit] = field(default_factory=dict)
     # id(benefit) -> (the benefit, the lines it touches as a bit mask)
     touch: dict[int, tuple[Benefit, int]] = field(default_factory=dict)
+    # id(scope) -> (the scope, its lines in the cart as a bit mask)
+    scope_masks: dict[int, tuple[Scope, int]] = field(default_factory=dict)
     # What each benefit saves on its own, or why it cannot apply (see `_alone`).
     alone: dict[Step, int | Ineligible] = field(default_factory=dict)
 
@@ -251,16 +314,15 @@ def _points_allowed(combo: Sequence[Candidate]) -> bool:
     return all(c.coupon is None or c.benefit.with_points for c in combo)
 
 
-def _offset(s: _Search, st: State, combo: Sequence[Candidate]) -> tuple[int, int]:
-    """(points, fen) of the points offset on what `st` still costs; per line, it is
-    `allocate(fen, st.amounts)` (see `Evaluation.offset_lines`)."""
+def _offset(s: _Search, left: int, combo: Sequence[Candidate]) -> tuple[int, int]:
+    """(points, fen) of the points offset when the lines still cost `left` in
+    all; per line, it is `allocate(fen, st.amounts)` (see `Evaluation.offset_lines`)."""
     po = s.rules.points_offset
     request = s.options.points
     if not po.enabled or request == PointsRequest.NONE or s.options.skip_all:
         return 0, 0
     if not _points_allowed(combo):
         return 0, 0
-    left = sum(st.amounts)
     cap_fen = left * po.cap_percent // 10000
     by_cap = cap_fen * po.points_per_unit // po.unit_fen
     wanted = s.member.points if request == PointsRequest.MAX else int(request)
@@ -275,26 +337,148 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     """Apply `combo` in the documented order to a copy of the starting state.
 
     The work depends only on the sequence of benefits applied, so it is done once
-    per sequence (`s.memo`) and handed to each combination that yields it."""
+    per sequence (`s.memo`) and handed to each combination that yields it; the
+    split over the lines waits until someone asks (`Evaluation.state`)."""
     s.evaluations += 1
     ordered = sorted(combo, key=lambda c: _sort_key(s, c)) if len(combo) > 1 else list(combo)
-    steps = tuple([(id(c.benefit), c.cap, c.coupon is not None) for c in ordered])
+    steps = _steps(ordered)
     seq = s.memo.get(steps)
     if seq is None:
-        seq = _apply_sequence(s, ordered, steps)
-    results = list(zip(ordered, seq.outcomes, strict=False))
-    failed = None if seq.failed is None else (ordered[len(seq.outcomes)], seq.failed)
+        seq = _summary(s, ordered, steps)
+    failed = None if seq.failed is None else (ordered[len(seq.savings)], seq.failed)
     return Evaluation(
         combo,
         seq.saving,
         seq.discount,
-        seq.state,
-        results,
         seq.points,
         seq.offset,
-        None,
         failed,
+        ordered,
+        seq.savings,
+        s,
     )
+
+
+def _summarise(seq: _Sequence) -> _Summary:
+    return _Summary(
+        seq.saving,
+        seq.discount,
+        tuple([o.saving for o in seq.outcomes]),
+        seq.points,
+        seq.offset,
+        seq.failed,
+    )
+
+
+def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _Summary:
+    """What `_apply_sequence` would give, without splitting the order-level
+    benefits at the end of the sequence over the lines; memoised.
+
+    The unit-level benefits (and whatever comes before the last of them) are
+    applied for real, from the longest prefix applied before. An order-level
+    benefit then needs only what its scope's lines still cost in all: the sum
+    over the lines after that prefix, less the savings of the order-level
+    benefits before it whose lines lie inside its scope (their split sums
+    exactly to their saving); one whose lines lie outside it changes nothing.
+    When a scope overlaps an earlier one's only in part, or a threshold measured
+    on original amounts may see lines the earlier ones brought to zero, the
+    sequence is applied for real instead."""
+    for c in ordered:
+        s.pinned[id(c.benefit)] = c.benefit
+    n = len(ordered)
+    u = n
+    while u and ordered[u - 1].benefit.kind in benefits.ORDER_LEVEL:
+        u -= 1
+    if u == n:
+        found = _summarise(s.full.get(steps) or _apply_sequence(s, ordered, steps))
+        s.memo[steps] = found
+        return found
+    if u:
+        head = steps[:u]
+        prefix = s.full.get(head) or _apply_sequence(s, ordered[:u], head)
+        if prefix.failed is not None:
+            found = _summarise(prefix)
+            s.memo[steps] = found
+            return found
+    else:
+        prefix = _root(s)
+    st = prefix.state
+    sums = prefix.sums
+    default = s.rules.stacking.threshold_base
+    outcomes = [o.saving for o in prefix.outcomes]
+    taken: list[tuple[int, int]] = []  # (lines in scope as a bit mask, saving)
+    used: int = 0
+    failed: Ineligible | None = None
+    for c in ordered[u:]:
+        b = c.benefit
+        scope = b.scope
+        mask = _scope_mask(s, scope)
+        current = sums.get(id(scope))
+        if current is None:
+            amounts = st.amounts
+            current = sums[id(scope)] = sum([amounts[i] for i in st.scope_lines(scope)])
+        overlap = False
+        for other, saved in taken:
+            if other & mask:
+                if other & ~mask:
+                    # Part of the earlier saving fell on these lines: apply for real.
+                    found = _summarise(s.full.get(steps) or _apply_sequence(s, ordered, steps))
+                    s.memo[steps] = found
+                    return found
+                current -= saved
+                overlap = True
+        if (b.threshold_base or default) is ThresholdBase.ORIGINAL:
+            if overlap:
+                found = _summarise(s.full.get(steps) or _apply_sequence(s, ordered, steps))
+                s.memo[steps] = found
+                return found
+            key = (id(scope), 1)
+            base = sums.get(key)
+            if base is None:
+                amounts, original = st.amounts, st.original
+                base = sums[key] = sum(
+                    [original[i] for i in st.scope_lines(scope) if amounts[i] > 0]
+                )
+        else:
+            base = current
+        saving = benefits.order_level(b, current, base, mask != 0, c.cap)
+        if isinstance(saving, Ineligible):
+            failed = saving
+            break
+        outcomes.append(saving)
+        if saving:
+            taken.append((mask, saving))
+            used += saving
+    if failed is not None:
+        found = _Summary(-1, 0, tuple(outcomes), 0, 0, failed)
+    else:
+        discount = sum(outcomes)
+        left = sums.get(-1)
+        if left is None:
+            left = sums[-1] = sum(st.amounts)
+        points, fen = _offset(s, left - used, ordered)
+        found = _Summary(discount + fen, discount, tuple(outcomes), points, fen, None)
+    s.memo[steps] = found
+    return found
+
+
+def _root(s: _Search) -> _Sequence:
+    """The empty sequence: the cart after member prices."""
+    found = s.full.get(())
+    if found is None:
+        found = _apply_sequence(s, [], ())
+    return found
+
+
+def _scope_mask(s: _Search, scope: Scope) -> int:
+    """The lines `scope` accepts, as a bit mask; once per scope."""
+    found = s.scope_masks.get(id(scope))
+    if found is None or found[0] is not scope:
+        mask = 0
+        for i in s.start.scope_lines(scope):
+            mask |= 1 << i
+        found = s.scope_masks[id(scope)] = (scope, mask)
+    return found[1]
 
 
 def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _Sequence:
@@ -306,11 +490,11 @@ def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...
     outcomes: list[benefits.Outcome] = []
     st: State | None = None
     for k in range(len(steps) - 1, 0, -1):
-        prefix = s.memo.get(steps[:k])
+        prefix = s.full.get(steps[:k])
         if prefix is None:
             continue
         if prefix.failed is not None:
-            s.memo[steps] = prefix
+            s.full[steps] = prefix
             return prefix
         done, outcomes, st = k, list(prefix.outcomes), prefix.state.copy()
         break
@@ -320,14 +504,14 @@ def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...
     for c in ordered[done:]:
         outcome = benefits.apply(c.benefit, st, base, c.cap)
         if isinstance(outcome, Ineligible):
-            seq = _Sequence(-1, 0, st, tuple(outcomes), 0, 0, outcome)
-            s.memo[steps] = seq
+            seq = _Sequence(-1, 0, st, tuple(outcomes), 0, 0, outcome, {})
+            s.full[steps] = seq
             return seq
         outcomes.append(outcome)
     discount = sum(o.saving for o in outcomes)
-    points, fen = _offset(s, st, ordered)
-    seq = _Sequence(discount + fen, discount, st, tuple(outcomes), points, fen, None)
-    s.memo[steps] = seq
+    points, fen = _offset(s, sum(st.amounts), ordered)
+    seq = _Sequence(discount + fen, discount, st, tuple(outcomes), points, fen, None, {})
+    s.full[steps] = seq
     return seq
 
 
@@ -420,7 +604,7 @@ def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> boo
                 if m != n:
                     others |= mask
             if not masks[n] & others:
-                own = next((o.saving for x, o in e.results if x is c), 0)
+                own = next((saved for x, saved in e.own if x is c), 0)
                 if own > 0:
                     continue
         rest = tuple(x for x in e.combo if x is not c)
@@ -898,6 +1082,8 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     s.evaluations += 1
     step: Step = (id(c.benefit), c.cap, c.coupon is not None)
     seq = s.memo.get((step,))
+    if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
+        seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
     if seq is not None:
         return seq.discount if seq.failed is None else seq.failed
     found = s.alone.get(step)
