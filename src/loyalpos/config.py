@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     claim_valid_days: int = Field(default=30, ge=1, le=365)
     default_region: str = "CN"
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # How long a quote holds its coupons and points for the till (预占).
+    quote_hold_seconds: int = Field(default=300, ge=10, le=3600)
+    held_cart_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -260,6 +260,50 @@ class ChangeRoundingDoc(Model):
     stores: dict[str, Literal["none", "fen", "jiao"]] = {}
 
 
+class TierDoc(Model):
+    """A member tier (会员等级), reached by growth: what the member has paid in
+    total, net of refunds. The lowest tier should start at 0."""
+
+    id: Ident
+    name: str = ""
+    min_spent_fen: Fen
+
+
+Trigger = Literal["spend", "category", "first_order", "tier_upgrade", "reactivated"]
+
+
+class CampaignDoc(Model):
+    """A triggered campaign (消费后触发), run by the worker after the payment.
+
+    Triggers: `spend` (paid ≥ min_paid_fen), `category` (bought in `category`),
+    `first_order` (the member's first order), `tier_upgrade` (to `to_tier`, or
+    to any higher tier), `reactivated` (no purchase for `dormant_days`, then an
+    order). Actions: issue coupon templates, give points, tag the member.
+    """
+
+    id: Ident
+    name: str = ""
+    trigger: Trigger
+    min_paid_fen: Fen = 0
+    category: str | None = None
+    to_tier: str | None = None
+    dormant_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    stores: list[str] = []
+    issue: list[Ident] = []
+    points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    tag: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> CampaignDoc:
+        if not (self.issue or self.points or self.tag):
+            raise ValueError("a campaign needs an action: issue, points or tag")
+        if self.trigger == "spend" and self.min_paid_fen <= 0:
+            raise ValueError("a spend campaign needs min_paid_fen")
+        if self.trigger == "category" and not self.category:
+            raise ValueError("a category campaign needs category")
+        return self
+
+
 class RuleSetDoc(Model):
     """A brand's whole rule set, as one document."""
 
@@ -270,6 +314,8 @@ class RuleSetDoc(Model):
     promotions: list[BenefitDoc] = []
     stacking: StackingDoc = StackingDoc()
     change_rounding: ChangeRoundingDoc = ChangeRoundingDoc()
+    tiers: list[TierDoc] = []
+    campaigns: list[CampaignDoc] = []
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RuleSetDoc:
@@ -280,4 +326,16 @@ class RuleSetDoc(Model):
         earn_ids = [r.id for r in self.points.earn]
         if len(set(earn_ids)) != len(earn_ids):
             raise ValueError("earning rule ids must be unique")
+        tier_ids = [t.id for t in self.tiers]
+        if len(set(tier_ids)) != len(tier_ids):
+            raise ValueError("tier ids must be unique")
+        coupon_ids = {c.id for c in self.coupons}
+        for campaign in self.campaigns:
+            unknown = [t for t in campaign.issue if t not in coupon_ids]
+            if unknown:
+                raise ValueError(
+                    f"campaign {campaign.id} issues unknown coupon templates: {', '.join(unknown)}"
+                )
+            if campaign.to_tier and campaign.to_tier not in tier_ids:
+                raise ValueError(f"campaign {campaign.id}: unknown tier {campaign.to_tier}")
         return self

@@ -22,6 +22,7 @@ from loyalpos.domain.ledger import EntryKind
 from loyalpos.domain.privacy import mask_phone
 from loyalpos.service.brands import check_store, load_brand
 from loyalpos.service.context import Context
+from loyalpos.service.outbox import EventType, emit
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import Source, credit
 
@@ -172,6 +173,14 @@ def insert_member(
         )
     )
     log.info("member %s registered in brand %s", member_id, brand_id)
+    emit(
+        conn,
+        brand_id,
+        EventType.MEMBER_CREATED,
+        f"member:{member_id}",
+        {"member_id": member_id, "store_id": store_id, "tier": tier},
+        now,
+    )
     return load_member(conn, brand_id, member_id)
 
 
@@ -388,32 +397,55 @@ def create_claim(
 
     Only its hash is kept: the receipt is the bearer instrument.
     """
-    if points <= 0:
-        raise InvalidInput("claim points must be positive", field="points")
     at = ctx.now(now)
-    raw = secrets.token_bytes(8)
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    token = "".join(alphabet[b % len(alphabet)] for b in raw)
-    token = token[:4] + "-" + token[4:]
     try:
         with ctx.transaction() as conn:
             load_brand(conn, brand_id)
             check_store(conn, brand_id, store_id)
-            conn.execute(
-                insert(claims).values(
-                    brand_id=brand_id,
-                    store_id=store_id,
-                    token_hash=_token_hash(brand_id, token),
-                    order_ref=order_ref,
-                    points=points,
-                    description=description
-                    or f"订单 {order_ref} 补积分 (points of order {order_ref})",
-                    created_at=at,
-                    expires_at=at + timedelta(days=ctx.settings.claim_valid_days),
-                )
+            return insert_claim(
+                conn,
+                brand_id,
+                order_ref=order_ref,
+                points=points,
+                store_id=store_id,
+                description=description,
+                now=at,
+                valid_days=ctx.settings.claim_valid_days,
             )
     except IntegrityError:
         raise Conflict(f"order {order_ref} already has a claim", code="claim_exists") from None
+
+
+def insert_claim(
+    conn: Connection,
+    brand_id: int,
+    *,
+    order_ref: str,
+    points: int,
+    store_id: int | None,
+    description: str,
+    now: datetime,
+    valid_days: int,
+) -> str:
+    """Create a claim in an open transaction; returns the token (shown once)."""
+    if points <= 0:
+        raise InvalidInput("claim points must be positive", field="points")
+    raw = secrets.token_bytes(8)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    token = "".join(alphabet[b % len(alphabet)] for b in raw)
+    token = token[:4] + "-" + token[4:]
+    conn.execute(
+        insert(claims).values(
+            brand_id=brand_id,
+            store_id=store_id,
+            token_hash=_token_hash(brand_id, token),
+            order_ref=order_ref,
+            points=points,
+            description=description or f"订单 {order_ref} 补积分 (points of order {order_ref})",
+            created_at=now,
+            expires_at=now + timedelta(days=valid_days),
+        )
+    )
     return token
 
 

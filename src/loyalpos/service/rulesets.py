@@ -170,35 +170,54 @@ def versions(ctx: Context, brand_id: int) -> list[Version]:
         return [_version(r) for r in rows]
 
 
-def in_force(ctx: Context, brand_id: int, at: datetime | None = None) -> tuple[int, RuleSet]:
-    """(version, engine rules) in force at `at`; an empty rule set if none is.
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """The published version governing a moment: engine rules and the document
+    (tiers, campaigns, coupon templates' validity)."""
+
+    version: int
+    rules: RuleSet
+    document: RuleSetDoc
+
+
+EMPTY = InForce(0, RuleSet(), RuleSetDoc())
+
+
+def rules_at(conn: Connection, ctx: Context, brand_id: int, when: datetime) -> InForce:
+    """The version in force at `when`, in an open transaction.
 
     Published versions never change, so their converted form is cached by id.
     """
-    when = ctx.now(at)
+    row = conn.execute(
+        select(rule_sets.c.id, rule_sets.c.version)
+        .where(
+            rule_sets.c.brand_id == brand_id,
+            rule_sets.c.status == Status.PUBLISHED.value,
+            rule_sets.c.effective_from <= when,
+        )
+        .order_by(rule_sets.c.effective_from.desc(), rule_sets.c.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return EMPTY
+    key = ("rule_set", row.id)
+    cached = ctx.cache.get(key)
+    if cached is None:
+        document = conn.execute(
+            select(rule_sets.c.document).where(rule_sets.c.id == row.id)
+        ).scalar_one()
+        doc = RuleSetDoc.model_validate_json(document)
+        cached = InForce(int(row.version), convert.rule_set(doc), doc)
+        ctx.cache[key] = cached
+    assert isinstance(cached, InForce)
+    return cached
+
+
+def in_force(ctx: Context, brand_id: int, at: datetime | None = None) -> tuple[int, RuleSet]:
+    """(version, engine rules) in force at `at`; an empty rule set if none is."""
     with ctx.transaction(read_only=True) as conn:
-        row = conn.execute(
-            select(rule_sets.c.id, rule_sets.c.version)
-            .where(
-                rule_sets.c.brand_id == brand_id,
-                rule_sets.c.status == Status.PUBLISHED.value,
-                rule_sets.c.effective_from <= when,
-            )
-            .order_by(rule_sets.c.effective_from.desc(), rule_sets.c.version.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return 0, RuleSet()
-        key = ("rule_set", row.id)
-        cached = ctx.cache.get(key)
-        if cached is None:
-            document = conn.execute(
-                select(rule_sets.c.document).where(rule_sets.c.id == row.id)
-            ).scalar_one()
-            cached = convert.rule_set(RuleSetDoc.model_validate_json(document))
-            ctx.cache[key] = cached
-        assert isinstance(cached, RuleSet)
-        return int(row.version), cached
+        found = rules_at(conn, ctx, brand_id, ctx.now(at))
+    return found.version, found.rules
 
 
 def export_yaml(ctx: Context, brand_id: int, version: int) -> str:

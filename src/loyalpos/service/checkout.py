@@ -1,0 +1,1026 @@
+"""The till's use cases: identify, quote (optionally reserving), confirm payment.
+
+Confirm is the one that must never go wrong: it prices the cart again inside
+one transaction that holds the member's row lock, books the order, its lines
+with allocated discounts, the points spent and earned, the coupons used and the
+outbox events together, and stores the answer so a repeated call with the same
+order number replays it. If the benefits the POS chose are no longer there
+(coupon used at another store, points spent meanwhile) or the price moved, it
+books nothing and answers 409 with a fresh quote.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from loyalpos.db import ledger_repo
+from loyalpos.db.tables import (
+    inserted_id,
+    member_identities,
+    members,
+    order_benefits,
+    order_lines,
+    order_tenders,
+    orders,
+    reservations,
+    stores,
+)
+from loyalpos.domain import member_code
+from loyalpos.domain.checkout import Tier, fingerprint, progress, tier_for
+from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.ledger import EntryKind
+from loyalpos.domain.pricing import model as m
+from loyalpos.domain.pricing.allocation import allocate
+from loyalpos.domain.pricing.engine import quote as engine_quote
+from loyalpos.rules.schema import RuleSetDoc
+from loyalpos.rules.simulate import quote_json
+from loyalpos.service import coupons as wallet
+from loyalpos.service.brands import Brand, load_brand
+from loyalpos.service.context import Context, RetryTransaction
+from loyalpos.service.members import Identity, Member, insert_claim, load_member
+from loyalpos.service.outbox import EventType, emit
+from loyalpos.service.phones import normalise_phone
+from loyalpos.service.points import Source, credit, debit
+from loyalpos.service.rulesets import InForce, rules_at
+
+TENDER_METHODS = ("cash", "bank_card", "wechat", "alipay", "stored_value", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    """Exactly one way of naming the member at the till."""
+
+    member_id: int | None = None
+    phone: str | None = None
+    card_no: str | None = None
+    code: str | None = None
+    identity: Identity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartRequest:
+    store_id: int
+    lines: tuple[m.CartLine, ...]
+    member: MemberRef | None = None
+    options: m.Options = field(default_factory=m.Options)
+
+
+@dataclass(frozen=True, slots=True)
+class Tender:
+    method: str
+    amount: int
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmRequest:
+    order_no: str
+    cart: CartRequest
+    tenders: tuple[Tender, ...]
+    cashier: str
+    terminal: str
+    coupon_ids: tuple[int, ...] = ()
+    points: int = 0
+    payer: Identity | None = None
+    quote_token: str | None = None
+    # The order's own time (offline orders uploaded later); default: now.
+    ordered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRow:
+    id: int
+    code: str
+    name: str
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A quote and what it was computed from."""
+
+    store: StoreRow
+    member: Member | None
+    rules: InForce
+    quote: m.Quote
+    points_available: int
+    usable: tuple[wallet.Coupon, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteResult:
+    priced: Priced
+    token: str | None
+    expires_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **priced_json(self.priced),
+            "quote_token": self.token,
+            "reserved_until": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """The answer to a confirm: the receipt, and whether it was a replay."""
+
+    receipt: dict[str, Any]
+    replayed: bool
+
+
+class PriceChanged(Conflict):
+    """What the POS asked to book is not what the rules give now: nothing booked."""
+
+    code = "price_changed"
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def load_store(conn: Connection, brand: Brand, store_id: int) -> StoreRow:
+    row = conn.execute(
+        select(stores).where(stores.c.id == store_id, stores.c.brand_id == brand.id)
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"门店 {store_id} 不存在 (store {store_id} not found)", code="store_not_found"
+        )
+    return StoreRow(row.id, row.code, row.name, ZoneInfo(row.timezone or brand.timezone))
+
+
+def find_member(
+    conn: Connection, ctx: Context, brand_id: int, ref: MemberRef, now: datetime
+) -> Member:
+    """The member a till named, by id, phone, card, dynamic code or external id."""
+    given = [
+        x for x in (ref.member_id, ref.phone, ref.card_no, ref.code, ref.identity) if x is not None
+    ]
+    if len(given) != 1:
+        raise InvalidInput(
+            "请只提供一种会员识别方式 (give exactly one of member_id, phone, card_no, code, identity)",
+            code="member_ref_invalid",
+        )
+    if ref.member_id is not None:
+        return load_member(conn, brand_id, ref.member_id)
+    if ref.code is not None:
+        key = member_code.brand_key(ctx.settings.secret, brand_id)
+        member_id = member_code.verify(
+            key, ref.code, int(now.timestamp()), ctx.settings.member_code_ttl_seconds
+        )
+        return load_member(conn, brand_id, member_id)
+    if ref.phone is not None:
+        where: Any = members.c.phone == normalise_phone(ref.phone, ctx.settings.default_region)
+        what = "phone"
+    elif ref.card_no is not None:
+        card = ref.card_no.strip()
+        if not member_code.is_card_number(card):
+            raise InvalidInput(
+                "卡号有误，请核对 (card number mistyped: check digit fails)",
+                code="card_number_invalid",
+                field="card_no",
+            )
+        where, what = members.c.card_no == card, "card number"
+    else:
+        assert ref.identity is not None
+        found = _member_by_identity(conn, brand_id, ref.identity)
+        if found is None:
+            raise NotFound(
+                "未找到会员 (no member bound to this id)", code="member_not_found", key="identity"
+            )
+        return load_member(conn, brand_id, found)
+    row = conn.execute(select(members.c.id).where(members.c.brand_id == brand_id, where)).first()
+    if row is None:
+        raise NotFound(
+            f"未找到会员 (no member with this {what})", code="member_not_found", key=what
+        )
+    return load_member(conn, brand_id, row.id)
+
+
+def _member_by_identity(conn: Connection, brand_id: int, identity: Identity) -> int | None:
+    row = conn.execute(
+        select(member_identities.c.member_id).where(
+            member_identities.c.brand_id == brand_id,
+            member_identities.c.provider == identity.provider,
+            member_identities.c.kind == identity.kind,
+            member_identities.c.value == identity.value,
+        )
+    ).first()
+    return int(row.member_id) if row else None
+
+
+def _held_by_others(
+    conn: Connection, member_id: int, reservation_id: int | None, now: datetime
+) -> int:
+    """Points other tills' live quotes have reserved."""
+    query = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
+        reservations.c.member_id == member_id,
+        reservations.c.released_at.is_(None),
+        reservations.c.expires_at > now,
+    )
+    if reservation_id is not None:
+        query = query.where(reservations.c.id != reservation_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def _points(conn: Connection, brand: Brand, member_id: int, now: datetime) -> tuple[int, int, int]:
+    """(total, spendable, pending) as `points.balance` counts them."""
+    row = ledger_repo.balance_parts(conn, brand.id, member_id, now, brand.local_date(now))
+    total, pending = int(row.points_balance), int(row.pending)
+    return total, total - pending - int(row.lapsed), pending
+
+
+def _spent_row(conn: Connection, member_id: int) -> tuple[int, int, datetime | None]:
+    row = conn.execute(
+        select(members.c.spent_fen, members.c.orders_count, members.c.last_order_at).where(
+            members.c.id == member_id
+        )
+    ).one()
+    return int(row.spent_fen), int(row.orders_count), row.last_order_at
+
+
+def tiers_of(doc: RuleSetDoc) -> list[Tier]:
+    return [Tier(t.id, t.name or t.id, t.min_spent_fen) for t in doc.tiers]
+
+
+def price(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    req: CartRequest,
+    now: datetime,
+    *,
+    member: Member | None,
+    reservation_id: int | None = None,
+    options: m.Options | None = None,
+) -> Priced:
+    """Price a cart for a member with the rules in force at `now` (pure engine call)."""
+    store = load_store(conn, brand, req.store_id)
+    rules = rules_at(conn, ctx, brand.id, now)
+    local_now = now.astimezone(store.zone).replace(tzinfo=None)
+    cart = m.Cart(store.code, local_now, req.lines)
+    usable: tuple[wallet.Coupon, ...] = ()
+    available = 0
+    if member is None:
+        context = m.MemberContext()
+    else:
+        found = wallet.open_coupons(conn, member.id, now)
+        usable = tuple(c for c in found if c.usable_by(reservation_id, now))
+        _, spendable, _ = _points(conn, brand, member.id, now)
+        available = max(0, spendable - _held_by_others(conn, member.id, reservation_id, now))
+        _, orders_count, _ = _spent_row(conn, member.id)
+        context = m.MemberContext(
+            tier=member.tier,
+            points=available,
+            first_order=orders_count == 0,
+            wallet=wallet.wallet_for_engine(usable, reservation_id, now, store.zone),
+            usage=wallet.usage(conn, member.id, local_now, store.zone),
+        )
+    q = engine_quote(rules.rules, context, cart, options or req.options)
+    return Priced(store, member, rules, q, available, usable)
+
+
+def priced_json(p: Priced) -> dict[str, Any]:
+    member = p.member
+    body: dict[str, Any] = {
+        "store_id": p.store.id,
+        "rule_version": p.rules.version,
+        "member": None,
+        **quote_json(p.quote),
+    }
+    if member is not None:
+        body["member"] = {
+            "id": member.id,
+            "name": member.name,
+            "tier": member.tier,
+            "points_available": p.points_available,
+        }
+    return body
+
+
+# --- identify ----------------------------------------------------------------
+
+
+def identify(
+    ctx: Context, brand_id: int, store_id: int, ref: MemberRef, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Who is at the till: member, tier, points, usable coupons, tier progress."""
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        brand = load_brand(conn, brand_id)
+        store = load_store(conn, brand, store_id)
+        member = find_member(conn, ctx, brand_id, ref, at)
+        doc = rules_at(conn, ctx, brand_id, at).document
+        total, spendable, pending = _points(conn, brand, member.id, at)
+        held = _held_by_others(conn, member.id, None, at)
+        spent, orders_count, last_order_at = _spent_row(conn, member.id)
+        usable = [c for c in wallet.open_coupons(conn, member.id, at) if c.usable_by(None, at)]
+    names = {c.id: c.name or c.id for c in doc.coupons}
+    tiers = tiers_of(doc)
+    step = progress(tiers, spent)
+    tier_names = {t.id: t.name for t in tiers}
+    return {
+        "member": {
+            "id": member.id,
+            "name": member.name,
+            "phone": member.phone_masked,
+            "card_no": member.card_no,
+            "tier": member.tier,
+            "tier_name": tier_names.get(member.tier, member.tier),
+        },
+        "store_id": store.id,
+        "points": {
+            "total": total,
+            "available": max(0, spendable - held),
+            "pending": pending,
+            "reserved_elsewhere": held,
+        },
+        "growth": {"spent_fen": spent, "orders": orders_count, "last_order_at": last_order_at},
+        "tier_progress": None
+        if step is None
+        else {
+            "next_tier": step.next_tier,
+            "shortfall_fen": step.shortfall,
+            "message": step.message_zh,
+            "message_en": step.message_en,
+        },
+        "coupons": [
+            {
+                "id": c.id,
+                "template": c.template,
+                "name": names.get(c.template, c.template),
+                "expires_at": c.expires_at,
+                "valid_from": c.valid_from,
+            }
+            for c in usable
+        ],
+    }
+
+
+# --- quote and reserve --------------------------------------------------------
+
+
+def _reservation(
+    conn: Connection, brand_id: int, store_id: int, token: str | None
+) -> tuple[int, bool] | None:
+    """(id, live) of a quote token of this store, or None if it is not one."""
+    if token is None:
+        return None
+    row = conn.execute(
+        select(reservations.c.id, reservations.c.released_at).where(
+            reservations.c.token == token,
+            reservations.c.brand_id == brand_id,
+            reservations.c.store_id == store_id,
+        )
+    ).first()
+    if row is None:
+        raise NotFound("报价已失效 (quote token not found for this store)", code="quote_not_found")
+    return int(row.id), row.released_at is None
+
+
+def _release(conn: Connection, reservation_id: int, now: datetime) -> None:
+    wallet.unlock(conn, reservation_id)
+    conn.execute(
+        update(reservations)
+        .where(reservations.c.id == reservation_id, reservations.c.released_at.is_(None))
+        .values(released_at=now)
+    )
+
+
+def quote(
+    ctx: Context,
+    brand_id: int,
+    req: CartRequest,
+    *,
+    reserve: bool = False,
+    replaces: str | None = None,
+    now: datetime | None = None,
+) -> QuoteResult:
+    """Price a cart; with `reserve`, hold its coupons and points for this till for
+    `quote_hold_seconds` so another till cannot take them meanwhile. `replaces`
+    is this till's previous token (a re-quote gives the old hold back first)."""
+    at = ctx.now(now)
+    if not reserve or req.member is None:
+        with ctx.transaction(read_only=True) as conn:
+            brand = load_brand(conn, brand_id)
+            member = find_member(conn, ctx, brand_id, req.member, at) if req.member else None
+            priced = price(conn, ctx, brand, req, at, member=member)
+        return QuoteResult(priced, None, None)
+
+    def run(conn: Connection) -> QuoteResult:
+        brand = load_brand(conn, brand_id)
+        assert req.member is not None
+        member = find_member(conn, ctx, brand_id, req.member, at)
+        ledger_repo.lock_member(conn, brand_id, member.id)
+        old = _reservation(conn, brand_id, req.store_id, replaces)
+        if old is not None:
+            _release(conn, old[0], at)
+        priced = price(conn, ctx, brand, req, at, member=member)
+        until = at + timedelta(seconds=ctx.settings.quote_hold_seconds)
+        token = secrets.token_urlsafe(18)
+        reservation_id = inserted_id(
+            conn.execute(
+                insert(reservations).values(
+                    brand_id=brand_id,
+                    store_id=req.store_id,
+                    member_id=member.id,
+                    token=token,
+                    points=priced.quote.points_redeemed,
+                    created_at=at,
+                    expires_at=until,
+                )
+            )
+        )
+        chosen = _chosen_coupons(priced.quote)
+        if not wallet.lock(conn, chosen, reservation_id, until, at):
+            raise RetryTransaction
+        return QuoteResult(priced, token, until)
+
+    return ctx.run(run)
+
+
+def release(ctx: Context, brand_id: int, store_id: int, token: str) -> None:
+    """The till dropped its quote (cart cleared): give its hold back at once."""
+    at = ctx.now()
+
+    def run(conn: Connection) -> None:
+        found = _reservation(conn, brand_id, store_id, token)
+        assert found is not None
+        _release(conn, found[0], at)
+
+    ctx.run(run)
+
+
+def _chosen_coupons(q: m.Quote) -> list[int]:
+    return [int(a.coupon_id) for a in q.applied if a.coupon_id is not None]
+
+
+# --- confirm -------------------------------------------------------------------
+
+
+def request_fingerprint(req: ConfirmRequest) -> str:
+    """What makes two confirms "the same request" (the replay check)."""
+    cart = req.cart
+    o = cart.options
+    return fingerprint(
+        {
+            "store": cart.store_id,
+            "lines": [[x.sku, x.category, x.unit_price, x.qty, x.name] for x in cart.lines],
+            "member": None
+            if cart.member is None
+            else [
+                cart.member.member_id,
+                cart.member.phone,
+                cart.member.card_no,
+                cart.member.code,
+                None
+                if cart.member.identity is None
+                else [
+                    cart.member.identity.provider,
+                    cart.member.identity.kind,
+                    cart.member.identity.value,
+                ],
+            ],
+            "options": [
+                str(o.points),
+                o.strategy.value,
+                list(o.force),
+                list(o.exclude),
+                o.skip_all,
+            ],
+            "coupons": sorted(req.coupon_ids),
+            "points": req.points,
+            "tenders": [[t.method, t.amount, t.reference] for t in req.tenders],
+            "payer": None
+            if req.payer is None
+            else [req.payer.provider, req.payer.kind, req.payer.value],
+            "cashier": req.cashier,
+            "terminal": req.terminal,
+            "ordered_at": req.ordered_at.isoformat() if req.ordered_at else None,
+        }
+    )
+
+
+def _check_request(req: ConfirmRequest) -> None:
+    if not req.order_no.strip():
+        raise InvalidInput("缺少订单号 (order_no is required)", field="order_no")
+    if not req.tenders:
+        raise InvalidInput("缺少支付方式 (at least one tender is required)", field="tenders")
+    for n, t in enumerate(req.tenders):
+        if t.method not in TENDER_METHODS:
+            raise InvalidInput(
+                f"未知支付方式 {t.method} (unknown tender method)", field=f"tenders.{n}.method"
+            )
+        if t.amount < 0:
+            raise InvalidInput("支付金额不能为负 (tender amount < 0)", field=f"tenders.{n}.amount")
+    if req.points < 0:
+        raise InvalidInput("积分不能为负 (points < 0)", field="points")
+    if len(set(req.coupon_ids)) != len(req.coupon_ids):
+        raise InvalidInput("券重复 (a coupon is listed twice)", field="coupon_ids")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    priced: Priced
+    exceptions: tuple[dict[str, Any], ...]
+
+
+def _forced_options(
+    req: ConfirmRequest, wallet_ids: Sequence[int], coupons: Sequence[int]
+) -> m.Options:
+    """Price exactly what the POS chose: its coupons forced, every other coupon out."""
+    chosen = {str(c) for c in coupons}
+    return replace(
+        req.cart.options,
+        force=tuple(sorted(chosen)),
+        exclude=tuple(str(c) for c in wallet_ids if str(c) not in chosen),
+        points=req.points if req.points else m.PointsRequest.NONE,
+    )
+
+
+def _matches(q: m.Quote, coupons: Sequence[int], points: int, paid: int | None) -> bool:
+    return (
+        sorted(_chosen_coupons(q)) == sorted(coupons)
+        and q.points_redeemed == points
+        and (paid is None or q.payable == paid)
+    )
+
+
+def _plan(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    req: ConfirmRequest,
+    member: Member | None,
+    reservation_id: int | None,
+    ordered_at: datetime,
+    late: bool,
+) -> _Plan:
+    """Price what the POS chose. Live orders must match exactly or nothing is
+    booked; a late order keeps what can still be honoured and lists the rest."""
+    paid = sum(t.amount for t in req.tenders)
+    if member is None and (req.coupon_ids or req.points):
+        if not late:
+            raise InvalidInput(
+                "未识别会员，不能用券或积分 (coupons and points need a member)",
+                code="member_required",
+            )
+    base = price(
+        conn, ctx, brand, req.cart, ordered_at, member=member, reservation_id=reservation_id
+    )
+    wallet_ids = [c.id for c in base.usable]
+    coupons = list(req.coupon_ids) if member is not None else []
+    points = req.points if member is not None else 0
+    exceptions: list[dict[str, Any]] = []
+    missing = [c for c in coupons if c not in wallet_ids]
+    if missing and late:
+        exceptions += [
+            {
+                "code": "coupon_unavailable",
+                "coupon_id": c,
+                "message": "券已不可用 (coupon no longer usable)",
+            }
+            for c in missing
+        ]
+        coupons = [c for c in coupons if c in wallet_ids]
+    if points > base.points_available and late:
+        exceptions.append(
+            {
+                "code": "points_unavailable",
+                "requested": points,
+                "available": base.points_available,
+                "message": "积分已不足 (points no longer available)",
+            }
+        )
+        points = 0
+    options = _forced_options(req, wallet_ids, coupons)
+    priced = price(
+        conn,
+        ctx,
+        brand,
+        req.cart,
+        ordered_at,
+        member=member,
+        reservation_id=reservation_id,
+        options=options,
+    )
+    if late:
+        applied = _chosen_coupons(priced.quote)
+        for c in coupons:
+            if c not in applied:
+                exceptions.append(
+                    {
+                        "code": "coupon_not_applicable",
+                        "coupon_id": c,
+                        "message": "券不满足使用条件 (coupon does not apply to this cart)",
+                    }
+                )
+        if priced.quote.points_redeemed != points:
+            exceptions.append(
+                {
+                    "code": "points_adjusted",
+                    "requested": points,
+                    "booked": priced.quote.points_redeemed,
+                    "message": "积分抵扣已按规则调整 (points offset adjusted to the rules)",
+                }
+            )
+        if priced.quote.payable != paid:
+            exceptions.append(
+                {
+                    "code": "amount_mismatch",
+                    "expected_fen": priced.quote.payable,
+                    "paid_fen": paid,
+                    "message": "支付金额与应付不符 (tenders differ from the amount due)",
+                }
+            )
+        return _Plan(priced, tuple(exceptions))
+    if missing or not _matches(priced.quote, coupons, points, paid):
+        fresh = price(
+            conn, ctx, brand, req.cart, ordered_at, member=member, reservation_id=reservation_id
+        )
+        raise PriceChanged(
+            "价格或优惠已变化，请按新报价重新收款 (price or benefits changed: nothing was booked; "
+            "charge the fresh quote)",
+            unavailable_coupons=missing,
+            expected_payable_fen=priced.quote.payable,
+            paid_fen=paid,
+            fresh_quote=priced_json(fresh),
+        )
+    return _Plan(priced, ())
+
+
+def confirm(
+    ctx: Context,
+    brand_id: int,
+    req: ConfirmRequest,
+    *,
+    late: bool = False,
+    now: datetime | None = None,
+) -> Confirmed:
+    """Book a paid order once (支付成功回调); a repeat replays the first answer."""
+    _check_request(req)
+    at = ctx.now(now)
+    ordered_at = req.ordered_at or at
+    if ordered_at > at + timedelta(minutes=5):
+        raise InvalidInput("订单时间在未来 (ordered_at is in the future)", field="ordered_at")
+    digest = request_fingerprint(req)
+
+    def run(conn: Connection) -> Confirmed:
+        replay = _replay(conn, brand_id, req, digest)
+        if replay is not None:
+            return replay
+        brand = load_brand(conn, brand_id)
+        member = _order_member(conn, ctx, brand_id, req, at)
+        if member is not None:
+            ledger_repo.lock_member(conn, brand_id, member.id)
+        found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
+        reservation_id = found[0] if found else None
+        plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late)
+        receipt = _book(
+            conn, ctx, brand, req, member, plan, reservation_id, digest, ordered_at, at, late
+        )
+        return Confirmed(receipt, False)
+
+    try:
+        return ctx.run(run)
+    except IntegrityError:
+        # Another request booked this order number first: answer as its replay.
+        return ctx.run(run)
+
+
+def _replay(conn: Connection, brand_id: int, req: ConfirmRequest, digest: str) -> Confirmed | None:
+    row = conn.execute(
+        select(orders.c.request_hash, orders.c.response, orders.c.brand_id).where(
+            orders.c.store_id == req.cart.store_id, orders.c.order_no == req.order_no
+        )
+    ).first()
+    if row is None or row.brand_id != brand_id:
+        return None
+    if row.request_hash != digest:
+        raise Conflict(
+            f"订单号 {req.order_no} 已用于另一笔订单 (order number already used with a different body)",
+            code="order_no_reused",
+            order_no=req.order_no,
+        )
+    return Confirmed(json.loads(row.response), True)
+
+
+def _order_member(
+    conn: Connection, ctx: Context, brand_id: int, req: ConfirmRequest, now: datetime
+) -> Member | None:
+    """The identified member, or the member bound to the payer's WeChat/Alipay id
+    (扫码即会员), or nobody."""
+    if req.cart.member is not None:
+        return find_member(conn, ctx, brand_id, req.cart.member, now)
+    if req.payer is not None:
+        member_id = _member_by_identity(conn, brand_id, req.payer)
+        if member_id is not None:
+            return load_member(conn, brand_id, member_id)
+    return None
+
+
+def _book(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    req: ConfirmRequest,
+    member: Member | None,
+    plan: _Plan,
+    reservation_id: int | None,
+    digest: str,
+    ordered_at: datetime,
+    now: datetime,
+    late: bool,
+) -> dict[str, Any]:
+    q = plan.priced.quote
+    store = plan.priced.store
+    order_id = inserted_id(
+        conn.execute(
+            insert(orders).values(
+                brand_id=brand.id,
+                store_id=store.id,
+                order_no=req.order_no,
+                member_id=member.id if member else None,
+                status="paid",
+                request_hash=digest,
+                rule_version=plan.priced.rules.version,
+                subtotal=q.subtotal,
+                discount=q.discount,
+                points_redeemed=q.points_redeemed,
+                points_offset=q.points_offset,
+                rounding=q.rounding,
+                payable=q.payable,
+                points_earned=q.points_earned if member else 0,
+                cashier=req.cashier,
+                terminal=req.terminal,
+                payer=None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
+                late=late,
+                exceptions=json.dumps(list(plan.exceptions), ensure_ascii=False),
+                response="{}",
+                ordered_at=ordered_at,
+                booked_at=now,
+            )
+        )
+    )
+    redeemed_per_line = allocate(q.points_redeemed, [x.points_offset for x in q.lines])
+    conn.execute(
+        insert(order_lines),
+        [
+            {
+                "order_id": order_id,
+                "line_no": n + 1,
+                "sku": line.sku,
+                "category": line.category,
+                "name": line.name,
+                "unit_price": line.unit_price,
+                "qty": line.qty,
+                "subtotal": lq.subtotal,
+                "discount": lq.discount,
+                "points_offset": lq.points_offset,
+                "payable": lq.payable,
+                "points_earned": lq.points_earned if member else 0,
+                "points_redeemed": redeemed_per_line[n],
+            }
+            for n, (line, lq) in enumerate(zip(req.cart.lines, q.lines, strict=True))
+        ],
+    )
+    if q.applied:
+        conn.execute(
+            insert(order_benefits),
+            [
+                {
+                    "order_id": order_id,
+                    "coupon_id": int(a.coupon_id) if a.coupon_id is not None else None,
+                    "benefit": a.benefit,
+                    "kind": a.kind,
+                    "saving": a.saving,
+                }
+                for a in q.applied
+            ],
+        )
+    conn.execute(
+        insert(order_tenders),
+        [
+            {"order_id": order_id, "method": t.method, "amount": t.amount, "reference": t.reference}
+            for t in req.tenders
+        ],
+    )
+    used = _chosen_coupons(q)
+    if not wallet.redeem(conn, brand.id, used, order_id, store.id, reservation_id, now):
+        raise RetryTransaction
+    if reservation_id is not None:
+        _release(conn, reservation_id, now)
+    receipt: dict[str, Any] = {
+        "order_id": order_id,
+        "order_no": req.order_no,
+        "store_id": store.id,
+        "status": "paid",
+        "late": late,
+        "ordered_at": ordered_at.isoformat(),
+        "member_id": member.id if member else None,
+        "rule_version": plan.priced.rules.version,
+        "subtotal_fen": q.subtotal,
+        "discount_fen": q.discount,
+        "points_redeemed": q.points_redeemed,
+        "points_offset_fen": q.points_offset,
+        "rounding_fen": q.rounding,
+        "payable_fen": q.payable,
+        "paid_fen": sum(t.amount for t in req.tenders),
+        "points_earned": 0,
+        "claim_token": None,
+        "coupons_used": used,
+        "applied": quote_json(q)["applied"],
+        "lines": quote_json(q)["lines"],
+        "exceptions": list(plan.exceptions),
+        "tier": member.tier if member else None,
+    }
+    if member is not None:
+        _book_member(conn, ctx, brand, req, member, plan, order_id, used, ordered_at, now, receipt)
+    elif q.points_earned > 0:
+        receipt["claim_token"] = insert_claim(
+            conn,
+            brand.id,
+            order_ref=f"{store.code}:{req.order_no}",
+            points=q.points_earned,
+            store_id=store.id,
+            description=f"订单 {req.order_no} 补积分 (points of order {req.order_no})",
+            now=now,
+            valid_days=ctx.settings.claim_valid_days,
+        )
+        conn.execute(update(orders).where(orders.c.id == order_id).values(claim_token="issued"))
+    emit(
+        conn,
+        brand.id,
+        EventType.ORDER_PAID,
+        f"order:{order_id}",
+        {
+            "order_id": order_id,
+            "order_no": req.order_no,
+            "store_id": store.id,
+            "store": store.code,
+            "member_id": member.id if member else None,
+            "payable_fen": q.payable,
+            "points_earned": receipt["points_earned"],
+            "points_redeemed": q.points_redeemed,
+            "coupons_used": used,
+            "late": late,
+            "ordered_at": ordered_at.isoformat(),
+            "lines": [
+                {"sku": x.sku, "category": x.category, "qty": x.qty, "payable_fen": lq.payable}
+                for x, lq in zip(req.cart.lines, q.lines, strict=True)
+            ],
+            "first_order": receipt.get("first_order", False),
+            "previous_order_at": receipt.get("previous_order_at"),
+            "tier": receipt["tier"],
+        },
+        now,
+    )
+    receipt.pop("previous_order_at", None)
+    receipt.pop("first_order", None)
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(
+            response=json.dumps(receipt, ensure_ascii=False),
+            points_earned=receipt["points_earned"],
+        )
+    )
+    return receipt
+
+
+def _book_member(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    req: ConfirmRequest,
+    member: Member,
+    plan: _Plan,
+    order_id: int,
+    used: list[int],
+    ordered_at: datetime,
+    now: datetime,
+    receipt: dict[str, Any],
+) -> None:
+    q = plan.priced.quote
+    store = plan.priced.store
+    spend_id = earn_id = None
+    if q.points_redeemed:
+        spend_id = debit(
+            conn,
+            brand,
+            member.id,
+            q.points_redeemed,
+            EntryKind.SPEND,
+            Source(
+                "order",
+                req.order_no,
+                f"订单 {req.order_no} 积分抵扣 {q.points_offset / 100:.2f} 元 (points offset)",
+                store_id=store.id,
+            ),
+            now,
+        )
+    if q.points_earned:
+        earn_id = credit(
+            conn,
+            brand,
+            member.id,
+            q.points_earned,
+            EntryKind.EARN,
+            Source(
+                "order",
+                req.order_no,
+                f"订单 {req.order_no} 消费得积分 (points earned on the order)",
+                store_id=store.id,
+            ),
+            now,
+        )
+    receipt["points_earned"] = q.points_earned
+    spent, orders_count, last_order_at = _spent_row(conn, member.id)
+    new_spent = spent + q.payable
+    tier = tier_for(tiers_of(plan.priced.rules.document), new_spent)
+    new_tier = tier.id if tier is not None and tier.id != member.tier else member.tier
+    conn.execute(
+        update(members)
+        .where(members.c.id == member.id)
+        .values(
+            spent_fen=new_spent,
+            orders_count=orders_count + 1,
+            last_order_at=ordered_at
+            if last_order_at is None or ordered_at > last_order_at
+            else last_order_at,
+            tier=new_tier,
+        )
+    )
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(earn_entry_id=earn_id, spend_entry_id=spend_id)
+    )
+    receipt["tier"] = new_tier
+    receipt["first_order"] = orders_count == 0
+    receipt["previous_order_at"] = last_order_at.isoformat() if last_order_at else None
+    if q.points_redeemed or q.points_earned:
+        emit(
+            conn,
+            brand.id,
+            EventType.POINTS_CHANGED,
+            f"member:{member.id}",
+            {
+                "member_id": member.id,
+                "order_id": order_id,
+                "delta": q.points_earned - q.points_redeemed,
+                "balance": ledger_repo.sums(conn, member.id)[0],
+            },
+            now,
+        )
+    for coupon_id in used:
+        emit(
+            conn,
+            brand.id,
+            EventType.COUPON_REDEEMED,
+            f"coupon:{coupon_id}",
+            {"coupon_id": coupon_id, "member_id": member.id, "order_id": order_id},
+            now,
+        )
+    if new_tier != member.tier:
+        emit(
+            conn,
+            brand.id,
+            EventType.TIER_CHANGED,
+            f"member:{member.id}",
+            {
+                "member_id": member.id,
+                "from": member.tier,
+                "to": new_tier,
+                "order_id": order_id,
+                "spent_fen": new_spent,
+            },
+            now,
+        )
+
+
+def get_order(ctx: Context, brand_id: int, store_id: int, order_no: str) -> dict[str, Any]:
+    """The receipt of a booked order (what confirm answered)."""
+    with ctx.transaction(read_only=True) as conn:
+        row = conn.execute(
+            select(orders.c.response, orders.c.status, orders.c.refunded).where(
+                orders.c.brand_id == brand_id,
+                orders.c.store_id == store_id,
+                orders.c.order_no == order_no,
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"订单 {order_no} 不存在 (order not found)", code="order_not_found")
+    receipt: dict[str, Any] = json.loads(row.response)
+    receipt["status"] = row.status
+    receipt["refunded_fen"] = int(row.refunded)
+    return receipt
