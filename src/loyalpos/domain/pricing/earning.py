@@ -19,7 +19,7 @@ from fractions import Fraction
 from loyalpos.domain.money import yuan
 from loyalpos.domain.pricing.allocation import allocate
 from loyalpos.domain.pricing.model import Cart, MemberContext
-from loyalpos.domain.pricing.rules import EarnKind, EarnRule, PointsRounding, RuleSet
+from loyalpos.domain.pricing.rules import EarnKind, EarnRule, PointsRounding, RuleSet, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,33 +84,32 @@ def earn(
 
     # Each line earns paid × rate × factor. The rate comes from the base rule, an
     # exclusion or the first category rule that takes the line, so rate × factor
-    # is worked out once per rule and the sums over lines stay in integers
-    # (Fraction arithmetic on every line took much of the time of a quote).
+    # is worked out once per rule, as an integer numerator and denominator, and
+    # the sums over lines stay in integers (Fraction arithmetic on every line took
+    # much of the time of a quote).
     excluded = by_kind.get(EarnKind.EXCLUDE, [])
     category = by_kind.get(EarnKind.CATEGORY_RATE, [])
-    per_rule: dict[int, Fraction] = {}  # -1 base, -2 excluded, else index in category
-    which: list[int] = []
-    for line in cart.lines:
-        if any(r.scope.line_ok(line) for r in excluded):
-            k = -2
+    which = _classify(cart, excluded, category)
+    per_rule: dict[int, tuple[int, int]] = {}  # -1 base, -2 excluded, else index in category
+    for k in set(which):
+        if k == -2:
+            rate = Fraction(0)
+        elif k == -1:
+            rate = base_rate
         else:
-            k = next((n for n, r in enumerate(category) if r.scope.line_ok(line)), -1)
-        if k not in per_rule:
-            if k == -2:
-                rate = Fraction(0)
-            elif k == -1:
-                rate = base_rate
-            else:
-                r = category[k]
-                rate = r.rate if r.rate else base_rate * r.multiplier
-            per_rule[k] = rate * factor
-        which.append(k)
-    rates = [per_rule[k] for k in which]  # per line: points per 分 paid
+            r = category[k]
+            rate = r.rate if r.rate else base_rate * r.multiplier
+        rate *= factor
+        per_rule[k] = (rate.numerator, rate.denominator)
     paid_by_rule: dict[int, int] = {}
     for k, amount in zip(which, paid, strict=True):
         paid_by_rule[k] = paid_by_rule.get(k, 0) + amount
-    earned_raw = sum((per_rule[k] * amount for k, amount in paid_by_rule.items()), Fraction(0))
-    points = round_points(earned_raw, rules.points_rounding)
+    # Σ paid × n/d over the rules, exactly: over their common denominator.
+    common = math.lcm(*(d for _, d in per_rule.values()))
+    numerator = sum(
+        per_rule[k][0] * (common // per_rule[k][1]) * amount for k, amount in paid_by_rule.items()
+    )
+    points = _round_ratio(numerator, common, rules.points_rounding)
     notes.append(f"earn: {points} points on {yuan(sum(paid))} paid")
 
     bonus = 0
@@ -128,20 +127,63 @@ def earn(
     total = points + bonus
     # Bonuses still need a home when nothing was paid (e.g. a first-order bonus on
     # a fully discounted cart): then every line takes an equal share.
-    if any(amount and per_fen for per_fen, amount in zip(rates, paid, strict=True)):
+    rates = [per_rule[k] for k in which]  # per line: points per 分 paid, (n, d)
+    if any(amount and n for (n, _), amount in zip(rates, paid, strict=True)):
         weights = _int_weights(paid, rates)
     else:
         weights = list(paid) if any(paid) else [1] * len(paid)
     return Earned(total, allocate(total, weights), notes)
 
 
-def _int_weights(paid: Sequence[int], rates: Sequence[Fraction]) -> list[int]:
-    """The lines' raw points (paid × points per 分) over their common denominator:
-    integers in the same proportion. Paid × n/d in lowest terms has denominator
-    d / gcd(paid, d)."""
-    denominator = math.lcm(
-        *(r.denominator // math.gcd(a, r.denominator) for a, r in zip(paid, rates, strict=True))
-    )
-    return [
-        a * r.numerator * denominator // r.denominator for a, r in zip(paid, rates, strict=True)
-    ]
+def _round_ratio(numerator: int, denominator: int, mode: PointsRounding) -> int:
+    """`round_points(Fraction(numerator, denominator), mode)` in integers."""
+    if mode is PointsRounding.CEIL:
+        return -(-numerator // denominator)
+    if mode is PointsRounding.ROUND:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return numerator // denominator
+
+
+def _classify(cart: Cart, excluded: list[EarnRule], category: list[EarnRule]) -> list[int]:
+    """Per line: -2 if an exclusion takes it, else the index of the first category
+    rule that does, else -1 (the base rate). `Scope.line_ok`, with the scopes
+    that only list categories and skus (the usual ones) checked inline."""
+    simple = all(_plain(r.scope) for r in (*excluded, *category))
+    if not simple:
+        which = []
+        for line in cart.lines:
+            if any(r.scope.line_ok(line) for r in excluded):
+                which.append(-2)
+            else:
+                which.append(next((n for n, r in enumerate(category) if r.scope.line_ok(line)), -1))
+        return which
+    ex_categories = frozenset().union(*(r.scope.categories for r in excluded))
+    ex_skus = frozenset().union(*(r.scope.skus for r in excluded))
+    everything = any(not r.scope.categories and not r.scope.skus for r in excluded)
+    tests = [(n, r.scope.categories, r.scope.skus) for n, r in enumerate(category)]
+    which = []
+    for line in cart.lines:
+        cat, sku = line.category, line.sku
+        if everything or cat in ex_categories or sku in ex_skus:
+            which.append(-2)
+            continue
+        k = -1
+        for n, categories, skus in tests:
+            if (not categories and not skus) or cat in categories or sku in skus:
+                k = n
+                break
+        which.append(k)
+    return which
+
+
+def _plain(scope: Scope) -> bool:
+    return not scope.exclude_skus and not scope.exclude_categories
+
+
+def _int_weights(paid: Sequence[int], rates: Sequence[tuple[int, int]]) -> list[int]:
+    """The lines' raw points (paid × n/d points per 分) over their common
+    denominator: integers in the same proportion. Paid × n/d in lowest terms has
+    denominator d / gcd(paid, d)."""
+    gcd = math.gcd
+    denominator = math.lcm(*(d // gcd(a, d) for a, (_, d) in zip(paid, rates, strict=True)))
+    return [a * n * denominator // d for a, (n, d) in zip(paid, rates, strict=True)]
