@@ -36,7 +36,7 @@ from loyalpos.db.tables import (
 )
 from loyalpos.domain import member_code
 from loyalpos.domain.checkout import Tier, fingerprint, progress, tier_for
-from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.allocation import allocate
@@ -679,12 +679,14 @@ def confirm(
         if replay is not None:
             return replay
         brand = load_brand(conn, brand_id)
-        member = _order_member(conn, ctx, brand_id, req, at)
+        member, unknown = _order_member(conn, ctx, brand_id, req, ordered_at if late else at, late)
         if member is not None:
             ledger_repo.lock_member(conn, brand_id, member.id)
         found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
         reservation_id = found[0] if found else None
         plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late)
+        if unknown is not None:
+            plan = replace(plan, exceptions=(unknown, *plan.exceptions))
         receipt = _book(
             conn, ctx, brand, req, member, plan, reservation_id, digest, ordered_at, at, late
         )
@@ -715,17 +717,43 @@ def _replay(conn: Connection, brand_id: int, req: ConfirmRequest, digest: str) -
 
 
 def _order_member(
-    conn: Connection, ctx: Context, brand_id: int, req: ConfirmRequest, now: datetime
-) -> Member | None:
+    conn: Connection, ctx: Context, brand_id: int, req: ConfirmRequest, now: datetime, late: bool
+) -> tuple[Member | None, dict[str, Any] | None]:
     """The identified member, or the member bound to the payer's WeChat/Alipay id
-    (扫码即会员), or nobody."""
+    (扫码即会员), or nobody. A late order whose member cannot be found any more
+    is booked without one and says so, rather than dropped."""
     if req.cart.member is not None:
-        return find_member(conn, ctx, brand_id, req.cart.member, now)
+        try:
+            return find_member(conn, ctx, brand_id, req.cart.member, now), None
+        except DomainError as exc:
+            if not late:
+                raise
+            return None, {"code": "member_unknown", "reason": exc.code, "message": exc.message}
     if req.payer is not None:
         member_id = _member_by_identity(conn, brand_id, req.payer)
         if member_id is not None:
-            return load_member(conn, brand_id, member_id)
-    return None
+            return load_member(conn, brand_id, member_id), None
+    return None, None
+
+
+def late_batch(
+    ctx: Context, brand_id: int, batch: Sequence[ConfirmRequest], *, now: datetime | None = None
+) -> list[tuple[str, Confirmed | DomainError]]:
+    """Book orders a POS recorded offline (补单), each priced with the rules in force
+    at its own time and booked idempotently; one order's problem never stops the
+    rest. Benefits that can no longer be honoured are dropped and listed."""
+    results: list[tuple[str, Confirmed | DomainError]] = []
+    for req in batch:
+        if req.ordered_at is None:
+            results.append(
+                (req.order_no, InvalidInput("补单需要订单时间 (ordered_at is required)"))
+            )
+            continue
+        try:
+            results.append((req.order_no, confirm(ctx, brand_id, req, late=True, now=now)))
+        except DomainError as exc:
+            results.append((req.order_no, exc))
+    return results
 
 
 def _book(

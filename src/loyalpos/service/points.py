@@ -366,15 +366,33 @@ def reverse(
         replayed = _replay(conn, brand_id, source, original.member_id, sign * amount)
         if replayed is not None:
             return replayed
-        if original.points > 0:
-            new_id = _claw_back(conn, brand, original, amount, source, at, allow_negative)
-        else:
-            new_id = _give_back(conn, brand, original, amount, source, at)
+        new_id = reverse_entry(conn, brand, original, amount, source, at, allow_negative)
         row = repo.entry(conn, brand_id, new_id)
         assert row is not None
         return row
 
     return ctx.run(run)
+
+
+def reverse_entry(
+    conn: Connection,
+    brand: Brand,
+    original: EntryRow,
+    amount: int,
+    source: Source,
+    now: datetime,
+    allow_negative: bool | None = None,
+) -> int:
+    """Reverse `amount` of an entry in an open transaction that holds the member's
+    lock (the checks on what is left to reverse are the caller's)."""
+    if original.points > 0:
+        return _claw_back(conn, brand, original, amount, source, now, allow_negative)
+    return _give_back(conn, brand, original, amount, source, now)
+
+
+def clawable(conn: Connection, member_id: int) -> int:
+    """Points a reversal could take back without going below zero."""
+    return sum(lot.remaining for lot in repo.open_lots(conn, member_id) if lot.remaining > 0)
 
 
 def _claw_back(

@@ -1,0 +1,255 @@
+"""The POS flow over HTTP: identify, quote (and reserve), confirm payment, look an
+order up, refund, upload offline orders (补单), and the wallet's coupons.
+
+Cashier keys act for their own store only; HQ keys for any store of the brand.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from loyalpos.api.checkout_schemas import (
+    CartIn,
+    ConfirmIn,
+    CouponIssueIn,
+    CouponOut,
+    IdentifyIn,
+    IdentifyOut,
+    LateBatchIn,
+    LateBatchOut,
+    LateResultOut,
+    MemberRefIn,
+    QuoteIn,
+    QuoteOut,
+    ReceiptOut,
+    RefundIn,
+    RefundOut,
+)
+from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
+from loyalpos.api.errors import error_body
+from loyalpos.api.schemas import MAX_ID
+from loyalpos.domain.errors import DomainError
+from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest, Strategy
+from loyalpos.domain.times import check_instant
+from loyalpos.service import checkout, coupons, refunds
+from loyalpos.service.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
+from loyalpos.service.members import Identity
+from loyalpos.service.refunds import RefundLine, RefundRequest
+
+router = APIRouter(prefix="/v1", tags=["checkout"])
+
+StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
+OrderNo = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def member_ref(body: MemberRefIn) -> MemberRef:
+    identity = body.identity
+    return MemberRef(
+        member_id=body.member_id,
+        phone=body.phone,
+        card_no=body.card_no,
+        code=body.code,
+        identity=Identity(identity.provider, identity.kind, identity.value) if identity else None,
+    )
+
+
+def cart_request(body: CartIn) -> CartRequest:
+    o = body.options
+    points: PointsRequest | int = PointsRequest(o.points) if isinstance(o.points, str) else o.points
+    return CartRequest(
+        body.store_id,
+        tuple(
+            CartLine(x.sku, x.category, x.unit_price_fen, x.qty, x.name or x.sku)
+            for x in body.lines
+        ),
+        member_ref(body.member) if body.member else None,
+        Options(
+            points=points,
+            strategy=Strategy(o.strategy),
+            force=tuple(str(c) for c in o.force),
+            exclude=tuple(str(c) for c in o.exclude),
+            skip_all=o.skip_all,
+        ),
+    )
+
+
+def confirm_request(body: ConfirmIn) -> ConfirmRequest:
+    payer = body.payer
+    return ConfirmRequest(
+        order_no=body.order_no,
+        cart=cart_request(body),
+        tenders=tuple(Tender(t.method, t.amount_fen, t.reference) for t in body.tenders),
+        cashier=body.cashier,
+        terminal=body.terminal,
+        coupon_ids=tuple(body.coupon_ids),
+        points=body.points,
+        payer=Identity(payer.provider, payer.kind, payer.value) if payer else None,
+        quote_token=body.quote_token,
+        ordered_at=check_instant(body.ordered_at, "ordered_at") if body.ordered_at else None,
+    )
+
+
+@router.post("/identify", response_model=IdentifyOut)
+def identify(body: IdentifyIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """识别会员: member, tier, points, usable coupons and the tier progress line."""
+    who.require_store(body.store_id)
+    return checkout.identify(ctx, who.brand_id, body.store_id, member_ref(body.member))
+
+
+@router.post("/quotes", response_model=QuoteOut)
+def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Price a cart with the best legal combination of benefits (试算). With
+    `reserve`, the chosen coupons and points are held for this till for a few
+    minutes; confirm (with `quote_token`) or the time running out releases them."""
+    who.require_store(body.store_id)
+    result = checkout.quote(
+        ctx, who.brand_id, cart_request(body), reserve=body.reserve, replaces=body.replaces
+    )
+    return result.as_json()
+
+
+@router.delete("/stores/{store_id}/quotes/{token}", status_code=204)
+def release_quote(
+    store_id: StoreId,
+    token: Annotated[str, Path(min_length=1, max_length=40)],
+    ctx: CtxDep,
+    who: PrincipalDep,
+) -> Response:
+    """The till dropped the cart: release what its quote held."""
+    who.require_store(store_id)
+    checkout.release(ctx, who.brand_id, store_id, token)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/orders",
+    response_model=ReceiptOut,
+    status_code=201,
+    responses={
+        200: {"description": "a replay: this order number was booked before, same body"},
+        409: {
+            "description": "price_changed (nothing booked; `detail.fresh_quote` is the new "
+            "price) or order_no_reused (same number, different body)"
+        },
+    },
+)
+def confirm(body: ConfirmIn, ctx: CtxDep, who: PrincipalDep, response: Response) -> dict[str, Any]:
+    """支付成功回调: book a paid order once. The server prices the cart again; if the
+    chosen coupons or points are no longer valid, or the tenders do not add up to
+    the price, it answers 409 with a fresh quote and books nothing."""
+    who.require_store(body.store_id)
+    done = checkout.confirm(ctx, who.brand_id, confirm_request(body))
+    if done.replayed:
+        response.status_code = 200
+    return {**done.receipt, "replayed": done.replayed}
+
+
+@router.get("/stores/{store_id}/orders/{order_no}", response_model=ReceiptOut)
+def get_order(
+    store_id: StoreId, order_no: OrderNo, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    who.require_store(store_id)
+    return checkout.get_order(ctx, who.brand_id, store_id, order_no)
+
+
+@router.post(
+    "/stores/{store_id}/orders/{order_no}/refunds", response_model=RefundOut, status_code=201
+)
+def refund(
+    store_id: StoreId,
+    order_no: OrderNo,
+    body: RefundIn,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    response: Response,
+) -> dict[str, Any]:
+    """退款, full or by line and quantity, idempotent by `refund_no`."""
+    who.require_store(store_id)
+    req = RefundRequest(
+        store_id,
+        order_no,
+        body.refund_no,
+        body.cashier,
+        tuple(RefundLine(x.line_no, x.qty) for x in body.lines),
+        body.reason,
+    )
+    done = refunds.refund(ctx, who.brand_id, req)
+    if done.replayed:
+        response.status_code = 200
+    return {**done.receipt, "replayed": done.replayed}
+
+
+@router.post("/late-orders", response_model=LateBatchOut)
+def late_orders(body: LateBatchIn, ctx: CtxDep, who: PrincipalDep) -> LateBatchOut:
+    """补单: orders a POS took while offline, each priced with the rules in force at
+    its own time and booked idempotently. Benefits that cannot be honoured any more
+    are dropped and listed in the order's `exceptions`; no order is dropped."""
+    for o in body.orders:
+        who.require_store(o.store_id)
+    results: list[LateResultOut] = []
+    for order_no, outcome in checkout.late_batch(
+        ctx, who.brand_id, [confirm_request(o) for o in body.orders]
+    ):
+        if isinstance(outcome, DomainError):
+            results.append(
+                LateResultOut(
+                    order_no=order_no,
+                    outcome="rejected",
+                    error=error_body(outcome.code, outcome.message, outcome.detail)["error"],
+                )
+            )
+        else:
+            results.append(
+                LateResultOut(
+                    order_no=order_no,
+                    outcome="replayed" if outcome.replayed else "booked",
+                    receipt=ReceiptOut.model_validate(
+                        {**outcome.receipt, "replayed": outcome.replayed}
+                    ),
+                )
+            )
+    return LateBatchOut(
+        results=results,
+        booked=sum(r.outcome == "booked" for r in results),
+        replayed=sum(r.outcome == "replayed" for r in results),
+        rejected=sum(r.outcome == "rejected" for r in results),
+        with_exceptions=sum(bool(r.receipt and r.receipt.exceptions) for r in results),
+    )
+
+
+def _coupon_out(c: coupons.Coupon) -> CouponOut:
+    return CouponOut(
+        id=c.id,
+        template=c.template,
+        state=c.state.value,
+        issued_at=c.issued_at,
+        valid_from=c.valid_from,
+        expires_at=c.expires_at,
+        order_id=c.order_id,
+    )
+
+
+@router.get("/members/{member_id}/coupons", response_model=list[CouponOut])
+def wallet(member_id: MemberId, ctx: CtxDep, who: PrincipalDep) -> list[CouponOut]:
+    """券包: the member's open coupons (issued, or held by a quote)."""
+    return [_coupon_out(c) for c in coupons.wallet(ctx, who.brand_id, member_id)]
+
+
+@router.post("/members/{member_id}/coupons", response_model=CouponOut, status_code=201)
+def issue_coupon(member_id: MemberId, body: CouponIssueIn, ctx: CtxDep, who: HqDep) -> CouponOut:
+    """发券 (HQ): put a coupon of a template of the rules in force into the wallet."""
+    return _coupon_out(
+        coupons.issue_to_member(
+            ctx, who.brand_id, member_id, body.template, source_ref=body.source_ref
+        )
+    )
+
+
+@router.get("/coupons/{coupon_id}/history")
+def coupon_history(
+    coupon_id: Annotated[int, Path(gt=0, le=MAX_ID)], ctx: CtxDep, who: PrincipalDep
+) -> list[dict[str, Any]]:
+    """A coupon's life: issued, used (order, store), returned (refund)."""
+    return coupons.history(ctx, who.brand_id, coupon_id)
