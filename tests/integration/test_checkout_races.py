@@ -1,0 +1,76 @@
+"""Proof on PostgreSQL with real concurrent connections: racing tills never
+share a coupon or overdraw points, and replays book once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalpos.db.tables import coupon_events, orders, refunds
+from loyalpos.domain.pricing.model import Options
+from loyalpos.service import brands, checkout
+from loyalpos.service import refunds as refund_service
+from loyalpos.service.checkout import Confirmed, PriceChanged
+from loyalpos.service.context import Context
+from loyalpos.service.refunds import RefundLine, RefundRequest
+from tests.integration.checkout_helpers import cart, confirm_request, give_coupon, open_shop
+from tests.integration.ledger_helpers import invariant
+from tests.integration.test_ledger_concurrency import pg_ctx, race
+
+pytestmark = pytest.mark.postgres
+__all__ = ["pg_ctx"]
+
+
+def test_eight_stores_race_for_one_coupon_and_too_many_points(pg_ctx: Context) -> None:
+    ctx = pg_ctx
+    shop = open_shop(ctx)
+    coupon = give_coupon(ctx, shop, "cash5")
+    stores = [shop.store_a, shop.store_b] + [
+        brands.create_store(ctx, shop.brand.id, f"S{i}", f"Store {i}").id for i in range(6)
+    ]
+    # Each till wants the coupon and 600 of the member's 1000 points.
+    requests = []
+    for i, store in enumerate(stores):
+        c = cart(store, shop.member, ("latte", 3000, 1), options=Options(points=600))
+        q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+        assert q.points_redeemed == 600 and q.applied
+        requests.append(
+            confirm_request(f"R-{i}", c, q.payable, coupon_ids=(coupon,), points_used=600)
+        )
+    results = race(8, lambda i: checkout.confirm(ctx, shop.brand.id, requests[i]))
+    won = [r for r in results if isinstance(r, Confirmed)]
+    lost = [r for r in results if not isinstance(r, Confirmed)]
+    assert len(won) == 1, results
+    assert all(isinstance(r, PriceChanged) for r in lost), lost
+    assert invariant(ctx, shop.member) == 1000 - 600 + won[0].receipt["points_earned"]
+    with ctx.transaction() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+        used = conn.execute(
+            select(func.count()).where(
+                coupon_events.c.coupon_id == coupon, coupon_events.c.event == "used"
+            )
+        ).scalar_one()
+    assert used == 1
+
+
+def test_confirms_and_refunds_sent_three_times_at_once_book_once(pg_ctx: Context) -> None:
+    ctx = pg_ctx
+    shop = open_shop(ctx)
+    c = cart(shop.store_a, shop.member, ("latte", 3000, 2), options=Options(points=400))
+    q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+    req = confirm_request("ONCE-1", c, q.payable, points_used=400)
+    results = race(3, lambda _: checkout.confirm(ctx, shop.brand.id, req))
+    assert all(isinstance(r, Confirmed) for r in results), results
+    assert sorted(r.replayed for r in results if isinstance(r, Confirmed)) == [False, True, True]
+    after_confirm = invariant(ctx, shop.member)
+    assert after_confirm == 1000 - 400 + q.points_earned
+    refund = RefundRequest(shop.store_a, "ONCE-1", "RF-1", "c01", (RefundLine(1, 1),))
+    done = race(3, lambda _: refund_service.refund(ctx, shop.brand.id, refund))
+    assert all(isinstance(r, refund_service.Refunded) for r in done), done
+    receipts = {str(r.receipt) for r in done if isinstance(r, refund_service.Refunded)}
+    assert len(receipts) == 1
+    with ctx.transaction() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(refunds)).scalar_one() == 1
+    # Half the order back: half the points earned reversed, half the points spent returned.
+    assert invariant(ctx, shop.member) == after_confirm - q.points_earned // 2 + 200
