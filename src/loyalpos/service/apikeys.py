@@ -22,6 +22,10 @@ from loyalpos.service.brands import check_store, load_brand
 from loyalpos.service.context import Context
 
 
+# A revoked key stops working within this many seconds in every server process.
+KEY_CACHE_SECONDS = 2.0
+
+
 class Scope(StrEnum):
     CASHIER = "cashier"
     HQ = "hq"
@@ -156,6 +160,7 @@ def revoke_key(ctx: Context, brand_id: int, key_id: int, *, now: datetime | None
             raise NotFound("密钥不存在 (API key not found)", code="key_not_found")
         if row.revoked_at is None:
             conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=at))
+        ctx.forget(("api_key", row.prefix))
         return _key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
 
     return ctx.run(run)
@@ -178,8 +183,11 @@ def authenticate(ctx: Context, raw: str | None) -> Principal:
     prefix = parse_prefix(raw)
     if prefix is None:
         raise Unauthorized("接口密钥格式错误 (malformed API key)", code="api_key_invalid")
-    with ctx.transaction(read_only=True) as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+    def load() -> Any:
+        with ctx.transaction(read_only=True) as conn:
+            return conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+
+    row = ctx.remember(("api_key", prefix), KEY_CACHE_SECONDS, load)
     if row is None or not hmac.compare_digest(row.key_hash, _hash(raw)):
         raise Unauthorized("接口密钥无效 (unknown API key)", code="api_key_invalid")
     if row.revoked_at is not None:

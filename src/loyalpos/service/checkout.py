@@ -38,6 +38,7 @@ from loyalpos.domain import member_code
 from loyalpos.domain.checkout import Tier, fingerprint, progress, tier_for
 from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
+from loyalpos.domain.money import yuan
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.allocation import allocate
 from loyalpos.domain.pricing.engine import quote as engine_quote
@@ -47,7 +48,7 @@ from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, load_brand
 from loyalpos.service.context import Context, RetryTransaction
 from loyalpos.service.members import Identity, Member, insert_claim, load_member
-from loyalpos.service.outbox import EventType, emit
+from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import Source, credit, debit
 from loyalpos.service.rulesets import InForce, rules_at
@@ -252,6 +253,89 @@ def tiers_of(doc: RuleSetDoc) -> list[Tier]:
     return [Tier(t.id, t.name or t.id, t.min_spent_fen) for t in doc.tiers]
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything a price depends on besides the cart, read once per request."""
+
+    store: StoreRow
+    rules: InForce
+    member: Member | None
+    context: m.MemberContext
+    local_now: datetime
+    points_total: int
+    points_available: int
+    usable: tuple[wallet.Coupon, ...]
+    spent: int = 0
+    orders_count: int = 0
+    last_order_at: datetime | None = None
+
+
+def _needs_usage(doc: RuleSetDoc) -> bool:
+    return any(
+        b.limits.per_member_day or b.limits.per_member_week or b.limits.per_member_month
+        for b in (*doc.coupons, *doc.promotions)
+    )
+
+
+def load_inputs(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    store_id: int,
+    now: datetime,
+    *,
+    member: Member | None,
+    reservation_id: int | None = None,
+) -> Inputs:
+    """Read what pricing needs: the store, the rules in force at `now`, and the
+    member's tier, spendable points (less what other tills hold), usable coupons
+    and template usage."""
+    store = ctx.remember(
+        ("store", brand.id, store_id), 30.0, lambda: load_store(conn, brand, store_id)
+    )
+    rules = rules_at(conn, ctx, brand.id, now)
+    local_now = now.astimezone(store.zone).replace(tzinfo=None)
+    if member is None:
+        return Inputs(store, rules, None, m.MemberContext(), local_now, 0, 0, ())
+    found = wallet.open_coupons(conn, member.id, now)
+    usable = tuple(c for c in found if c.usable_by(reservation_id, now))
+    total, spendable, _ = _points(conn, brand, member.id, now)
+    available = max(0, spendable - _held_by_others(conn, member.id, reservation_id, now))
+    spent, orders_count, last_order_at = _spent_row(conn, member.id)
+    usage = (
+        wallet.usage(conn, member.id, local_now, store.zone) if _needs_usage(rules.document) else {}
+    )
+    context = m.MemberContext(
+        tier=member.tier,
+        points=available,
+        first_order=orders_count == 0,
+        wallet=wallet.wallet_for_engine(usable, reservation_id, now, store.zone),
+        usage=usage,
+    )
+    return Inputs(
+        store,
+        rules,
+        member,
+        context,
+        local_now,
+        total,
+        available,
+        usable,
+        spent,
+        orders_count,
+        last_order_at,
+    )
+
+
+def price_with(inputs: Inputs, lines: tuple[m.CartLine, ...], options: m.Options) -> Priced:
+    """The engine's quote for these inputs (pure: no I/O)."""
+    cart = m.Cart(inputs.store.code, inputs.local_now, lines)
+    q = engine_quote(inputs.rules.rules, inputs.context, cart, options)
+    return Priced(
+        inputs.store, inputs.member, inputs.rules, q, inputs.points_available, inputs.usable
+    )
+
+
 def price(
     conn: Connection,
     ctx: Context,
@@ -261,32 +345,12 @@ def price(
     *,
     member: Member | None,
     reservation_id: int | None = None,
-    options: m.Options | None = None,
 ) -> Priced:
-    """Price a cart for a member with the rules in force at `now` (pure engine call)."""
-    store = load_store(conn, brand, req.store_id)
-    rules = rules_at(conn, ctx, brand.id, now)
-    local_now = now.astimezone(store.zone).replace(tzinfo=None)
-    cart = m.Cart(store.code, local_now, req.lines)
-    usable: tuple[wallet.Coupon, ...] = ()
-    available = 0
-    if member is None:
-        context = m.MemberContext()
-    else:
-        found = wallet.open_coupons(conn, member.id, now)
-        usable = tuple(c for c in found if c.usable_by(reservation_id, now))
-        _, spendable, _ = _points(conn, brand, member.id, now)
-        available = max(0, spendable - _held_by_others(conn, member.id, reservation_id, now))
-        _, orders_count, _ = _spent_row(conn, member.id)
-        context = m.MemberContext(
-            tier=member.tier,
-            points=available,
-            first_order=orders_count == 0,
-            wallet=wallet.wallet_for_engine(usable, reservation_id, now, store.zone),
-            usage=wallet.usage(conn, member.id, local_now, store.zone),
-        )
-    q = engine_quote(rules.rules, context, cart, options or req.options)
-    return Priced(store, member, rules, q, available, usable)
+    """Price a cart for a member with the rules in force at `now`."""
+    inputs = load_inputs(
+        conn, ctx, brand, req.store_id, now, member=member, reservation_id=reservation_id
+    )
+    return price_with(inputs, req.lines, req.options)
 
 
 def priced_json(p: Priced) -> dict[str, Any]:
@@ -531,6 +595,7 @@ def _check_request(req: ConfirmRequest) -> None:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     priced: Priced
+    inputs: Inputs
     exceptions: tuple[dict[str, Any], ...]
 
 
@@ -574,10 +639,16 @@ def _plan(
                 "未识别会员，不能用券或积分 (coupons and points need a member)",
                 code="member_required",
             )
-    base = price(
-        conn, ctx, brand, req.cart, ordered_at, member=member, reservation_id=reservation_id
+    inputs = load_inputs(
+        conn,
+        ctx,
+        brand,
+        req.cart.store_id,
+        ordered_at,
+        member=member,
+        reservation_id=reservation_id,
     )
-    wallet_ids = [c.id for c in base.usable]
+    wallet_ids = [c.id for c in inputs.usable]
     coupons = list(req.coupon_ids) if member is not None else []
     points = req.points if member is not None else 0
     exceptions: list[dict[str, Any]] = []
@@ -592,27 +663,17 @@ def _plan(
             for c in missing
         ]
         coupons = [c for c in coupons if c in wallet_ids]
-    if points > base.points_available and late:
+    if points > inputs.points_available and late:
         exceptions.append(
             {
                 "code": "points_unavailable",
                 "requested": points,
-                "available": base.points_available,
+                "available": inputs.points_available,
                 "message": "积分已不足 (points no longer available)",
             }
         )
         points = 0
-    options = _forced_options(req, wallet_ids, coupons)
-    priced = price(
-        conn,
-        ctx,
-        brand,
-        req.cart,
-        ordered_at,
-        member=member,
-        reservation_id=reservation_id,
-        options=options,
-    )
+    priced = price_with(inputs, req.cart.lines, _forced_options(req, wallet_ids, coupons))
     if late:
         applied = _chosen_coupons(priced.quote)
         for c in coupons:
@@ -642,11 +703,9 @@ def _plan(
                     "message": "支付金额与应付不符 (tenders differ from the amount due)",
                 }
             )
-        return _Plan(priced, tuple(exceptions))
+        return _Plan(priced, inputs, tuple(exceptions))
     if missing or not _matches(priced.quote, coupons, points, paid):
-        fresh = price(
-            conn, ctx, brand, req.cart, ordered_at, member=member, reservation_id=reservation_id
-        )
+        fresh = price_with(inputs, req.cart.lines, req.cart.options)
         raise PriceChanged(
             "价格或优惠已变化，请按新报价重新收款 (price or benefits changed: nothing was booked; "
             "charge the fresh quote)",
@@ -655,7 +714,7 @@ def _plan(
             paid_fen=paid,
             fresh_quote=priced_json(fresh),
         )
-    return _Plan(priced, ())
+    return _Plan(priced, inputs, ())
 
 
 def confirm(
@@ -771,6 +830,7 @@ def _book(
 ) -> dict[str, Any]:
     q = plan.priced.quote
     store = plan.priced.store
+    events: list[Event] = []
     order_id = inserted_id(
         conn.execute(
             insert(orders).values(
@@ -872,7 +932,9 @@ def _book(
         "tier": member.tier if member else None,
     }
     if member is not None:
-        _book_member(conn, ctx, brand, req, member, plan, order_id, used, ordered_at, now, receipt)
+        _book_member(
+            conn, brand, req, member, plan, order_id, used, ordered_at, now, receipt, events
+        )
     elif q.points_earned > 0:
         receipt["claim_token"] = insert_claim(
             conn,
@@ -885,41 +947,46 @@ def _book(
             valid_days=ctx.settings.claim_valid_days,
         )
         conn.execute(update(orders).where(orders.c.id == order_id).values(claim_token="issued"))
-    emit(
-        conn,
-        brand.id,
-        EventType.ORDER_PAID,
-        f"order:{order_id}",
-        {
-            "order_id": order_id,
-            "order_no": req.order_no,
-            "store_id": store.id,
-            "store": store.code,
-            "member_id": member.id if member else None,
-            "payable_fen": q.payable,
-            "points_earned": receipt["points_earned"],
-            "points_redeemed": q.points_redeemed,
-            "coupons_used": used,
-            "late": late,
-            "ordered_at": ordered_at.isoformat(),
-            "lines": [
-                {"sku": x.sku, "category": x.category, "qty": x.qty, "payable_fen": lq.payable}
-                for x, lq in zip(req.cart.lines, q.lines, strict=True)
-            ],
-            "first_order": receipt.get("first_order", False),
-            "previous_order_at": receipt.get("previous_order_at"),
-            "tier": receipt["tier"],
-        },
-        now,
+    events.insert(
+        0,
+        (
+            EventType.ORDER_PAID,
+            f"order:{order_id}",
+            {
+                "order_id": order_id,
+                "order_no": req.order_no,
+                "store_id": store.id,
+                "store": store.code,
+                "member_id": member.id if member else None,
+                "payable_fen": q.payable,
+                "points_earned": receipt["points_earned"],
+                "points_redeemed": q.points_redeemed,
+                "coupons_used": used,
+                "late": late,
+                "ordered_at": ordered_at.isoformat(),
+                "lines": [
+                    {"sku": x.sku, "category": x.category, "qty": x.qty, "payable_fen": lq.payable}
+                    for x, lq in zip(req.cart.lines, q.lines, strict=True)
+                ],
+                "first_order": receipt.get("first_order", False),
+                "previous_order_at": receipt.get("previous_order_at"),
+                "tier": receipt["tier"],
+            },
+        ),
     )
+    emit_many(conn, brand.id, events, now)
     receipt.pop("previous_order_at", None)
     receipt.pop("first_order", None)
+    earn_id = receipt.pop("earn_entry_id", None)
+    spend_id = receipt.pop("spend_entry_id", None)
     conn.execute(
         update(orders)
         .where(orders.c.id == order_id)
         .values(
             response=json.dumps(receipt, ensure_ascii=False),
             points_earned=receipt["points_earned"],
+            earn_entry_id=earn_id,
+            spend_entry_id=spend_id,
         )
     )
     return receipt
@@ -927,7 +994,6 @@ def _book(
 
 def _book_member(
     conn: Connection,
-    ctx: Context,
     brand: Brand,
     req: ConfirmRequest,
     member: Member,
@@ -937,6 +1003,7 @@ def _book_member(
     ordered_at: datetime,
     now: datetime,
     receipt: dict[str, Any],
+    events: list[Event],
 ) -> None:
     q = plan.priced.quote
     store = plan.priced.store
@@ -951,7 +1018,7 @@ def _book_member(
             Source(
                 "order",
                 req.order_no,
-                f"订单 {req.order_no} 积分抵扣 {q.points_offset / 100:.2f} 元 (points offset)",
+                f"订单 {req.order_no} 积分抵扣 {yuan(q.points_offset)} 元 (points offset)",
                 store_id=store.id,
             ),
             now,
@@ -972,7 +1039,9 @@ def _book_member(
             now,
         )
     receipt["points_earned"] = q.points_earned
-    spent, orders_count, last_order_at = _spent_row(conn, member.id)
+    receipt["earn_entry_id"], receipt["spend_entry_id"] = earn_id, spend_id
+    inputs = plan.inputs
+    spent, orders_count, last_order_at = inputs.spent, inputs.orders_count, inputs.last_order_at
     new_spent = spent + q.payable
     tier = tier_for(tiers_of(plan.priced.rules.document), new_spent)
     new_tier = tier.id if tier is not None and tier.id != member.tier else member.tier
@@ -988,51 +1057,43 @@ def _book_member(
             tier=new_tier,
         )
     )
-    conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(earn_entry_id=earn_id, spend_entry_id=spend_id)
-    )
     receipt["tier"] = new_tier
     receipt["first_order"] = orders_count == 0
     receipt["previous_order_at"] = last_order_at.isoformat() if last_order_at else None
     if q.points_redeemed or q.points_earned:
-        emit(
-            conn,
-            brand.id,
-            EventType.POINTS_CHANGED,
-            f"member:{member.id}",
-            {
-                "member_id": member.id,
-                "order_id": order_id,
-                "delta": q.points_earned - q.points_redeemed,
-                "balance": ledger_repo.sums(conn, member.id)[0],
-            },
-            now,
+        events.append(
+            (
+                EventType.POINTS_CHANGED,
+                f"member:{member.id}",
+                {
+                    "member_id": member.id,
+                    "order_id": order_id,
+                    "delta": q.points_earned - q.points_redeemed,
+                    "balance": inputs.points_total + q.points_earned - q.points_redeemed,
+                },
+            )
         )
     for coupon_id in used:
-        emit(
-            conn,
-            brand.id,
-            EventType.COUPON_REDEEMED,
-            f"coupon:{coupon_id}",
-            {"coupon_id": coupon_id, "member_id": member.id, "order_id": order_id},
-            now,
+        events.append(
+            (
+                EventType.COUPON_REDEEMED,
+                f"coupon:{coupon_id}",
+                {"coupon_id": coupon_id, "member_id": member.id, "order_id": order_id},
+            )
         )
     if new_tier != member.tier:
-        emit(
-            conn,
-            brand.id,
-            EventType.TIER_CHANGED,
-            f"member:{member.id}",
-            {
-                "member_id": member.id,
-                "from": member.tier,
-                "to": new_tier,
-                "order_id": order_id,
-                "spent_fen": new_spent,
-            },
-            now,
+        events.append(
+            (
+                EventType.TIER_CHANGED,
+                f"member:{member.id}",
+                {
+                    "member_id": member.id,
+                    "from": member.tier,
+                    "to": new_tier,
+                    "order_id": order_id,
+                    "spent_fen": new_spent,
+                },
+            )
         )
 
 

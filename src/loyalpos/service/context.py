@@ -64,6 +64,24 @@ class Context:
             with conn.begin():
                 yield conn
 
+    def remember(self, key: Any, ttl: float, load: Callable[[], T]) -> T:
+        """A value from `load`, kept for `ttl` seconds in this process.
+
+        For rows read on every request that change rarely (API keys, the list of
+        published rule versions, stores): a change shows after at most `ttl`.
+        """
+        now = time.monotonic()
+        hit = self.cache.get(("ttl", key))
+        if hit is not None and hit[0] > now:
+            value: T = hit[1]
+            return value
+        value = load()
+        self.cache[("ttl", key)] = (now + ttl, value)
+        return value
+
+    def forget(self, key: Any) -> None:
+        self.cache.pop(("ttl", key), None)
+
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction, retrying when PostgreSQL asks us to."""
         for attempt in range(8):

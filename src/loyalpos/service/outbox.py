@@ -45,3 +45,29 @@ def emit(
             )
         )
     )
+
+
+Event = tuple[EventType, str, dict[str, Any]]
+
+
+def emit_many(conn: Connection, brand_id: int, events: list[Event], now: datetime) -> None:
+    """Append several events in one statement (a booking announces 2-5 at once)."""
+    if not events:
+        return
+    conn.execute(
+        insert(outbox),
+        [
+            {
+                "brand_id": brand_id,
+                "event_type": kind.value,
+                "subject": subject,
+                "payload": json.dumps(
+                    {"type": kind.value, "subject": subject, "at": now.isoformat(), **payload},
+                    ensure_ascii=False,
+                    sort_keys=True,
+                ),
+                "created_at": now,
+            }
+            for kind, subject, payload in events
+        ],
+    )

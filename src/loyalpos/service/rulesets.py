@@ -154,7 +154,9 @@ def publish(
         )
         return _load(conn, brand_id, version)
 
-    return ctx.run(run)
+    published = ctx.run(run)
+    ctx.forget(("published", brand_id))
+    return published
 
 
 def get(ctx: Context, brand_id: int, version: int) -> Version:
@@ -168,6 +170,11 @@ def versions(ctx: Context, brand_id: int) -> list[Version]:
             select(rule_sets).where(rule_sets.c.brand_id == brand_id).order_by(rule_sets.c.version)
         )
         return [_version(r) for r in rows]
+
+
+# Which versions are published is read at most this often per process; a
+# publish shows within this many seconds (the versions themselves never change).
+PUBLISHED_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,26 +195,29 @@ def rules_at(conn: Connection, ctx: Context, brand_id: int, when: datetime) -> I
 
     Published versions never change, so their converted form is cached by id.
     """
-    row = conn.execute(
-        select(rule_sets.c.id, rule_sets.c.version)
-        .where(
-            rule_sets.c.brand_id == brand_id,
-            rule_sets.c.status == Status.PUBLISHED.value,
-            rule_sets.c.effective_from <= when,
+    def published() -> list[tuple[int, int, datetime]]:
+        rows = conn.execute(
+            select(rule_sets.c.id, rule_sets.c.version, rule_sets.c.effective_from)
+            .where(
+                rule_sets.c.brand_id == brand_id,
+                rule_sets.c.status == Status.PUBLISHED.value,
+            )
+            .order_by(rule_sets.c.effective_from.desc(), rule_sets.c.version.desc())
         )
-        .order_by(rule_sets.c.effective_from.desc(), rule_sets.c.version.desc())
-        .limit(1)
-    ).first()
+        return [(int(r.id), int(r.version), r.effective_from) for r in rows]
+
+    index = ctx.remember(("published", brand_id), PUBLISHED_CACHE_SECONDS, published)
+    row = next(((i, v) for i, v, start in index if start <= when), None)
     if row is None:
         return EMPTY
-    key = ("rule_set", row.id)
+    key = ("rule_set", row[0])
     cached = ctx.cache.get(key)
     if cached is None:
         document = conn.execute(
-            select(rule_sets.c.document).where(rule_sets.c.id == row.id)
+            select(rule_sets.c.document).where(rule_sets.c.id == row[0])
         ).scalar_one()
         doc = RuleSetDoc.model_validate_json(document)
-        cached = InForce(int(row.version), convert.rule_set(doc), doc)
+        cached = InForce(row[1], convert.rule_set(doc), doc)
         ctx.cache[key] = cached
     assert isinstance(cached, InForce)
     return cached
