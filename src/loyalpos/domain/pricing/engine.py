@@ -80,10 +80,12 @@ class Candidate:
     coupon: WalletCoupon | None
     expires: datetime
     cap: int | None
+    # The coupon id, or `promotion:<id>`: what the ranking and the quote name it by.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return self.coupon.id if self.coupon else f"promotion:{self.benefit.id}"
+    def __post_init__(self) -> None:
+        key = self.coupon.id if self.coupon else f"promotion:{self.benefit.id}"
+        object.__setattr__(self, "key", key)
 
     @property
     def label(self) -> str:
@@ -191,7 +193,9 @@ class _Search:
     options: Options
     start: State
     order: dict[str, int]
-    compat: dict[tuple[str, str], bool] = field(default_factory=dict)
+    traits: dict[int, _Traits] = field(default_factory=dict)
+    # id(candidate) -> (the candidate, `_sort_key`)
+    sort_keys: dict[int, tuple[Candidate, tuple[int, int, str]]] = field(default_factory=dict)
     evaluations: int = 0
     # Quick evaluations (`_summary`) and materialised ones (`_apply_sequence`),
     # by the sequence of steps.
@@ -302,12 +306,46 @@ def _expiry(b: Benefit, coupon: WalletCoupon | None) -> datetime:
 
 
 def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
-    return (s.order.get(c.benefit.kind, 99), -c.benefit.priority, c.key)
+    found = s.sort_keys.get(id(c))
+    if found is None or found[0] is not c:
+        place = _traits(s, c.benefit).place
+        found = s.sort_keys[id(c)] = (c, (place[0], place[1], c.key))
+    return found[1]
 
 
 def _place(s: _Search, c: Candidate) -> tuple[int, int]:
     """`_sort_key` without the id: benefits in one place are applied by id."""
-    return (s.order.get(c.benefit.kind, 99), -c.benefit.priority)
+    return _traits(s, c.benefit).place
+
+
+class _Traits(NamedTuple):
+    """What the search asks of a benefit again and again, worked out once."""
+
+    benefit: Benefit  # kept alive so that its id() is not reused
+    place: tuple[int, int]  # (position of its kind in `stacking.order`, -priority)
+    exclusive: bool
+    groups: int  # bit g: `exclusive_groups[g]` names it (by kind or id)
+    first: int  # bit p: `forbidden_pairs[p][0]` names it
+    second: int  # bit p: `forbidden_pairs[p][1]` names it
+
+
+def _traits(s: _Search, b: Benefit) -> _Traits:
+    found = s.traits.get(id(b))
+    if found is None or found.benefit is not b:
+        stacking = s.rules.stacking
+        names = {b.kind.value, b.id}
+        groups = first = second = 0
+        for g, group in enumerate(stacking.exclusive_groups):
+            if group & names:
+                groups |= 1 << g
+        for p, (x, y) in enumerate(stacking.forbidden_pairs):
+            if x in names:
+                first |= 1 << p
+            if y in names:
+                second |= 1 << p
+        place = (s.order.get(b.kind, 99), -b.priority)
+        found = s.traits[id(b)] = _Traits(b, place, b.exclusive, groups, first, second)
+    return found
 
 
 def _points_allowed(combo: Sequence[Candidate]) -> bool:
@@ -516,26 +554,18 @@ def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...
 
 
 def _pair_ok(s: _Search, a: Candidate, b: Candidate) -> bool:
-    key = (a.key, b.key)
-    found = s.compat.get(key)
-    if found is None:
-        found = _compatible(s.rules, a, b)
-        s.compat[key] = s.compat[(b.key, a.key)] = found
-    return found
-
-
-def _compatible(rules: RuleSet, a: Candidate, b: Candidate) -> bool:
-    if a.benefit.exclusive or b.benefit.exclusive:
-        return False
-    names_a = {a.benefit.kind.value, a.benefit.id}
-    names_b = {b.benefit.kind.value, b.benefit.id}
-    for group in rules.stacking.exclusive_groups:
-        if group & names_a and group & names_b:
-            return False
-    for x, y in rules.stacking.forbidden_pairs:
-        if (x in names_a and y in names_b) or (y in names_a and x in names_b):
-            return False
-    return True
+    """Whether the stacking rules let `a` and `b` sit in one combination: neither
+    is exclusive, no exclusive group names both (by kind or id), and no forbidden
+    pair matches them either way round."""
+    x = _traits(s, a.benefit)
+    y = _traits(s, b.benefit)
+    return not (
+        x.exclusive
+        or y.exclusive
+        or x.groups & y.groups
+        or x.first & y.second
+        or x.second & y.first
+    )
 
 
 def per_order(s: _Search, b: Benefit) -> int:
@@ -623,7 +653,11 @@ def _mask(s: _Search, b: Benefit) -> int:
     """`_touched(b, s.start)`, once per benefit."""
     found = s.touch.get(id(b))
     if found is None or found[0] is not b:
-        found = s.touch[id(b)] = (b, _touched(b, s.start))
+        if b.kind is Kind.BUNDLE or (b.kind is Kind.ITEM and b.sku):
+            mask = _touched(b, s.start)
+        else:
+            mask = _scope_mask(s, b.scope)  # the same, once per scope
+        found = s.touch[id(b)] = (b, mask)
     return found[1]
 
 
@@ -683,6 +717,13 @@ class _Ranking:
         self.is_coupon = [c.coupon is not None for c in self.cands]
         self.promotions = [i for i in range(n) if not self.is_coupon[i]]
         self.savings = [saving for _, saving in ranked]
+        self.traits = [_traits(s, c.benefit) for c in self.cands]
+        self.max_coupons = s.rules.stacking.max_coupons
+        allowed: dict[int, int] = {}
+        for c in self.cands:
+            if id(c.benefit) not in allowed:
+                allowed[id(c.benefit)] = per_order(s, c.benefit)
+        self.allowed = [allowed[id(c.benefit)] for c in self.cands]
 
         # bound(i, k): every promotion from i on, plus the k best coupons from i on,
         # which, the ranking being by saving, are the next k.
@@ -699,13 +740,13 @@ class _Ranking:
 
         keys = [c.key for c in forced] + self.keys
         self.unique = len(set(keys)) == len(keys)
-        self.pairs: dict[tuple[int, int], bool] = {}
         self.interfering: dict[tuple[int, int], bool] = {}
         self.interferers: dict[int, tuple[list[str], list[tuple[int, bool]]]] = {}
-        # Candidates by (kind, priority): only these can come between two others.
-        self.groups: dict[tuple[int, int], list[int]] = {}
+        # Candidates by (kind, priority), then benefit: only these can come
+        # between two others.
+        self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
         for j, c in enumerate(self.cands):
-            self.groups.setdefault(_place(s, c), []).append(j)
+            self.groups.setdefault(_place(s, c), {}).setdefault(id(c.benefit), []).append(j)
         # run_end[j]: where the run of candidates of j's template that starts at j
         # ends (the ranking puts a template's coupons together unless another
         # template saves exactly as much).
@@ -726,7 +767,8 @@ class _Ranking:
             same.append(j)
         # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
         self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
-        self.blockers: list[list[int] | None] = [None] * n
+        self.blockers: list[int | None] = [None] * n  # bit masks
+        self.earlier: list[int | None] = [None] * n  # bit masks of `same[j][:place[j]]`
         self.free_from: list[int | None] = [None] * n
 
     def bound(self, i: int, coupons_left: int) -> int:
@@ -753,26 +795,25 @@ class _Ranking:
         return limit
 
     def compatible(self, a: Candidate, b: Candidate) -> bool:
-        """`_pair_ok`; with unique ids it depends on the two benefits alone."""
-        if not self.unique:
-            return _pair_ok(self.s, a, b)
-        pair = (id(a.benefit), id(b.benefit))
-        ok = self.pairs.get(pair)
-        if ok is None:
-            ok = self.pairs[pair] = _pair_ok(self.s, a, b)
-        return ok
+        return _pair_ok(self.s, a, b)
 
-    def joins(self, combo: Sequence[Candidate], c: Candidate, coupons: int) -> bool:
-        """`_fits(s, combo, c) is None`, without building the reason; `coupons` is
-        how many coupons `combo` holds."""
+    def joins(self, combo: Sequence[Candidate], j: int, coupons: int) -> bool:
+        """`_fits(s, combo, cands[j]) is None`, without building the reason;
+        `coupons` is how many coupons `combo` holds."""
+        s = self.s
+        t = self.traits[j]
+        if combo and t.exclusive:
+            return False
         for other in combo:
-            if not self.compatible(other, c):
+            o = _traits(s, other.benefit)
+            if o.exclusive or t.groups & o.groups or t.first & o.second or t.second & o.first:
                 return False
-        if c.coupon is not None:
-            if coupons >= self.s.rules.stacking.max_coupons:
+        if self.is_coupon[j]:
+            if coupons >= self.max_coupons:
                 return False
-            same = sum(1 for x in combo if x.coupon is not None and x.benefit.id == c.benefit.id)
-            if same >= per_order(self.s, c.benefit):
+            tid = self.cands[j].benefit.id
+            same = sum(1 for x in combo if x.coupon is not None and x.benefit.id == tid)
+            if same >= self.allowed[j]:
                 return False
         return True
 
@@ -815,16 +856,19 @@ class _Ranking:
         if found is None:
             k = j + 1
             end = self.run_end[j]
-            while k < end and self._blocker_list(k):
+            while k < end and self._blocker_mask(k):
                 k += 1
             found = self.free_from[j] = k
         return found
 
-    def _blocker_list(self, j: int) -> list[int]:
-        blockers = self.blockers[j]
-        if blockers is None:
-            blockers = self.blockers[j] = self._blockers(j)
-        return blockers
+    def _blocker_mask(self, j: int) -> int:
+        mask = self.blockers[j]
+        if mask is None:
+            mask = 0
+            for e in self._blockers(j):
+                mask |= 1 << e
+            self.blockers[j] = mask
+        return mask
 
     def blocked(self, j: int, held: int) -> bool:
         """Whether candidate j certainly cannot join a combination holding the
@@ -833,12 +877,22 @@ class _Ranking:
         say so, at more cost)."""
         if not self.unique:
             return False
-        return any(not held >> e & 1 for e in self._blocker_list(j))
+        mask = self._blocker_mask(j)
+        return held & mask != mask
+
+    def _free(self, c: Candidate) -> bool:
+        """Whether no benefit, ranked or forced, can come between two coupons of
+        `c`'s template (then every earlier one blocks, see `_blockers`)."""
+        return not self._interferers(c)[0] and not any(self.interferes(x, c) for x in self.forced)
 
     def _blockers(self, j: int) -> list[int]:
         """The earlier coupons of j's template with no possible interferer (ranked
         or forced) between their id and j's, nearest first on each side."""
+        if not self.place[j]:
+            return []  # the first of its template
         c, key = self.cands[j], self.keys[j]
+        if self._free(c):
+            return self.same[j][: self.place[j]]
         keys = sorted(
             [*self._interferers(c)[0], *(x.key for x in self.forced if self.interferes(x, c))]
         )
@@ -858,8 +912,11 @@ class _Ranking:
         """Ranked candidates that interfere with `c`'s template, by id."""
         found = self.interferers.get(id(c.benefit))
         if found is None:
-            group = self.groups.get(_place(self.s, c), [])
-            hits = sorted((self.keys[i], i) for i in group if self.interferes(self.cands[i], c))
+            hits: list[tuple[str, int]] = []
+            for members in self.groups.get(_place(self.s, c), {}).values():
+                if self.interferes(self.cands[members[0]], c):
+                    hits.extend((self.keys[i], i) for i in members)
+            hits.sort()
             found = ([k for k, _ in hits], [(i, self.is_coupon[i]) for _, i in hits])
             self.interferers[id(c.benefit)] = found
         return found
@@ -877,7 +934,15 @@ class _Ranking:
         they can no longer all be met."""
         if not self.unique:
             return ()
-        after = tuple(k for k in pending if j not in k.satisfiers)
+        after = tuple([k for k in pending if j not in k.satisfiers]) if pending else ()
+        earlier = self.earlier[j]
+        if earlier is None:
+            earlier = 0
+            for e in self.same[j][: self.place[j]]:
+                earlier |= 1 << e
+            self.earlier[j] = earlier
+        if held & earlier == earlier:  # no coupon of the template left out before it
+            return after if self.feasible(after, j + 1, coupons_left) else None
         lower, higher = self._sides(j)
         left = next((e for e in lower if not held >> e & 1), None)
         right = next((e for e in higher if not held >> e & 1), None)
@@ -1004,7 +1069,7 @@ def _search(
                     at = r.skip(j) - i
                 continue
             c = r.cands[j]
-            if not r.joins(combo, c, coupons):
+            if not r.joins(combo, j, coupons):
                 if consecutive and r.unique:  # no coupon of this template can join either
                     at = r.run_end[j] - i
                 continue
