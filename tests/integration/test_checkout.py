@@ -196,3 +196,37 @@ def test_ledger_entries_name_the_order_and_store(ctx: Context) -> None:
         ("spend", -500, "A-10", shop.store_a),
         ("earn", 25, "A-10", shop.store_a),
     ]
+
+
+BUDGET_RULES = """
+points:
+  earn: [{id: base, kind: base, points_per_yuan: 1}]
+coupons:
+  - {id: limited, name: 限量券, kind: cash, amount_fen: 1000, limits: {total_uses: 2}}
+  - {id: capped, name: 限额券, kind: cash, amount_fen: 1000, limits: {total_discount_fen: 1500}}
+stacking: {max_coupons: 1}
+"""
+
+
+def test_total_budgets_are_booked_by_orders_and_respected_by_quotes(ctx: Context) -> None:
+    shop = open_shop(ctx, rules=BUDGET_RULES)
+    limited = [give_coupon(ctx, shop, "limited") for _ in range(3)]
+    c = cart(shop.store_a, shop.member, ("latte", 3000, 1))
+    for n, coupon in enumerate(limited[:2]):
+        req = confirm_request(f"L-{n}", c, 2000, coupon_ids=(coupon,))
+        assert checkout.confirm(ctx, shop.brand.id, req).receipt["discount_fen"] == 1000
+    q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+    assert q.applied == () and {u.reason_code for u in q.unusable} == {"limit_reached"}
+    with pytest.raises(PriceChanged):
+        checkout.confirm(
+            ctx, shop.brand.id, confirm_request("L-2", c, 2000, coupon_ids=(limited[2],))
+        )
+    capped = [give_coupon(ctx, shop, "capped") for _ in range(2)]
+    only = Options(exclude=tuple(str(x) for x in limited))
+    c2 = cart(shop.store_a, shop.member, ("latte", 3000, 1), options=only)
+    first = checkout.confirm(
+        ctx, shop.brand.id, confirm_request("C-0", c2, 2000, coupon_ids=(capped[0],))
+    )
+    assert first.receipt["discount_fen"] == 1000
+    q2 = checkout.quote(ctx, shop.brand.id, c2).priced.quote
+    assert q2.discount == 500  # what is left of the 15.00 元 budget

@@ -8,13 +8,14 @@ from sqlalchemy import func, select
 
 from loyalpos.db.tables import coupon_events, orders, refunds
 from loyalpos.domain.pricing.model import Options
-from loyalpos.service import brands, checkout
+from loyalpos.service import brands, checkout, coupons, members
 from loyalpos.service import refunds as refund_service
 from loyalpos.service.checkout import Confirmed, PriceChanged
 from loyalpos.service.context import Context
 from loyalpos.service.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import cart, confirm_request, give_coupon, open_shop
 from tests.integration.ledger_helpers import invariant
+from tests.integration.test_checkout import BUDGET_RULES
 from tests.integration.test_ledger_concurrency import pg_ctx, race
 
 pytestmark = pytest.mark.postgres
@@ -74,3 +75,22 @@ def test_confirms_and_refunds_sent_three_times_at_once_book_once(pg_ctx: Context
         assert conn.execute(select(func.count()).select_from(refunds)).scalar_one() == 1
     # Half the order back: half the points earned reversed, half the points spent returned.
     assert invariant(ctx, shop.member) == after_confirm - q.points_earned // 2 + 200
+
+
+def test_tills_racing_for_the_last_uses_of_a_budget_never_overrun_it(pg_ctx: Context) -> None:
+    ctx = pg_ctx
+    shop = open_shop(ctx, rules=BUDGET_RULES)
+    stores = [shop.store_a, shop.store_b] + [
+        brands.create_store(ctx, shop.brand.id, f"S{i}", f"Store {i}").id for i in range(4)
+    ]
+    # Six members, each with a coupon of a template only two orders may use.
+    requests = []
+    for i, store in enumerate(stores):
+        member = members.register(ctx, shop.brand.id, phone=f"1390000000{i}", name="m").id
+        coupon = coupons.issue_to_member(ctx, shop.brand.id, member, "limited").id
+        c = cart(store, member, ("latte", 3000, 1), options=Options(exclude=()))
+        requests.append(confirm_request(f"B-{i}", c, 2000, coupon_ids=(coupon,)))
+    results = race(6, lambda i: checkout.confirm(ctx, shop.brand.id, requests[i]))
+    won = [r for r in results if isinstance(r, Confirmed)]
+    assert len(won) == 2, results
+    assert all(isinstance(r, PriceChanged) for r in results if not isinstance(r, Confirmed))

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db import ledger_repo
 from loyalpos.db.tables import (
+    brands,
     inserted_id,
     member_identities,
     members,
@@ -268,6 +269,38 @@ class Inputs:
     spent: int = 0
     orders_count: int = 0
     last_order_at: datetime | None = None
+    budgets: dict[str, m.Remaining] = field(default_factory=dict)
+
+
+def budgeted(doc: RuleSetDoc) -> dict[str, tuple[int | None, int | None]]:
+    """Templates and promotions with a total budget: (uses, discount in fen)."""
+    return {
+        b.id: (b.limits.total_uses, b.limits.total_discount_fen)
+        for b in (*doc.coupons, *doc.promotions)
+        if b.limits.total_uses is not None or b.limits.total_discount_fen is not None
+    }
+
+
+def remaining_budgets(conn: Connection, brand_id: int, doc: RuleSetDoc) -> dict[str, m.Remaining]:
+    """What is left of each total budget, from the benefits booked on orders."""
+    caps = budgeted(doc)
+    if not caps:
+        return {}
+    rows = conn.execute(
+        select(order_benefits.c.benefit, func.count(), func.sum(order_benefits.c.saving))
+        .join(orders, orders.c.id == order_benefits.c.order_id)
+        .where(orders.c.brand_id == brand_id, order_benefits.c.benefit.in_(list(caps)))
+        .group_by(order_benefits.c.benefit)
+    ).all()
+    used = {str(b): (int(n), int(total or 0)) for b, n, total in rows}
+    left: dict[str, m.Remaining] = {}
+    for benefit, (uses, discount) in caps.items():
+        n, total = used.get(benefit, (0, 0))
+        left[benefit] = m.Remaining(
+            None if uses is None else max(0, uses - n),
+            None if discount is None else max(0, discount - total),
+        )
+    return left
 
 
 def _needs_usage(doc: RuleSetDoc) -> bool:
@@ -295,8 +328,9 @@ def load_inputs(
     )
     rules = rules_at(conn, ctx, brand.id, now)
     local_now = now.astimezone(store.zone).replace(tzinfo=None)
+    budgets = remaining_budgets(conn, brand.id, rules.document)
     if member is None:
-        return Inputs(store, rules, None, m.MemberContext(), local_now, 0, 0, ())
+        return Inputs(store, rules, None, m.MemberContext(), local_now, 0, 0, (), budgets=budgets)
     found = wallet.open_coupons(conn, member.id, now)
     usable = tuple(c for c in found if c.usable_by(reservation_id, now))
     total, spendable, _ = _points(conn, brand, member.id, now)
@@ -324,12 +358,15 @@ def load_inputs(
         spent,
         orders_count,
         last_order_at,
+        budgets,
     )
 
 
 def price_with(inputs: Inputs, lines: tuple[m.CartLine, ...], options: m.Options) -> Priced:
     """The engine's quote for these inputs (pure: no I/O)."""
     cart = m.Cart(inputs.store.code, inputs.local_now, lines)
+    if inputs.budgets:
+        options = replace(options, budgets={**inputs.budgets, **options.budgets})
     q = engine_quote(inputs.rules.rules, inputs.context, cart, options)
     return Priced(
         inputs.store, inputs.member, inputs.rules, q, inputs.points_available, inputs.usable
@@ -831,6 +868,7 @@ def _book(
     q = plan.priced.quote
     store = plan.priced.store
     events: list[Event] = []
+    _check_budgets(conn, brand.id, plan)
     order_id = inserted_id(
         conn.execute(
             insert(orders).values(
@@ -990,6 +1028,22 @@ def _book(
         )
     )
     return receipt
+
+
+def _check_budgets(conn: Connection, brand_id: int, plan: _Plan) -> None:
+    """A total budget is shared by every store: orders that use one are serialised
+    on the brand row, and if another order took from the budget after this one
+    was priced, the whole confirm runs again with the budget as it is now (the
+    engine then leaves out what no longer fits)."""
+    doc = plan.priced.rules.document
+    caps = budgeted(doc)
+    used = {a.benefit for a in plan.priced.quote.applied if a.benefit in caps}
+    if not used:
+        return
+    conn.execute(select(brands.c.id).where(brands.c.id == brand_id).with_for_update()).first()
+    left = remaining_budgets(conn, brand_id, doc)
+    if any(left[b] != plan.inputs.budgets.get(b) for b in used):
+        raise RetryTransaction
 
 
 def _book_member(
