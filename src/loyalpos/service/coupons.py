@@ -437,3 +437,45 @@ def count_by_state(conn: Connection, member_id: int) -> dict[str, int]:
         .group_by(coupons.c.state)
     )
     return {str(s): int(n) for s, n in rows}
+
+
+def expire_coupons(
+    ctx: Context, *, brand_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Mark coupons past their expiry as expired, with an event each; idempotent.
+
+    Expired coupons were already unusable (every read checks `expires_at`); the
+    job makes the state say so, for the wallet, reports and history.
+    """
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> int:
+        due = and_(
+            coupons.c.state.in_([State.ISSUED.value, State.LOCKED.value]),
+            coupons.c.expires_at <= at,
+        )
+        if brand_id is not None:
+            due = and_(due, coupons.c.brand_id == brand_id)
+        done = conn.execute(
+            update(coupons)
+            .where(due)
+            .values(state=State.EXPIRED.value, reservation_id=None, locked_until=None)
+            .returning(coupons.c.id, coupons.c.brand_id)
+        ).all()
+        if done:
+            conn.execute(
+                insert(coupon_events),
+                [
+                    {
+                        "brand_id": b,
+                        "coupon_id": c,
+                        "event": "expired",
+                        "detail": "",
+                        "created_at": at,
+                    }
+                    for c, b in done
+                ],
+            )
+        return len(done)
+
+    return ctx.run(run)
