@@ -17,6 +17,7 @@ from loyalpos.domain.pricing.model import (
     MemberContext,
     Options,
     PointsRequest,
+    Remaining,
     WalletCoupon,
 )
 from loyalpos.domain.pricing.rules import (
@@ -109,7 +110,17 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     )
     member = MemberContext("normal", draw(st.integers(0, 20_000)), False, wallet)
     cart = Cart("S1", NOW, tuple(draw(lines)))
-    options = Options(points=draw(st.sampled_from([PointsRequest.NONE, PointsRequest.MAX])))
+    # Budgets: uses, and discounts the template's coupons in one order share.
+    budgets = {
+        t.id: Remaining(
+            uses=draw(st.none() | st.integers(1, 3)), discount=draw(st.integers(1, 6_000))
+        )
+        for t in templates
+        if draw(st.integers(0, 3)) == 0
+    }
+    options = Options(
+        points=draw(st.sampled_from([PointsRequest.NONE, PointsRequest.MAX])), budgets=budgets
+    )
     return rules, member, cart, options
 
 
@@ -155,3 +166,8 @@ def test_search_matches_brute_force(case: tuple[RuleSet, MemberContext, Cart, Op
     assert sum(x.payable for x in q.lines) == q.payable
     assert all(x.payable >= 0 for x in q.lines)
     assert q.subtotal - q.discount - q.points_offset == q.payable
+    # A discount budget caps the total of the template's coupons in the order.
+    for tid, budget in options.budgets.items():
+        used = [a for a in q.applied if a.coupon_id is not None and a.benefit == tid]
+        assert sum(a.saving for a in used) <= (budget.discount or 0)
+        assert len(used) <= (budget.uses if budget.uses is not None else len(used))

@@ -106,6 +106,8 @@ def sequences(draw: st.DrawFn) -> tuple[_Search, list[list[Candidate]]]:
     order_of = {k.value: i for i, k in enumerate(rules.stacking.order)}
     s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order_of)
     cands = [Candidate(b, None, engine.FAR_FUTURE, engine._cap(b, options)) for b in templates]
+    # Twice the benefits with a budget: the two share it.
+    cands += [c for c in cands if c.cap is not None]
     combos = [
         list(combo)
         for size in range(1, min(len(cands), 4) + 1)

@@ -327,11 +327,6 @@ def test_a_budget_of_one_use_allows_only_one_coupon_of_the_template() -> None:
     assert q.discount == 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py: with a discount budget left, a template is used at most once per "
-    "order (a safe bound); sharing the budget over several coupons is not done yet",
-)
 def test_a_discount_budget_caps_the_total_of_several_coupons_of_the_template() -> None:
     v = cash(max_per_order=2)
     q = price(
@@ -341,6 +336,21 @@ def test_a_discount_budget_caps_the_total_of_several_coupons_of_the_template() -
         Options(budgets={"v": Remaining(discount=1500)}),
     )
     assert q.discount == 1500
+    # The second coupon gets what the first left of the budget.
+    assert [(a.coupon_id, a.saving) for a in q.applied] == [("A", 1000), ("B", 500)]
+
+
+def test_a_coupon_the_budget_has_nothing_left_for_is_not_spent() -> None:
+    v = cash(max_per_order=2)
+    q = price(
+        rules(v, max_coupons=2),
+        cart(line("a", 19000)),
+        member(coupon("A", "v"), coupon("B", "v")),
+        Options(budgets={"v": Remaining(discount=800)}),
+    )
+    assert q.discount == 800
+    assert applied_ids(q) == ["A"]
+    assert unusable(q, "B").reason_code == "no_extra_saving"
 
 
 # Stacking

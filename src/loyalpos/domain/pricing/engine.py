@@ -447,6 +447,7 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
     taken: list[tuple[int, int]] = []  # (lines in scope as a bit mask, saving)
     used: int = 0
     failed: Ineligible | None = None
+    budgets = _budget_caps(ordered, outcomes) if s.options.budgets else {}
     for c in ordered[u:]:
         b = c.benefit
         scope = b.scope
@@ -479,11 +480,16 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
                 )
         else:
             base = current
-        saving = benefits.order_level(b, current, base, mask != 0, c.cap)
+        cap = c.cap
+        if cap is not None:
+            cap -= budgets.get(b.id, 0)  # see `_apply_sequence`
+        saving = benefits.order_level(b, current, base, mask != 0, cap)
         if isinstance(saving, Ineligible):
             failed = saving
             break
         outcomes.append(saving)
+        if cap is not None:
+            budgets[b.id] = budgets.get(b.id, 0) + saving
         if saving:
             taken.append((mask, saving))
             used += saving
@@ -539,13 +545,20 @@ def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...
     if st is None:
         st = s.start.copy()
     base = s.rules.stacking.threshold_base
+    used = _budget_caps(ordered, [o.saving for o in outcomes]) if s.options.budgets else {}
     for c in ordered[done:]:
-        outcome = benefits.apply(c.benefit, st, base, c.cap)
+        cap = c.cap
+        if cap is not None:
+            # A discount budget is shared: each coupon gets what the ones before left.
+            cap -= used.get(c.benefit.id, 0)
+        outcome = benefits.apply(c.benefit, st, base, cap)
         if isinstance(outcome, Ineligible):
             seq = _Sequence(-1, 0, st, tuple(outcomes), 0, 0, outcome, {})
             s.full[steps] = seq
             return seq
         outcomes.append(outcome)
+        if cap is not None:
+            used[c.benefit.id] = used.get(c.benefit.id, 0) + outcome.saving
     discount = sum(o.saving for o in outcomes)
     points, fen = _offset(s, sum(st.amounts), ordered)
     seq = _Sequence(discount + fen, discount, st, tuple(outcomes), points, fen, None, {})
@@ -569,17 +582,25 @@ def _pair_ok(s: _Search, a: Candidate, b: Candidate) -> bool:
 
 
 def per_order(s: _Search, b: Benefit) -> int:
-    """How many coupons of template `b` one order may use: its own limit, what is
-    left of its budget of uses, and one when a discount budget is left (the
-    budget caps each application, so one application keeps the total within it)."""
+    """How many coupons of template `b` one order may use: its own limit and what
+    is left of its budget of uses. A discount budget is shared by the template's
+    coupons in the order (see `_budget_caps`), so it limits their total, not
+    their number."""
     allowed = b.max_per_order
     budget = s.options.budgets.get(b.id)
-    if budget is not None:
-        if budget.uses is not None:
-            allowed = min(allowed, budget.uses)
-        if budget.discount is not None:
-            allowed = min(allowed, 1)
+    if budget is not None and budget.uses is not None:
+        allowed = min(allowed, budget.uses)
     return allowed
+
+
+def _budget_caps(ordered: Sequence[Candidate], savings: Sequence[int]) -> dict[str, int]:
+    """What the benefits applied so far (`savings`, in the order of `ordered`)
+    took from each discount budget, by template or promotion id."""
+    used: dict[str, int] = {}
+    for c, saved in zip(ordered, savings, strict=False):
+        if c.cap is not None:
+            used[c.benefit.id] = used.get(c.benefit.id, 0) + saved
+    return used
 
 
 def _fits(s: _Search, combo: Sequence[Candidate], c: Candidate) -> Ineligible | None:
