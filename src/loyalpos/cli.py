@@ -538,6 +538,154 @@ def simulate(file: InFile) -> None:
     _out(result)
 
 
+webhook_app = typer.Typer(
+    help="Webhooks (回调): subscriptions, deliveries, dead letters, replay",
+    no_args_is_help=True,
+)
+app.add_typer(webhook_app, name="webhook")
+
+
+def _subscription_json(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "url": s.url,
+        "event_types": list(s.event_types),
+        "active": s.active,
+        "created_at": s.created_at,
+    }
+
+
+def _delivery_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "subscription_id": d.subscription_id,
+        "event_id": d.outbox_id,
+        "event_type": d.event_type,
+        "subject": d.subject,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "delivered_at": d.delivered_at,
+    }
+
+
+@_command(app)
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="work until nothing is due, then exit")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.05, help="seconds between idle polls")
+    ] = 1.0,
+) -> None:
+    """Run the background worker: outbox events → handlers and signed webhooks."""
+    import logging
+    import signal
+    import threading
+
+    from loyalpos.service.worker import run_worker
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    ctx = _ctx()
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    # SIGTERM / Ctrl-C finish the current pass, then stop (no half-recorded sends).
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _stop)
+    if not once:
+        typer.echo(f"loyalpos worker polling every {poll}s (Ctrl-C to stop)", err=True)
+    try:
+        stats = run_worker(ctx, once=once, poll_seconds=poll, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        ctx.engine.dispose()
+    _out(
+        {
+            "events": stats.events,
+            "deliveries_created": stats.deliveries_created,
+            "delivered": stats.delivered,
+            "retrying": stats.retrying,
+            "dead": stats.dead,
+            "errors": stats.errors,
+        }
+    )
+
+
+@_command(webhook_app, "subscribe")
+def webhook_subscribe(
+    brand: BrandOpt,
+    url: str,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", "-e", help="event type, repeatable; default * (all)"),
+    ] = None,
+) -> None:
+    """Subscribe URL to events; prints the signing secret (shown this once)."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    new = webhooks.subscribe(ctx, _brand_id(ctx, brand), url, event or ["*"])
+    _out({**_subscription_json(new.subscription), "secret": new.secret})
+    typer.echo("store this secret now: it cannot be shown again", err=True)
+
+
+@_command(webhook_app, "list")
+def webhook_list(brand: BrandOpt) -> None:
+    """List a brand's webhook subscriptions (never their secrets)."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    _out([_subscription_json(s) for s in webhooks.list_subscriptions(ctx, _brand_id(ctx, brand))])
+
+
+@_command(webhook_app, "deactivate")
+def webhook_deactivate(brand: BrandOpt, subscription_id: int) -> None:
+    """Stop a subscription; its pending deliveries become dead letters."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    _out(_subscription_json(webhooks.deactivate(ctx, _brand_id(ctx, brand), subscription_id)))
+
+
+@_command(webhook_app, "deliveries")
+def webhook_deliveries(
+    brand: BrandOpt,
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered or dead (the dead letters)")
+    ] = None,
+    after: Annotated[int, typer.Option(help="show ids after this one (paging)")] = 0,
+    limit: int = 100,
+) -> None:
+    """List deliveries, oldest first; --status dead is the dead-letter list."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    found = webhooks.list_deliveries(
+        ctx, _brand_id(ctx, brand), status=status, after_id=after, limit=limit
+    )
+    _out([_delivery_json(d) for d in found])
+
+
+@_command(webhook_app, "replay")
+def webhook_replay(brand: BrandOpt, delivery_id: int) -> None:
+    """Send a dead or delivered delivery again (pending, due now, attempts reset)."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    _out(_delivery_json(webhooks.replay(ctx, _brand_id(ctx, brand), delivery_id)))
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     app(prog_name="loyalpos")

@@ -1,0 +1,362 @@
+"""Webhook subscriptions (订阅) and their deliveries: subscribe, list, deactivate,
+the dead-letter list and replay. The worker (`service/worker.py`) creates and
+sends the deliveries; signing and the retry schedule are in `domain/webhooks.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, insert, select, update
+
+from loyalpos.db.tables import inserted_id, outbox, webhook_deliveries, webhook_subscriptions
+from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.service.brands import load_brand
+from loyalpos.service.context import Context
+from loyalpos.service.outbox import EventType
+
+ALL_EVENTS = "*"
+MAX_URL_LENGTH = 500
+MAX_LIST = 500
+DEACTIVATED_ERROR = "subscription deactivated"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    brand_id: int
+    url: str
+    event_types: tuple[str, ...]
+    active: bool
+    created_at: datetime
+
+    def matches(self, event_type: str) -> bool:
+        return self.active and (ALL_EVENTS in self.event_types or event_type in self.event_types)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscription:
+    subscription: Subscription
+    secret: str  # shown once, when the subscription is made
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    brand_id: int
+    subscription_id: int
+    outbox_id: int
+    event_type: str
+    subject: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def subscription_from_row(row: Any) -> Subscription:
+    return Subscription(
+        row.id,
+        row.brand_id,
+        row.url,
+        tuple(json.loads(row.event_types)),
+        bool(row.active),
+        row.created_at,
+    )
+
+
+def check_url(url: str) -> str:
+    """An absolute http(s) URL with a host, no credentials, no whitespace."""
+    url = url.strip()
+    problem: str | None = None
+    if not url or len(url) > MAX_URL_LENGTH:
+        problem = f"must be 1-{MAX_URL_LENGTH} characters"
+    elif any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        problem = "must not contain spaces or control characters"
+    else:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # raises on a port that is not a number 0-65535
+        except ValueError:
+            parts, port = None, None
+            problem = "is not a valid URL"
+        if parts is not None:
+            if parts.scheme not in {"http", "https"}:
+                problem = "must start with http:// or https://"
+            elif not parts.hostname:
+                problem = "needs a host"
+            elif parts.username is not None or parts.password is not None:
+                problem = "must not carry a user name or password"
+            elif port == 0:
+                problem = "has port 0"
+    if problem is not None:
+        raise InvalidInput(
+            f"回调地址无效 (webhook URL {problem})", code="invalid_webhook_url", field="url"
+        )
+    return url
+
+
+def check_event_types(event_types: Iterable[str]) -> tuple[str, ...]:
+    """Known event types (deduplicated, sorted), or ("*",) for all of them."""
+    given = list(event_types)
+    known = {e.value for e in EventType}
+    unknown = sorted({e for e in given if e != ALL_EVENTS and e not in known})
+    if not given or unknown:
+        raise InvalidInput(
+            '事件类型无效 (event_types must list known event types, or "*" for all)',
+            code="invalid_event_types",
+            unknown=unknown,
+            known=sorted(known),
+        )
+    if ALL_EVENTS in given:
+        return (ALL_EVENTS,)
+    return tuple(sorted(set(given)))
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def subscribe(
+    ctx: Context,
+    brand_id: int,
+    url: str,
+    event_types: Iterable[str],
+    *,
+    now: datetime | None = None,
+) -> NewSubscription:
+    """Subscribe `url` to `event_types`; the signing secret is returned only here."""
+    at = ctx.now(now)
+    clean_url = check_url(url)
+    types = check_event_types(event_types)
+    secret = new_secret()
+
+    def run(conn: Connection) -> NewSubscription:
+        load_brand(conn, brand_id)
+        sub_id = inserted_id(
+            conn.execute(
+                insert(webhook_subscriptions).values(
+                    brand_id=brand_id,
+                    url=clean_url,
+                    event_types=json.dumps(list(types)),
+                    secret=secret,
+                    active=True,
+                    created_at=at,
+                )
+            )
+        )
+        return NewSubscription(_load_subscription(conn, brand_id, sub_id), secret)
+
+    return ctx.run(run)
+
+
+def _load_subscription(conn: Connection, brand_id: int, sub_id: int) -> Subscription:
+    row = conn.execute(
+        select(webhook_subscriptions).where(
+            webhook_subscriptions.c.id == sub_id, webhook_subscriptions.c.brand_id == brand_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            "订阅不存在 (webhook subscription not found)",
+            code="webhook_not_found",
+            id=sub_id,
+        )
+    return subscription_from_row(row)
+
+
+def get_subscription(ctx: Context, brand_id: int, sub_id: int) -> Subscription:
+    with ctx.transaction(read_only=True) as conn:
+        return _load_subscription(conn, brand_id, sub_id)
+
+
+def list_subscriptions(
+    ctx: Context, brand_id: int, *, include_inactive: bool = True
+) -> list[Subscription]:
+    query = select(webhook_subscriptions).where(webhook_subscriptions.c.brand_id == brand_id)
+    if not include_inactive:
+        query = query.where(webhook_subscriptions.c.active.is_(True))
+    with ctx.transaction(read_only=True) as conn:
+        rows = conn.execute(query.order_by(webhook_subscriptions.c.id))
+        return [subscription_from_row(r) for r in rows]
+
+
+def deactivate(
+    ctx: Context, brand_id: int, sub_id: int, *, now: datetime | None = None
+) -> Subscription:
+    """Stop a subscription (idempotent). Its pending deliveries become dead letters
+    with the reason, so nothing is sent to it any more and nothing is lost."""
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> Subscription:
+        sub = _load_subscription(conn, brand_id, sub_id)
+        if sub.active:
+            conn.execute(
+                update(webhook_subscriptions)
+                .where(webhook_subscriptions.c.id == sub_id)
+                .values(active=False)
+            )
+            conn.execute(
+                update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.subscription_id == sub_id,
+                    webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.DEAD.value,
+                    last_error=DEACTIVATED_ERROR,
+                    next_attempt_at=at,
+                )
+            )
+        return _load_subscription(conn, brand_id, sub_id)
+
+    return ctx.run(run)
+
+
+def _delivery_query() -> Any:
+    return select(
+        webhook_deliveries,
+        outbox.c.event_type,
+        outbox.c.subject,
+    ).join(outbox, outbox.c.id == webhook_deliveries.c.outbox_id)
+
+
+def delivery_from_row(row: Any) -> Delivery:
+    return Delivery(
+        row.id,
+        row.brand_id,
+        row.subscription_id,
+        row.outbox_id,
+        row.event_type,
+        row.subject,
+        DeliveryStatus(row.status),
+        row.attempts,
+        row.next_attempt_at,
+        row.last_status,
+        row.last_error,
+        row.created_at,
+        row.delivered_at,
+    )
+
+
+def check_status(status: str | None) -> DeliveryStatus | None:
+    if status is None:
+        return None
+    try:
+        return DeliveryStatus(status)
+    except ValueError:
+        raise InvalidInput(
+            "投递状态无效 (status must be pending, delivered or dead)",
+            code="invalid_delivery_status",
+            status=status,
+        ) from None
+
+
+def list_deliveries(
+    ctx: Context,
+    brand_id: int,
+    *,
+    status: str | None = None,
+    subscription_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Delivery]:
+    """Deliveries by id, oldest first; `status="dead"` is the dead-letter list.
+    Page with `after_id` = the last id of the previous page."""
+    wanted = check_status(status)
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be 1-{MAX_LIST}", code="invalid_limit", limit=limit)
+    query = _delivery_query().where(
+        webhook_deliveries.c.brand_id == brand_id, webhook_deliveries.c.id > after_id
+    )
+    if wanted is not None:
+        query = query.where(webhook_deliveries.c.status == wanted.value)
+    if subscription_id is not None:
+        query = query.where(webhook_deliveries.c.subscription_id == subscription_id)
+    with ctx.transaction(read_only=True) as conn:
+        rows = conn.execute(query.order_by(webhook_deliveries.c.id).limit(limit))
+        return [delivery_from_row(r) for r in rows]
+
+
+def _load_delivery(conn: Connection, brand_id: int, delivery_id: int) -> Delivery:
+    row = conn.execute(
+        _delivery_query().where(
+            webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.brand_id == brand_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            "投递记录不存在 (webhook delivery not found)",
+            code="delivery_not_found",
+            id=delivery_id,
+        )
+    return delivery_from_row(row)
+
+
+def get_delivery(ctx: Context, brand_id: int, delivery_id: int) -> Delivery:
+    with ctx.transaction(read_only=True) as conn:
+        return _load_delivery(conn, brand_id, delivery_id)
+
+
+def replay(
+    ctx: Context, brand_id: int, delivery_id: int, *, now: datetime | None = None
+) -> Delivery:
+    """Send a dead (or already delivered) delivery again: pending, due now, with
+    a fresh set of attempts. The receiver sees the same event id again."""
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> Delivery:
+        delivery = _load_delivery(conn, brand_id, delivery_id)
+        if delivery.status is DeliveryStatus.PENDING:
+            raise Conflict(
+                "该投递已在等待发送 (this delivery is already pending)",
+                code="delivery_pending",
+                id=delivery_id,
+                next_attempt_at=delivery.next_attempt_at,
+            )
+        sub = _load_subscription(conn, brand_id, delivery.subscription_id)
+        if not sub.active:
+            raise Conflict(
+                "订阅已停用，无法重发 (the subscription is deactivated; nothing to send to)",
+                code="webhook_inactive",
+                subscription_id=sub.id,
+            )
+        # Guarded by the status read above, so two replays at once reset it once.
+        changed = conn.execute(
+            update(webhook_deliveries)
+            .where(
+                webhook_deliveries.c.id == delivery_id,
+                webhook_deliveries.c.status == delivery.status.value,
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=at,
+                delivered_at=None,
+            )
+        ).rowcount
+        if changed != 1:
+            raise Conflict(
+                "该投递刚被修改，请重试 (the delivery changed meanwhile; try again)",
+                code="delivery_changed",
+                id=delivery_id,
+            )
+        return _load_delivery(conn, brand_id, delivery_id)
+
+    return ctx.run(run)
