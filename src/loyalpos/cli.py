@@ -15,8 +15,9 @@ import typer
 
 from loyalpos.config import get_settings
 from loyalpos.domain.calendar import Period
-from loyalpos.domain.errors import DomainError
+from loyalpos.domain.errors import DomainError, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
+from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 
 app = typer.Typer(help="loyalpos: member-aware checkout and loyalty engine", no_args_is_help=True)
@@ -30,6 +31,8 @@ app.add_typer(member_app, name="member")
 app.add_typer(points_app, name="points")
 rules_app = typer.Typer(help="Rule sets (规则): import, export, publish", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+key_app = typer.Typer(help="API keys (接口密钥): create, list, revoke", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 
 F = TypeVar("F", bound=Callable[..., Any])
 BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
@@ -120,6 +123,17 @@ def demo() -> None:
     _upgrade(ctx)
     brand = seed(ctx)
     typer.echo(f"demo brand {brand.code!r} (id {brand.id}) ready")
+    _print_demo_keys(ctx, brand.id)
+
+
+def _print_demo_keys(ctx: Context, brand_id: int) -> None:
+    from loyalpos.service.demo import demo_keys
+
+    found = demo_keys(ctx, brand_id)
+    if found:
+        typer.echo("demo API keys (send as 'Authorization: Bearer <key>'):")
+    for name, raw in found:
+        typer.echo(f"  {name:<20} {raw}")
 
 
 @_command(app)
@@ -137,7 +151,7 @@ def serve(
     if with_demo:
         from loyalpos.service.demo import seed
 
-        seed(ctx)
+        _print_demo_keys(ctx, seed(ctx).id)
     ctx.engine.dispose()
     typer.echo(f"loyalpos on http://{host}:{port}  (API docs: /docs, health: /healthz)")
     uvicorn.run(
@@ -527,6 +541,112 @@ def rules_export(
         typer.echo("no rule set is in force for this brand", err=True)
         raise typer.Exit(1)
     typer.echo(rulesets.export_yaml(ctx, bid, number), nl=False)
+
+
+def _key_json(k: Any, stores: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "scope": k.scope.value,
+        "store": stores.get(k.store_id) if k.store_id is not None else None,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+    }
+
+
+def _store_codes(ctx: Context, brand_id: int) -> dict[int, str]:
+    from loyalpos.service import brands
+
+    return {s.id: s.code for s in brands.list_stores(ctx, brand_id)}
+
+
+@_command(key_app, "create")
+def key_create(
+    brand: BrandOpt,
+    scope: Annotated[Scope, typer.Option(help="cashier (one store) or hq (the whole brand)")],
+    name: Annotated[str, typer.Option(help="who or what uses it, e.g. 'SH001 till 1'")],
+    store: Annotated[str | None, typer.Option(help="store code; required for cashier")] = None,
+) -> None:
+    """Create an API key and print it; it is shown this once (only its hash is kept)."""
+    from loyalpos.service import apikeys
+
+    ctx = _ctx()
+    bid = _brand_id(ctx, brand)
+    codes = _store_codes(ctx, bid)
+    store_id = None
+    if store is not None:
+        store_id = next((i for i, code in codes.items() if code == store), None)
+        if store_id is None:
+            raise NotFound(
+                f"门店 {store} 不存在 (store {store!r} not found)", code="store_not_found"
+            )
+    new = apikeys.create_key(ctx, bid, scope, name, store_id=store_id)
+    _out({**_key_json(new.key, codes), "key": new.secret})
+    typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+@_command(key_app, "list")
+def key_list(brand: BrandOpt) -> None:
+    """List a brand's API keys (never their secrets), revoked ones included."""
+    from loyalpos.service import apikeys
+
+    ctx = _ctx()
+    bid = _brand_id(ctx, brand)
+    stores = _store_codes(ctx, bid)
+    _out([_key_json(k, stores) for k in apikeys.list_keys(ctx, bid)])
+
+
+@_command(key_app, "revoke")
+def key_revoke(brand: BrandOpt, key_id: int) -> None:
+    """Revoke an API key at once; requests with it then answer 401."""
+    from loyalpos.service import apikeys
+
+    ctx = _ctx()
+    bid = _brand_id(ctx, brand)
+    _out(_key_json(apikeys.revoke_key(ctx, bid, key_id), _store_codes(ctx, bid)))
+
+
+@_command(app, "reconcile")
+def reconcile_day(
+    brand: BrandOpt,
+    store: Annotated[str, typer.Option("--store", "-s", help="store code")],
+    file: InFile,
+    day: Annotated[
+        str | None, typer.Option("--date", help="local day YYYY-MM-DD (default: the file's)")
+    ] = None,
+) -> None:
+    """Reconcile (对账) a store day: FILE.json holds the POS's figures
+    (order_count, amount_fen, tenders, optional orders); prints the differences."""
+    from pydantic import ValidationError
+
+    from loyalpos.api.routes.reconcile import ReconcileIn
+    from loyalpos.domain.errors import InvalidInput
+    from loyalpos.service import reconcile
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{file} is not JSON: {exc}", code="invalid_file") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{file} must hold a JSON object", code="invalid_file")
+    chosen = _parse_date(day, "--date")
+    if chosen is not None:
+        data["date"] = chosen.isoformat()
+    elif "date" not in data:
+        raise typer.BadParameter('give --date or a "date" in the file', param_hint="--date")
+    try:
+        report = ReconcileIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
+    ctx = _ctx()
+    bid = _brand_id(ctx, brand)
+    found = reconcile.reconcile_day(
+        ctx, bid, reconcile.store_id_by_code(ctx, bid, store), report.date, report.pos_day()
+    )
+    _out(reconcile.as_dict(found))
 
 
 @_command(app)

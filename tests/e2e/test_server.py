@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 PHONE = "13800138000"  # a demo member
+DEMO_HQ_KEY = "lp_demohq_publicdemokey"
+DEMO_CASHIER_KEY = "lp_demosh001_publicdemokey"
 STARTUP_TIMEOUT = 30.0
 
 
@@ -88,8 +90,9 @@ def check_demo_is_served(port: int, log_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     health = wait_healthy(base, log_path)
     assert (health["status"], health["database"]) == ("ok", "sqlite")
+    cashier = {"Authorization": f"Bearer {DEMO_CASHIER_KEY}"}
     found = httpx.post(
-        f"{base}/v1/members/lookup", json={"phone": PHONE}, headers={"X-Brand": "demo"}, timeout=10
+        f"{base}/v1/members/lookup", json={"phone": PHONE}, headers=cashier, timeout=10
     )
     assert found.status_code == 200, found.text
     member = found.json()
@@ -97,8 +100,26 @@ def check_demo_is_served(port: int, log_path: Path) -> None:
     assert member["points_balance"] == 1200
     assert PHONE not in found.text
     missing = httpx.post(f"{base}/v1/members/lookup", json={"phone": PHONE}, timeout=10)
-    assert missing.status_code == 422
-    assert missing.json()["error"]["code"] == "brand_required"
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "api_key_required"
+    # The cashier key may not adjust points; the HQ key may list the keys.
+    adjust = httpx.post(
+        f"{base}/v1/members/{member['id']}/points/adjust",
+        json={"points": 1, "operator": "e2e", "reason": "test"},
+        headers=cashier,
+        timeout=10,
+    )
+    assert adjust.status_code == 403
+    assert adjust.json()["error"]["code"] == "hq_key_required"
+    listed = httpx.get(
+        f"{base}/v1/keys", headers={"Authorization": f"Bearer {DEMO_HQ_KEY}"}, timeout=10
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["count"] == 3
+    assert "publicdemokey" not in listed.text
+    # The demo keys are printed at start-up, once each.
+    output = log_path.read_text(errors="replace")
+    assert output.count(DEMO_HQ_KEY) == 1 and output.count(DEMO_CASHIER_KEY) == 1
 
 
 @pytest.mark.slow

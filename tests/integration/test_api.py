@@ -1,5 +1,6 @@
 """The HTTP API end to end in process: members, codes, identities, claims, points,
-tenancy, and the one error shape. Every response goes through `Api.call`, which
+tenancy, and the one error shape. Requests carry an HQ key of brand "a" or "b"
+(`brand=`), or an explicit `key=`; access itself is tested in test_api_keys.py. Every response goes through `Api.call`, which
 fails the test on any 5xx, on a 4xx without `{"error": {code, message, detail}}`,
 and on a full phone number anywhere in a body."""
 
@@ -14,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from loyalpos.api.app import create_app
 from loyalpos.domain import member_code
-from loyalpos.service import brands
+from loyalpos.service import apikeys, brands
+from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 from tests.conftest import Clock
 
@@ -28,8 +30,9 @@ WECHAT = {"provider": "wechat", "kind": "openid", "value": "o-abc-123"}
 class Api:
     """A TestClient with the checks every response must pass."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, keys: dict[str, str]) -> None:
         self.client = client
+        self.keys = keys  # brand code -> its HQ key
 
     def call(
         self,
@@ -37,12 +40,14 @@ class Api:
         url: str,
         *,
         brand: str | None = "a",
+        key: str | None = None,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         sent = dict(headers or {})
-        if brand is not None:
-            sent["X-Brand"] = brand
+        raw = key if key is not None else self.keys[brand] if brand is not None else None
+        if raw is not None:
+            sent["Authorization"] = f"Bearer {raw}"
         response = self.client.request(method, url, headers=sent, **kwargs)
         assert response.status_code < 500, (method, url, response.status_code, response.text)
         for phone in FULL_PHONES:
@@ -105,10 +110,12 @@ class Api:
 
 @pytest.fixture
 def api(ctx: Context) -> Iterator[Api]:
-    brands.create_brand(ctx, "a", "Brand A")
-    brands.create_brand(ctx, "b", "Brand B")
+    keys = {}
+    for code in ("a", "b"):
+        brand = brands.create_brand(ctx, code, f"Brand {code.upper()}")
+        keys[code] = apikeys.create_key(ctx, brand.id, Scope.HQ, f"{code} HQ").secret
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-        yield Api(client)
+        yield Api(client, keys)
 
 
 def lookup(api: Api, brand: str = "a", **key: Any) -> httpx.Response:
@@ -545,14 +552,17 @@ def test_brand_b_cannot_claim_brand_a_receipts(api: Api) -> None:
         ("POST", "/v1/claims", {"order_ref": "X", "points": 1}),
     ],
 )
-def test_a_missing_brand_is_brand_required_and_an_unknown_one_brand_not_found(
+def test_a_missing_key_is_401_api_key_required_and_a_bad_one_api_key_invalid(
     api: Api, method: str, url: str, body: dict[str, Any] | None
 ) -> None:
-    for brand in (None, "", "   "):
-        response = api.call(method, url, json=body, brand=brand)
-        assert 400 <= response.status_code < 500
-        assert response.json()["error"]["code"] == "brand_required", brand
-    api.error(method, url, 404, "brand_not_found", json=body, brand="nope")
+    api.error(method, url, 401, "api_key_required", json=body, brand=None)
+    for bad in ("nope", "lp_", "lp_x", "lp_unknown_secret", api.keys["a"] + "x"):
+        api.error(method, url, 401, "api_key_invalid", json=body, key=bad)
+    # Another scheme, or a bare key without "Bearer", is no key at all.
+    for header in (f"Basic {api.keys['a']}", api.keys["a"]):
+        response = api.call(method, url, json=body, brand=None, headers={"Authorization": header})
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "api_key_required"
     api.error("POST", "/v1/members/lookup", 404, "member_not_found", json={"phone": PHONE})
 
 
@@ -712,7 +722,11 @@ def test_a_non_numeric_content_length_is_refused(api: Api) -> None:
     response = api.client.post(
         "/v1/members",
         content=b'{"phone": "13800138000", "name": "x"}',
-        headers={"X-Brand": "a", "Content-Type": "application/json", "Content-Length": "abc"},
+        headers={
+            "Authorization": f"Bearer {api.keys['a']}",
+            "Content-Type": "application/json",
+            "Content-Length": "abc",
+        },
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"

@@ -7,7 +7,9 @@ from fastapi.testclient import TestClient
 from loyalpos.api.app import create_app
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing.rules import Kind
-from loyalpos.service import brands, rulesets
+from loyalpos.service import apikeys, brands, rulesets
+from loyalpos.service.apikeys import Scope
+from loyalpos.service.brands import Brand
 from loyalpos.service.context import Context
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -19,6 +21,12 @@ coupons:
   - {id: mj, name: 满200减50, kind: threshold, threshold_fen: 20000, amount_fen: 5000}
 """
 RULES_V2 = RULES_V1.replace("amount_fen: 5000", "amount_fen: 6000")
+
+
+def hq(ctx: Context, brand: Brand) -> dict[str, str]:
+    """Headers with a fresh HQ key of `brand`."""
+    key = apikeys.create_key(ctx, brand.id, Scope.HQ, "test").secret
+    return {"Authorization": f"Bearer {key}"}
 
 
 def test_orders_are_priced_with_the_version_in_force_at_their_time(ctx: Context) -> None:
@@ -75,7 +83,7 @@ def test_yaml_export_reimports_to_the_same_rules(ctx: Context) -> None:
 def test_rules_over_http(ctx: Context) -> None:
     brand = brands.create_brand(ctx, "b", "B")
     client = TestClient(create_app(ctx))
-    h = {"X-Brand": brand.code}
+    h = hq(ctx, brand)
     import yaml
 
     doc = yaml.safe_load(RULES_V1)
@@ -91,7 +99,7 @@ def test_rules_over_http(ctx: Context) -> None:
     assert r.json()["error"]["detail"]["field"].startswith("coupons.0")
     assert client.get("/v1/rules", headers=h).json()["count"] == 1
     other = brands.create_brand(ctx, "other", "O")
-    assert client.get("/v1/rules/1", headers={"X-Brand": other.code}).status_code == 404
+    assert client.get("/v1/rules/1", headers=hq(ctx, other)).status_code == 404
 
 
 def test_simulate_over_http_matches_the_example(ctx: Context) -> None:
@@ -100,7 +108,7 @@ def test_simulate_over_http_matches_the_example(ctx: Context) -> None:
     brand = brands.create_brand(ctx, "b", "B")
     client = TestClient(create_app(ctx))
     doc = yaml.safe_load((EXAMPLES / "08_points_offset.yaml").read_text())
-    r = client.post("/v1/simulate", json=doc, headers={"X-Brand": brand.code})
+    r = client.post("/v1/simulate", json=doc, headers=hq(ctx, brand))
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["points_redeemed"], body["payable_fen"], body["points_earned"]) == (
@@ -109,7 +117,7 @@ def test_simulate_over_http_matches_the_example(ctx: Context) -> None:
         240,
     )
     doc["cart"]["lines"][0]["qty"] = -1
-    r = client.post("/v1/simulate", json=doc, headers={"X-Brand": brand.code})
+    r = client.post("/v1/simulate", json=doc, headers=hq(ctx, brand))
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_simulation"
     assert r.json()["error"]["detail"]["field"] == "cart.lines.0.qty"
 
@@ -117,7 +125,7 @@ def test_simulate_over_http_matches_the_example(ctx: Context) -> None:
 def test_times_out_of_range_are_refused_not_overflowed(ctx: Context) -> None:
     brand = brands.create_brand(ctx, "b", "B")
     client = TestClient(create_app(ctx))
-    h = {"X-Brand": brand.code}
+    h = hq(ctx, brand)
     assert client.post("/v1/rules", json={"document": {}}, headers=h).status_code == 201
     for when in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
         r = client.post("/v1/rules/1/publish", json={"effective_from": when}, headers=h)

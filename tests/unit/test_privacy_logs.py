@@ -17,7 +17,8 @@ from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
 from loyalpos.domain.privacy import mask_phone, redact_phones
 from loyalpos.logs import install_redaction
-from loyalpos.service import brands
+from loyalpos.service import apikeys, brands
+from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 
 PHONE = "13800138000"
@@ -127,8 +128,13 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path / 'privacy.db'}"
     ctx = Context(make_engine(url), Settings(env="test", database_url=url, secret_key="k" * 40))
     upgrade(ctx.engine)
-    brands.create_brand(ctx, "a", "Brand A")
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as test_client:
+    brand = brands.create_brand(ctx, "a", "Brand A")
+    key = apikeys.create_key(ctx, brand.id, Scope.HQ, "test").secret
+    with TestClient(
+        create_app(ctx),
+        raise_server_exceptions=False,
+        headers={"Authorization": f"Bearer {key}"},
+    ) as test_client:
         yield test_client
     ctx.engine.dispose()
 
@@ -139,13 +145,12 @@ def test_registering_through_the_api_at_debug_never_logs_the_full_number(
     # With its logger at DEBUG too, SQLAlchemy logs every statement with its
     # parameters, so the number does reach the logging system: it must come out
     # masked.
-    headers = {"X-Brand": "a"}
     with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="sqlalchemy"):
-        created = client.post("/v1/members", json={"phone": PHONE, "name": "张三"}, headers=headers)
+        created = client.post("/v1/members", json={"phone": PHONE, "name": "张三"})
         assert created.status_code == 201, created.text
-        again = client.post("/v1/members", json={"phone": PHONE, "name": "张三"}, headers=headers)
+        again = client.post("/v1/members", json={"phone": PHONE, "name": "张三"})
         assert again.status_code == 409
-        found = client.post("/v1/members/lookup", json={"phone": PHONE}, headers=headers)
+        found = client.post("/v1/members/lookup", json={"phone": PHONE})
         assert found.status_code == 200
     assert any("138****8000" in r.getMessage() for r in caplog.records), "SQL was not logged"
     for record in caplog.records:

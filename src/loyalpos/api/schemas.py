@@ -164,3 +164,32 @@ class Health(BaseModel):
     status: str
     database: str
     version: str
+
+
+class KeyCreate(Strict):
+    """A new API key: `cashier` (needs `store_id`, acts for that store) or `hq`."""
+
+    scope: Literal["cashier", "hq"]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    store_id: DbId | None = None
+
+
+class KeyPublic(BaseModel):
+    """An API key as listed: never its secret nor its hash."""
+
+    id: int
+    scope: str
+    name: str
+    store_id: int | None
+    prefix: str = Field(description="the key's public first part, e.g. lp_3f9a0c1b2d4e")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="the whole key; shown this once, store it now")
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    count: int

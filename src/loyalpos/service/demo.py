@@ -1,13 +1,17 @@
-"""A demo brand for the quick start: two stores, a few members with points."""
+"""A demo brand for the quick start: two stores, a few members with points, and
+well-known API keys (an HQ key, a cashier key per store) for trying the API."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, members, points, rulesets
+from loyalpos.service import apikeys, brands, members, points, rulesets
+from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 from loyalpos.service.members import Identity
 
@@ -22,12 +26,51 @@ _MEMBERS = [
 ]
 
 
+# Public on purpose (README, docs/api.md): they open the demo brand and nothing
+# else. (name, scope, store code, key)
+DEMO_KEYS: list[tuple[str, Scope, str | None, str]] = [
+    ("demo HQ", Scope.HQ, None, "lp_demohq_publicdemokey"),
+    ("demo cashier SH001", Scope.CASHIER, "SH001", "lp_demosh001_publicdemokey"),
+    ("demo cashier BJ001", Scope.CASHIER, "BJ001", "lp_demobj001_publicdemokey"),
+]
+
+
 def seed(ctx: Context) -> brands.Brand:
-    """Create the demo brand unless it exists; returns it either way."""
+    """Create the demo brand unless it exists, and its demo keys unless they exist
+    (never in production, where a published key must not open anything); returns
+    the brand either way."""
     try:
-        return brands.brand_by_code(ctx, DEMO_CODE)
+        brand = brands.brand_by_code(ctx, DEMO_CODE)
     except NotFound:
-        pass
+        brand = _seed_brand(ctx)
+    if ctx.settings.env != "production":
+        _seed_keys(ctx, brand.id)
+    return brand
+
+
+def demo_keys(ctx: Context, brand_id: int) -> list[tuple[str, str]]:
+    """(name, key) of the demo keys present and not revoked, to print."""
+    live = {k.prefix for k in apikeys.list_keys(ctx, brand_id) if k.revoked_at is None}
+    return [(name, raw) for name, _, _, raw in DEMO_KEYS if apikeys.parse_prefix(raw) in live]
+
+
+def _seed_keys(ctx: Context, brand_id: int) -> None:
+    """Insert the demo keys whose prefix is not taken; a revoked one stays revoked."""
+    taken = {k.prefix for k in apikeys.list_keys(ctx, brand_id)}
+    stores = {s.code: s.id for s in brands.list_stores(ctx, brand_id)}
+    now = ctx.now()
+
+    def run(conn: Connection) -> None:
+        for name, scope, store, raw in DEMO_KEYS:
+            if apikeys.parse_prefix(raw) in taken or (store is not None and store not in stores):
+                continue
+            store_id = stores[store] if store is not None else None
+            apikeys.insert_key(conn, brand_id, scope, name, now, store_id=store_id, raw=raw)
+
+    ctx.run(run)
+
+
+def _seed_brand(ctx: Context) -> brands.Brand:
     from datetime import date
 
     brand = brands.create_brand(

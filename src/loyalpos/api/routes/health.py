@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health)
 def healthz(ctx: CtxDep) -> Health:
-    """Liveness and database reachability."""
+    """Liveness and database reachability; needs no API key."""
     with ctx.transaction() as conn:
         conn.execute(text("SELECT 1"))
     return Health(status="ok", database=ctx.dialect, version=__version__)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalpos.api.deps import BrandDep, CtxDep, MemberId
+from loyalpos.api.deps import BrandDep, CtxDep, MemberId, PrincipalDep
 from loyalpos.api.schemas import (
     ClaimCreate,
     ClaimIn,
@@ -16,9 +16,24 @@ from loyalpos.api.schemas import (
 )
 from loyalpos.domain.errors import InvalidInput
 from loyalpos.service import members
+from loyalpos.service.apikeys import Principal
 from loyalpos.service.members import Identity, Member
 
 router = APIRouter(prefix="/v1", tags=["members"])
+
+# Access: every route here is open to cashier keys (the till registers, looks
+# up and identifies members, and prints receipt claims) and to HQ keys. Where a
+# body names a store, a cashier key may only name its own; without one, a
+# cashier key's own store is used.
+
+
+def acting_store(who: Principal, store_id: int | None) -> int | None:
+    """The store a request acts for: the one named (a cashier key: only its own),
+    else a cashier key's own store, else none."""
+    if store_id is None:
+        return who.store_id
+    who.require_store(store_id)
+    return store_id
 
 
 def member_public(m: Member) -> MemberPublic:
@@ -41,8 +56,11 @@ def _identity(i: IdentityIn) -> Identity:
 
 
 @router.post("/members", response_model=MemberPublic, status_code=201)
-def register_member(body: MemberCreate, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
-    """Register a member (会员注册), optionally binding identities and claiming an order."""
+def register_member(
+    body: MemberCreate, ctx: CtxDep, brand: BrandDep, who: PrincipalDep
+) -> MemberPublic:
+    """Register a member (会员注册), optionally binding identities and claiming an order.
+    A cashier key registers at its own store."""
     member = members.register(
         ctx,
         brand.id,
@@ -50,7 +68,7 @@ def register_member(body: MemberCreate, ctx: CtxDep, brand: BrandDep) -> MemberP
         name=body.name,
         birthday=body.birthday,
         referrer_id=body.referrer_id,
-        store_id=body.store_id,
+        store_id=acting_store(who, body.store_id),
         identities=[_identity(i) for i in body.identities],
         claim_token=body.claim_token,
     )
@@ -113,14 +131,15 @@ def claim_order(member_id: MemberId, body: ClaimIn, ctx: CtxDep, brand: BrandDep
 
 
 @router.post("/claims", response_model=ClaimToken, status_code=201)
-def create_claim(body: ClaimCreate, ctx: CtxDep, brand: BrandDep) -> ClaimToken:
-    """Make a claim token for an anonymous order (printed on the receipt)."""
+def create_claim(body: ClaimCreate, ctx: CtxDep, brand: BrandDep, who: PrincipalDep) -> ClaimToken:
+    """Make a claim token for an anonymous order (printed on the receipt); a cashier
+    key makes it for its own store."""
     token = members.create_claim(
         ctx,
         brand.id,
         order_ref=body.order_ref,
         points=body.points,
-        store_id=body.store_id,
+        store_id=acting_store(who, body.store_id),
         description=body.description,
     )
     return ClaimToken(token=token)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from loyalpos.api.deps import BrandDep, CtxDep, EntryId, MemberId
+from loyalpos.api.deps import BrandDep, CtxDep, EntryId, HqBrandDep, MemberId
 from loyalpos.api.schemas import (
     MAX_ID,
     BalancePublic,
@@ -23,6 +23,11 @@ from loyalpos.service import jobs, points
 from loyalpos.service.points import Source
 
 router = APIRouter(prefix="/v1", tags=["points"])
+
+# Access: reading a balance and its history is open to cashier keys; every
+# booking (earn, spend, adjust, reverse) and the expiry job needs an HQ key. A
+# till books points through checkout, which prices the order first; a raw
+# booking would let one store mint or burn any member's points.
 
 
 def entry_public(e: EntryRow) -> EntryPublic:
@@ -100,19 +105,19 @@ def _source(kind: str, body: PointsBooking) -> Source:
 
 
 @router.post("/members/{member_id}/points/earn", response_model=EntryPublic, status_code=201)
-def earn(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def earn(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Book earned points (idempotent with `idempotency_key`)."""
     return entry_public(points.earn(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
 @router.post("/members/{member_id}/points/spend", response_model=EntryPublic, status_code=201)
-def spend(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def spend(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Use points, earliest-expiring first; 409 if not enough are spendable."""
     return entry_public(points.spend(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
 @router.post("/members/{member_id}/points/adjust", response_model=EntryPublic, status_code=201)
-def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """An operator's adjustment, with a reason."""
     source = Source(
         "operator",
@@ -129,7 +134,7 @@ def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: BrandDep
 
 
 @router.post("/points/entries/{entry_id}/reverse", response_model=EntryPublic, status_code=201)
-def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: BrandDep) -> EntryPublic:
+def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Reverse all or part of an entry (冲正)."""
     source = Source(
         "reversal",
@@ -144,7 +149,7 @@ def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: BrandDep) -> 
 
 
 @router.post("/jobs/expire", response_model=ExpiryRunPublic)
-def run_expiry(ctx: CtxDep, brand: BrandDep, as_of: date | None = None) -> ExpiryRunPublic:
+def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: date | None = None) -> ExpiryRunPublic:
     """Expire the brand's lots lapsing on or before `as_of` (default: today, local)."""
     day = as_of or brand.local_date(ctx.now())
     run = jobs.expire_points(ctx, day, brand_id=brand.id)

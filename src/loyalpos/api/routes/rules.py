@@ -6,13 +6,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel
 
-from loyalpos.api.deps import BrandDep, CtxDep
+from loyalpos.api.deps import CtxDep, HqBrandDep
 from loyalpos.api.schemas import Strict
 from loyalpos.rules.simulate import simulate
 from loyalpos.service import rulesets
 from loyalpos.service.rulesets import Version
 
 router = APIRouter(prefix="/v1", tags=["rules"])
+
+# Access: rule sets are HQ's (总部) to write and read; every route needs an HQ key.
 
 VersionNo = Annotated[int, Path(gt=0, le=1_000_000)]
 
@@ -60,27 +62,27 @@ def _public(v: Version) -> RuleSetPublic:
 
 
 @router.post("/rules", response_model=RuleSetPublic, status_code=201)
-def save_draft(body: DraftIn, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+def save_draft(body: DraftIn, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """Validate a rule document and save it as the next draft version."""
     v = rulesets.save_draft(ctx, brand.id, body.document, author=body.author, comment=body.comment)
     return _public(v)
 
 
 @router.get("/rules", response_model=RuleSetsPublic)
-def list_versions(ctx: CtxDep, brand: BrandDep) -> RuleSetsPublic:
+def list_versions(ctx: CtxDep, brand: HqBrandDep) -> RuleSetsPublic:
     """All rule set versions of the brand, oldest first."""
     found = [_public(v) for v in rulesets.versions(ctx, brand.id)]
     return RuleSetsPublic(data=found, count=len(found))
 
 
 @router.get("/rules/{version}", response_model=RuleSetPublic)
-def get_version(version: VersionNo, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+def get_version(version: VersionNo, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """One rule set version."""
     return _public(rulesets.get(ctx, brand.id, version))
 
 
 @router.post("/rules/{version}/publish", response_model=RuleSetPublic)
-def publish(version: VersionNo, body: PublishIn, ctx: CtxDep, brand: BrandDep) -> RuleSetPublic:
+def publish(version: VersionNo, body: PublishIn, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """Publish a draft, in force from `effective_from` (default: now)."""
     v = rulesets.publish(ctx, brand.id, version, effective_from=body.effective_from, by=body.by)
     return _public(v)
@@ -88,7 +90,7 @@ def publish(version: VersionNo, body: PublishIn, ctx: CtxDep, brand: BrandDep) -
 
 @router.post("/simulate")
 def simulate_quote(
-    ctx: CtxDep, brand: BrandDep, document: Annotated[dict[str, Any], Body()]
+    ctx: CtxDep, brand: HqBrandDep, document: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Price one cart under a rule set, as `loyalpos simulate` does (docs/simulate.md)."""
     return simulate(document)
