@@ -120,7 +120,7 @@ def materialised(s: _Search, combo: list[Candidate]) -> engine._Summary:
     """The old way: every benefit applied and split over the lines, on a fresh memo."""
     fresh = _Search(s.rules, s.member, s.options, s.start, s.order)
     ordered = sorted(combo, key=lambda c: engine._sort_key(fresh, c))
-    steps = engine._steps(ordered)
+    steps = engine._steps(fresh, ordered)
     return engine._summarise(engine._apply_sequence(fresh, ordered, steps))
 
 

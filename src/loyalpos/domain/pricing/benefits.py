@@ -30,7 +30,9 @@ class State:
     held: list[int]
     # Lines in each scope, worked out once per cart and shared by every copy:
     # id(scope) -> (the scope, kept alive so its id is not reused; line indexes).
-    in_scope: dict[int, tuple[Scope, tuple[int, ...]]] = field(
+    # Equal scopes of different benefits share the entry of the first (by value),
+    # and ("sku", sku) -> the lines of that sku.
+    in_scope: dict[object, tuple[object, tuple[int, ...]]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -53,8 +55,19 @@ class State:
         """Indexes of the lines `scope` accepts (`Scope.line_ok`), in cart order."""
         found = self.in_scope.get(id(scope))
         if found is None or found[0] is not scope:
-            found = (scope, _lines_in(scope, self.lines))
-            self.in_scope[id(scope)] = found
+            equal = self.in_scope.get(scope)
+            lines = equal[1] if equal is not None else _lines_in(scope, self.lines)
+            found = self.in_scope[id(scope)] = (scope, lines)
+            if equal is None:
+                self.in_scope[scope] = found
+        return found[1]
+
+    def sku_lines(self, sku: str) -> tuple[int, ...]:
+        """Indexes of the lines of `sku`, in cart order."""
+        found = self.in_scope.get(("sku", sku))
+        if found is None:
+            lines = tuple([i for i, x in enumerate(self.lines) if x.sku == sku])
+            found = self.in_scope[("sku", sku)] = (sku, lines)
         return found[1]
 
     def free_units(self, i: int) -> int:
@@ -196,15 +209,10 @@ def cash(b: Benefit, st: State, default: ThresholdBase, spread: bool = True) -> 
     return _order_level(b, st, default, spread)
 
 
-def _dearest_unit(st: State, skus: set[str] | None, b: Benefit) -> tuple[int, int] | None:
-    """(line, unit price) of the dearest free unit of `skus` (or in scope)."""
+def _dearest_unit(st: State, sku: str | None, b: Benefit) -> tuple[int, int] | None:
+    """(line, unit price) of the dearest free unit of `sku` (or in scope)."""
     best: tuple[int, int] | None = None
-    lines = st.lines
-    candidates = (
-        st.scope_lines(b.scope)
-        if skus is None
-        else [i for i, line in enumerate(lines) if line.sku in skus]
-    )
+    candidates = st.scope_lines(b.scope) if sku is None else st.sku_lines(sku)
     for i in candidates:
         if st.free_units(i) <= 0:
             continue
@@ -216,7 +224,7 @@ def _dearest_unit(st: State, skus: set[str] | None, b: Benefit) -> tuple[int, in
 
 def item(b: Benefit, st: State, _default: ThresholdBase) -> Result:
     """兑换券 / 商品券: one unit of the item free (price 0) or at a set price."""
-    found = _dearest_unit(st, {b.sku} if b.sku else None, b)
+    found = _dearest_unit(st, b.sku or None, b)
     if found is None:
         return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, sku=b.sku)
     i, price = found
@@ -231,7 +239,7 @@ def bundle(b: Benefit, st: State, _default: ThresholdBase) -> Result:
     picks: list[tuple[int, int]] = []
     trial = st.copy()
     for sku in b.bundle:
-        found = _dearest_unit(trial, {sku}, b)
+        found = _dearest_unit(trial, sku, b)
         if found is None:
             return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, missing=sku)
         picks.append(found)

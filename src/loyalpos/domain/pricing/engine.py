@@ -111,13 +111,15 @@ class Evaluation:
     ordered: list[Candidate] = field(repr=False, compare=False)
     savings: tuple[int, ...] = field(repr=False, compare=False)
     search: _Search = field(repr=False, compare=False)
+    steps: tuple[Step, ...] = field(repr=False, compare=False)
+    keys: list[tuple[int, int, str]] = field(repr=False, compare=False)  # of `ordered`
     spread: list[int] | None = field(default=None, repr=False, compare=False)
     ranking: Rank | None = field(default=None, repr=False, compare=False)
     full: _Sequence | None = field(default=None, repr=False, compare=False)
 
     def _materialised(self) -> _Sequence:
         if self.full is None:
-            steps = _steps(self.ordered)
+            steps = self.steps
             self.full = self.search.full.get(steps) or _apply_sequence(
                 self.search, self.ordered, steps
             )
@@ -177,13 +179,14 @@ class _Summary(NamedTuple):
     failed: Ineligible | None
 
 
-# One step of a sequence: the benefit (by identity), its budget cap, and whether a
-# coupon (rather than a promotion) brings it, which decides points offset.
-Step = tuple[int, int | None, bool]
+# One step of a sequence: a number for (the benefit by identity, its budget cap,
+# whether a coupon rather than a promotion brings it, which decides points
+# offset), given out per search (`_info`).
+Step = int
 
 
-def _steps(ordered: Sequence[Candidate]) -> tuple[Step, ...]:
-    return tuple([(id(c.benefit), c.cap, c.coupon is not None) for c in ordered])
+def _steps(s: _Search, ordered: Sequence[Candidate]) -> tuple[Step, ...]:
+    return tuple([_info(s, c)[2] for c in ordered])
 
 
 @dataclass
@@ -193,9 +196,11 @@ class _Search:
     options: Options
     start: State
     order: dict[str, int]
-    traits: dict[int, _Traits] = field(default_factory=dict)
-    # id(candidate) -> (the candidate, `_sort_key`)
-    sort_keys: dict[int, tuple[Candidate, tuple[int, int, str]]] = field(default_factory=dict)
+    # id(benefit) -> its `_Traits`, shared by the searches under one rule set
+    traits: dict[int, _Traits] = field(init=False)
+    # id(candidate) -> (the candidate, `_sort_key`, its step): see `_info`
+    infos: dict[int, tuple[Candidate, tuple[int, int, str], Step]] = field(default_factory=dict)
+    step_ids: dict[tuple[int, int | None, bool], Step] = field(default_factory=dict)
     evaluations: int = 0
     # Quick evaluations (`_summary`) and materialised ones (`_apply_sequence`),
     # by the sequence of steps.
@@ -209,6 +214,9 @@ class _Search:
     scope_masks: dict[int, tuple[Scope, int]] = field(default_factory=dict)
     # What each benefit saves on its own, or why it cannot apply (see `_alone`).
     alone: dict[Step, int | Ineligible] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.traits = _rules_traits(self.rules)
 
 
 def check_cart(cart: Cart) -> None:
@@ -306,11 +314,20 @@ def _expiry(b: Benefit, coupon: WalletCoupon | None) -> datetime:
 
 
 def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
-    found = s.sort_keys.get(id(c))
-    if found is None or found[0] is not c:
+    return _info(s, c)[1]
+
+
+def _info(s: _Search, c: Candidate) -> tuple[Candidate, tuple[int, int, str], Step]:
+    """(c, its `_sort_key`, its step), once per candidate."""
+    found = s.infos.get(id(c))  # the entry keeps `c` alive
+    if found is None:
         place = _traits(s, c.benefit).place
-        found = s.sort_keys[id(c)] = (c, (place[0], place[1], c.key))
-    return found[1]
+        what = (id(c.benefit), c.cap, c.coupon is not None)
+        step = s.step_ids.get(what)
+        if step is None:
+            step = s.step_ids[what] = len(s.step_ids)
+        found = s.infos[id(c)] = (c, (place[0], place[1], c.key), step)
+    return found
 
 
 def _place(s: _Search, c: Candidate) -> tuple[int, int]:
@@ -330,8 +347,9 @@ class _Traits(NamedTuple):
 
 
 def _traits(s: _Search, b: Benefit) -> _Traits:
+    # The entry keeps `b` alive, so its id() cannot name another benefit.
     found = s.traits.get(id(b))
-    if found is None or found.benefit is not b:
+    if found is None:
         stacking = s.rules.stacking
         names = {b.kind.value, b.id}
         groups = first = second = 0
@@ -343,9 +361,27 @@ def _traits(s: _Search, b: Benefit) -> _Traits:
                 first |= 1 << p
             if y in names:
                 second |= 1 << p
-        place = (s.order.get(b.kind, 99), -b.priority)
+        order = {k.value: i for i, k in enumerate(stacking.order)}
+        place = (order.get(b.kind, 99), -b.priority)
         found = s.traits[id(b)] = _Traits(b, place, b.exclusive, groups, first, second)
     return found
+
+
+# Traits depend on the rule set alone, and a server quotes many carts with one
+# rule set object (service.rulesets caches the converted published versions), so
+# they are kept per rule set object (which the entry keeps alive), for the few
+# most recent ones.
+_TRAITS_BY_RULES: dict[int, tuple[RuleSet, dict[int, _Traits]]] = {}
+_TRAITS_KEPT = 16
+
+
+def _rules_traits(rules: RuleSet) -> dict[int, _Traits]:
+    found = _TRAITS_BY_RULES.get(id(rules))
+    if found is None or found[0] is not rules:
+        if len(_TRAITS_BY_RULES) >= _TRAITS_KEPT:
+            _TRAITS_BY_RULES.clear()
+        found = _TRAITS_BY_RULES[id(rules)] = (rules, {})
+    return found[1]
 
 
 def _points_allowed(combo: Sequence[Candidate]) -> bool:
@@ -371,6 +407,10 @@ def _offset(s: _Search, left: int, combo: Sequence[Candidate]) -> tuple[int, int
     return points, points * po.unit_fen // po.points_per_unit
 
 
+def _by_sort_key(info: tuple[Candidate, tuple[int, int, str], Step]) -> tuple[int, int, str]:
+    return info[1]
+
+
 def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     """Apply `combo` in the documented order to a copy of the starting state.
 
@@ -378,8 +418,39 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     per sequence (`s.memo`) and handed to each combination that yields it; the
     split over the lines waits until someone asks (`Evaluation.state`)."""
     s.evaluations += 1
-    ordered = sorted(combo, key=lambda c: _sort_key(s, c)) if len(combo) > 1 else list(combo)
-    steps = _steps(ordered)
+    infos = [_info(s, c) for c in combo]
+    if len(infos) > 1:
+        infos.sort(key=_by_sort_key)
+    return _evaluation(
+        s,
+        combo,
+        [x[0] for x in infos],
+        tuple([x[2] for x in infos]),
+        [x[1] for x in infos],
+    )
+
+
+def _extend(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
+    """`evaluate(s, (*e.combo, c))`, placing `c` among the sorted benefits of `e`."""
+    s.evaluations += 1
+    _, key, step = _info(s, c)
+    at = bisect_right(e.keys, key)
+    ordered = e.ordered[:at]
+    ordered.append(c)
+    ordered += e.ordered[at:]
+    keys = e.keys[:at]
+    keys.append(key)
+    keys += e.keys[at:]
+    return _evaluation(s, (*e.combo, c), ordered, (*e.steps[:at], step, *e.steps[at:]), keys)
+
+
+def _evaluation(
+    s: _Search,
+    combo: tuple[Candidate, ...],
+    ordered: list[Candidate],
+    steps: tuple[Step, ...],
+    keys: list[tuple[int, int, str]],
+) -> Evaluation:
     seq = s.memo.get(steps)
     if seq is None:
         seq = _summary(s, ordered, steps)
@@ -394,6 +465,8 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
         ordered,
         seq.savings,
         s,
+        steps,
+        keys,
     )
 
 
@@ -516,8 +589,8 @@ def _root(s: _Search) -> _Sequence:
 
 def _scope_mask(s: _Search, scope: Scope) -> int:
     """The lines `scope` accepts, as a bit mask; once per scope."""
-    found = s.scope_masks.get(id(scope))
-    if found is None or found[0] is not scope:
+    found = s.scope_masks.get(id(scope))  # the entry keeps `scope` alive
+    if found is None:
         mask = 0
         for i in s.start.scope_lines(scope):
             mask |= 1 << i
@@ -672,8 +745,8 @@ def _offset_possible(s: _Search) -> bool:
 
 def _mask(s: _Search, b: Benefit) -> int:
     """`_touched(b, s.start)`, once per benefit."""
-    found = s.touch.get(id(b))
-    if found is None or found[0] is not b:
+    found = s.touch.get(id(b))  # the entry keeps `b` alive
+    if found is None:
         if b.kind is Kind.BUNDLE or (b.kind is Kind.ITEM and b.sku):
             mask = _touched(b, s.start)
         else:
@@ -1105,9 +1178,9 @@ def _search(
             ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
             if floor + r.savings[j] + ahead < best.saving:
                 continue
-            extended = evaluate(s, (*combo, c))
+            extended = _extend(s, current, c)
             if extended.saving >= 0:
-                dfs(j + 1, (*combo, c), held | 1 << j, extended, coupons + r.is_coupon[j], after)
+                dfs(j + 1, extended.combo, held | 1 << j, extended, coupons + r.is_coupon[j], after)
 
     if root.saving >= 0:
         dfs(0, forced, 0, root, sum(1 for c in forced if c.coupon is not None), ())
@@ -1122,7 +1195,8 @@ def _candidates(
     by_id: dict[str, Benefit] = {}
     for t in rules.benefits:
         by_id.setdefault(t.id, t)  # as `rules.benefit`: the first with the id
-    fine: set[int] = set()  # ids of the templates that `_template_check` let through
+    # id(template) -> what `_template_check` says (it does not depend on the coupon)
+    checked: dict[int, Ineligible | None] = {}
     for coupon in member.wallet:
         b = by_id.get(coupon.template)
         problem: Ineligible | None
@@ -1134,10 +1208,11 @@ def _candidates(
             problem = reasons.simple(Reason.EXCLUDED)
         else:
             problem = _validity(b, coupon, cart.local_time)
-            if problem is None and id(b) not in fine:
-                problem = _template_check(b, cart, member, options)
-                if problem is None:
-                    fine.add(id(b))
+            if problem is None:
+                if id(b) in checked:
+                    problem = checked[id(b)]
+                else:
+                    problem = checked[id(b)] = _template_check(b, cart, member, options)
         if problem is not None:
             unusable.append(_unusable(coupon, problem))
             continue
@@ -1166,7 +1241,7 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     fails, worked out once per template and without spreading the saving over the
     lines (`benefits.preview`); the search applies `c` for real if it gets there."""
     s.evaluations += 1
-    step: Step = (id(c.benefit), c.cap, c.coupon is not None)
+    step = _info(s, c)[2]
     seq = s.memo.get((step,))
     if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
         seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
@@ -1344,8 +1419,9 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
     notes += earned.explanation
 
     lines = []
+    offsets = best.offset_lines or [0] * len(cart.lines)
     for i, line in enumerate(cart.lines):
-        offset_i = best.offset_lines[i] if best.offset_lines else 0
+        offset_i = offsets[i]
         discount_i = start.original[i] - paid[i] - offset_i
         lines.append(
             LineQuote(
