@@ -21,7 +21,6 @@ from loyalpos.domain.errors import Forbidden, InvalidInput, NotFound, Unauthoriz
 from loyalpos.service.brands import check_store, load_brand
 from loyalpos.service.context import Context
 
-
 # A revoked key stops working within this many seconds in every server process.
 KEY_CACHE_SECONDS = 2.0
 
