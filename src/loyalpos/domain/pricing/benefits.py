@@ -66,8 +66,14 @@ class State:
         """Indexes of the lines of `sku`, in cart order."""
         found = self.in_scope.get(("sku", sku))
         if found is None:
-            lines = tuple([i for i, x in enumerate(self.lines) if x.sku == sku])
-            found = self.in_scope[("sku", sku)] = (sku, lines)
+            if ("sku", None) not in self.in_scope:  # index every sku in one pass
+                index: dict[str, list[int]] = {}
+                for i, x in enumerate(self.lines):
+                    index.setdefault(x.sku, []).append(i)
+                for k, v in index.items():
+                    self.in_scope[("sku", k)] = (k, tuple(v))
+                self.in_scope[("sku", None)] = (None, ())
+            found = self.in_scope.get(("sku", sku)) or (sku, ())
         return found[1]
 
     def free_units(self, i: int) -> int:

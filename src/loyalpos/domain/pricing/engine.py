@@ -161,9 +161,9 @@ class _Sequence(NamedTuple):
     points: int
     offset: int
     failed: Ineligible | None
-    # Sums over the lines of `state`, asked for by `_summary`: id(scope) -> what
-    # the scope's lines still cost; (id(scope), 1) -> their original amounts over
-    # the lines that still cost something; -1 -> what all lines still cost.
+    # Sums over the lines of `state`, asked for by `_summary`: id(lines of a
+    # scope) -> what they still cost; (id(lines), 1) -> their original amounts
+    # over those that still cost something; -1 -> what all lines still cost.
     sums: dict[object, int]
 
 
@@ -211,7 +211,9 @@ class _Search:
     # id(benefit) -> (the benefit, the lines it touches as a bit mask)
     touch: dict[int, tuple[Benefit, int]] = field(default_factory=dict)
     # id(scope) -> (the scope, its lines in the cart as a bit mask)
-    scope_masks: dict[int, tuple[Scope, int]] = field(default_factory=dict)
+    scope_masks: dict[int, tuple[Scope, tuple[int, ...], int]] = field(default_factory=dict)
+    # id(a tuple of line indexes from `State.scope_lines`, which keeps it) -> bit mask
+    line_masks: dict[int, int] = field(default_factory=dict)
     # What each benefit saves on its own, or why it cannot apply (see `_alone`).
     alone: dict[Step, int | Ineligible] = field(default_factory=dict)
 
@@ -523,12 +525,11 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
     budgets = _budget_caps(ordered, outcomes) if s.options.budgets else {}
     for c in ordered[u:]:
         b = c.benefit
-        scope = b.scope
-        mask = _scope_mask(s, scope)
-        current = sums.get(id(scope))
+        lines, mask = _scope_info(s, b.scope)
+        current = sums.get(id(lines))  # equal scopes share their lines' tuple
         if current is None:
             amounts = st.amounts
-            current = sums[id(scope)] = sum([amounts[i] for i in st.scope_lines(scope)])
+            current = sums[id(lines)] = sum([amounts[i] for i in lines])
         overlap = False
         for other, saved in taken:
             if other & mask:
@@ -544,13 +545,11 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
                 found = _summarise(s.full.get(steps) or _apply_sequence(s, ordered, steps))
                 s.memo[steps] = found
                 return found
-            key = (id(scope), 1)
+            key = (id(lines), 1)
             base = sums.get(key)
             if base is None:
                 amounts, original = st.amounts, st.original
-                base = sums[key] = sum(
-                    [original[i] for i in st.scope_lines(scope) if amounts[i] > 0]
-                )
+                base = sums[key] = sum([original[i] for i in lines if amounts[i] > 0])
         else:
             base = current
         cap = c.cap
@@ -588,14 +587,24 @@ def _root(s: _Search) -> _Sequence:
 
 
 def _scope_mask(s: _Search, scope: Scope) -> int:
-    """The lines `scope` accepts, as a bit mask; once per scope."""
+    """The lines `scope` accepts, as a bit mask."""
+    return _scope_info(s, scope)[1]
+
+
+def _scope_info(s: _Search, scope: Scope) -> tuple[tuple[int, ...], int]:
+    """The lines `scope` accepts (`State.scope_lines`: one tuple for equal scopes)
+    and the same as a bit mask; once per scope."""
     found = s.scope_masks.get(id(scope))  # the entry keeps `scope` alive
     if found is None:
-        mask = 0
-        for i in s.start.scope_lines(scope):
-            mask |= 1 << i
-        found = s.scope_masks[id(scope)] = (scope, mask)
-    return found[1]
+        lines = s.start.scope_lines(scope)
+        mask = s.line_masks.get(id(lines))
+        if mask is None:
+            mask = 0
+            for i in lines:
+                mask |= 1 << i
+            s.line_masks[id(lines)] = mask
+        found = s.scope_masks[id(scope)] = (scope, lines, mask)
+    return found[1], found[2]
 
 
 def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _Sequence:
@@ -825,6 +834,7 @@ class _Ranking:
         for i in range(n - 1, -1, -1):
             saving = 0 if self.is_coupon[i] else ranked[i][1]
             self.promotions_from[i] = self.promotions_from[i + 1] + saving
+        self.bounds: dict[int, list[int]] = {}  # coupons left -> `bound(i, ...)` by i
         self.coupon_sums = [0]
         self.coupons_before = []
         for i in range(n):
@@ -866,9 +876,18 @@ class _Ranking:
         self.free_from: list[int | None] = [None] * n
 
     def bound(self, i: int, coupons_left: int) -> int:
-        first = self.coupons_before[i] if i < self.n else len(self.coupon_sums) - 1
-        last = min(len(self.coupon_sums) - 1, first + max(coupons_left, 0))
-        return self.promotions_from[i] + self.coupon_sums[last] - self.coupon_sums[first]
+        """Every promotion from i on, plus the `coupons_left` best coupons from i on
+        (the next ones, the ranking being by saving); a table per `coupons_left`."""
+        row = self.bounds.get(coupons_left)
+        if row is None:
+            sums, top, k = self.coupon_sums, len(self.coupon_sums) - 1, max(coupons_left, 0)
+            row = self.bounds[coupons_left] = [
+                promotions + sums[min(top, first + k)] - sums[first]
+                for promotions, first in zip(
+                    self.promotions_from, [*self.coupons_before, top], strict=True
+                )
+            ]
+        return row[i]
 
     def bound_with(self, pending: tuple[_Constraint, ...], i: int, coupons_left: int) -> int:
         """`bound(i, coupons_left)`, knowing that a requirement that only a coupon
