@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
 from loyalpos.api import errors
-from loyalpos.api.routes import health, keys, members, points, rules
+from loyalpos.api.routes import health, holds, keys, members, points, reconcile, rules
 from loyalpos.api.routes import webhooks as webhook_routes
 from loyalpos.logs import install_redaction
 from loyalpos.service.context import Context
@@ -30,6 +30,8 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(points.router)
     app.include_router(rules.router)
     app.include_router(webhook_routes.router)
+    app.include_router(holds.router)
+    app.include_router(reconcile.router)
     app.include_router(keys.router)
     return app
 

@@ -1,0 +1,204 @@
+"""Held carts (挂单 / 暂存): park, list, resume, cancel, and the reasons report."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field, StringConstraints
+
+from loyalpos.api.deps import CtxDep, HqDep, PrincipalDep
+from loyalpos.api.schemas import MAX_ID, DbId, Strict
+from loyalpos.service import holds
+from loyalpos.service.holds import REASON_LABELS, Hold, HoldReason
+
+router = APIRouter(prefix="/v1", tags=["holds"])
+
+StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
+HoldId = Annotated[int, Path(gt=0, le=MAX_ID)]
+Terminal = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+ReasonCode = Literal["call", "more_items", "payment_issue", "customer_left", "other"]
+
+_REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
+
+
+class HoldIn(Strict):
+    reason: ReasonCode = Field(description=f"why the cart is parked: {_REASONS_DOC}")
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+    member_id: DbId | None = Field(default=None, description="the member on the cart, if any")
+    cashier: Terminal
+    terminal: Terminal
+    cart: dict[str, Any] = Field(
+        description="the cart request as the POS would send it (lines, member reference, "
+        "options/overrides, chosen coupons); stored as is and returned verbatim on resume; "
+        f"at most {holds.MAX_PAYLOAD_BYTES} bytes of JSON"
+    )
+
+
+class HoldMemberPublic(BaseModel):
+    id: int
+    name: str
+    phone: str = Field(description="masked, e.g. 138****5678")
+
+
+class HoldPublic(BaseModel):
+    id: int
+    store_id: int
+    member: HoldMemberPublic | None
+    reason: str
+    reason_label: str
+    note: str
+    cashier: str
+    terminal: str
+    status: Literal["held", "resumed", "cancelled", "expired"]
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+
+class HoldDetail(HoldPublic):
+    cart: dict[str, Any]
+
+
+class HoldsPublic(BaseModel):
+    data: list[HoldPublic]
+    count: int
+
+
+class ReasonCount(BaseModel):
+    store_id: int
+    store_code: str
+    reason: str
+    reason_label: str
+    total: int
+    held: int
+    resumed: int
+    cancelled: int
+    expired: int
+
+
+class HoldReport(BaseModel):
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    data: list[ReasonCount]
+    by_reason: dict[str, int]
+    total: int
+
+
+def _public(h: Hold) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "store_id": h.store_id,
+        "member": (
+            None
+            if h.member is None
+            else {"id": h.member.id, "name": h.member.name, "phone": h.member.phone}
+        ),
+        "reason": h.reason.value,
+        "reason_label": h.reason_label,
+        "note": h.note,
+        "cashier": h.cashier,
+        "terminal": h.terminal,
+        "status": h.status.value,
+        "created_at": h.created_at,
+        "expires_at": h.expires_at,
+        "closed_at": h.closed_at,
+    }
+
+
+def _detail(h: Hold) -> HoldDetail:
+    return HoldDetail(**_public(h), cart=h.payload)
+
+
+@router.post("/stores/{store_id}/holds", response_model=HoldPublic, status_code=201)
+def create_hold(store_id: StoreId, body: HoldIn, ctx: CtxDep, who: PrincipalDep) -> HoldPublic:
+    """Park (挂单) the cart; it lapses after `held_cart_minutes` (default 120)."""
+    who.require_store(store_id)
+    h = holds.hold(
+        ctx,
+        who.brand_id,
+        store_id,
+        payload=body.cart,
+        reason=body.reason,
+        note=body.note,
+        member_id=body.member_id,
+        cashier=body.cashier,
+        terminal=body.terminal,
+    )
+    return HoldPublic(**_public(h))
+
+
+@router.get("/stores/{store_id}/holds", response_model=HoldsPublic)
+def list_holds(
+    store_id: StoreId,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    terminal: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> HoldsPublic:
+    """The store's parked carts, oldest first (lapsed ones are left out)."""
+    who.require_store(store_id)
+    found = holds.list_active(ctx, who.brand_id, store_id, terminal=terminal)
+    return HoldsPublic(data=[HoldPublic(**_public(h)) for h in found], count=len(found))
+
+
+@router.get("/holds/report", response_model=HoldReport, response_model_by_alias=True)
+def hold_report(
+    ctx: CtxDep,
+    who: HqDep,
+    date_from: Annotated[date, Query(alias="from", description="first local day")],
+    date_to: Annotated[date, Query(alias="to", description="last local day, inclusive")],
+    store_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+) -> HoldReport:
+    """HQ: holds made per store and reason in [from, to] (store-local days), by outcome."""
+    rows = holds.report(ctx, who.brand_id, date_from, date_to, store_id=store_id)
+    by_reason: dict[str, int] = {r.value: 0 for r in HoldReason}
+    for r in rows:
+        by_reason[r.reason.value] += r.total
+    return HoldReport(
+        date_from=date_from,
+        date_to=date_to,
+        data=[
+            ReasonCount(
+                store_id=r.store_id,
+                store_code=r.store_code,
+                reason=r.reason.value,
+                reason_label=r.reason_label,
+                total=r.total,
+                held=r.held,
+                resumed=r.resumed,
+                cancelled=r.cancelled,
+                expired=r.expired,
+            )
+            for r in rows
+        ],
+        by_reason=by_reason,
+        total=sum(by_reason.values()),
+    )
+
+
+def _own(ctx: CtxDep, who: PrincipalDep, hold_id: int) -> Hold:
+    h = holds.get(ctx, who.brand_id, hold_id)
+    who.require_store(h.store_id)
+    return h
+
+
+@router.get("/holds/{hold_id}", response_model=HoldDetail)
+def get_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldDetail:
+    """One hold with its cart, in any state. Reading does not resume it."""
+    return _detail(_own(ctx, who, hold_id))
+
+
+@router.post("/holds/{hold_id}/resume", response_model=HoldDetail)
+def resume_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldDetail:
+    """Take the cart back (取单), once: 409 `hold_already_resumed`, `hold_expired`
+    or `hold_cancelled` otherwise. The cart comes back exactly as parked."""
+    _own(ctx, who, hold_id)
+    return _detail(holds.resume(ctx, who.brand_id, hold_id))
+
+
+@router.post("/holds/{hold_id}/cancel", response_model=HoldPublic)
+def cancel_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldPublic:
+    """Drop a parked cart; repeating it is harmless, a resumed or lapsed one is 409."""
+    _own(ctx, who, hold_id)
+    return HoldPublic(**_public(holds.cancel(ctx, who.brand_id, hold_id)))
