@@ -44,6 +44,7 @@ from loyalpos.domain.webhooks import (
     is_success,
     sign,
 )
+from loyalpos.service import campaigns
 from loyalpos.service.context import RETRYABLE_SQLSTATES, Context, RetryTransaction
 from loyalpos.service.webhooks import DeliveryStatus, subscription_from_row
 
@@ -74,7 +75,7 @@ Handler = Callable[[Connection, OutboxEvent, datetime], None]
 # Hooks run for every event, in the transaction that marks it processed (so at
 # most once per event); triggered campaigns register here. A hook that raises
 # rolls back that event only, which stays unprocessed and is tried again.
-HANDLERS: list[Handler] = []
+HANDLERS: list[Handler] = [campaigns.handle]
 
 
 @dataclass(frozen=True, slots=True)
