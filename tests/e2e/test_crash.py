@@ -584,18 +584,7 @@ def _play(ctx: Context, code: str, copies: int) -> dict[str, Any]:
     return _books(ctx, brand.id, ids)
 
 
-def test_every_request_sent_three_times_at_once_books_like_once(
-    ctx: Context, clock: Clock, request: pytest.FixtureRequest
-) -> None:
-    request.applymarker(
-        pytest.mark.xfail(
-            ctx.dialect == "postgresql",
-            reason="service/checkout.py confirm checks for a replay before it waits for the "
-            "member lock and not again after: a copy that waited answers 409 price_changed "
-            "(its coupons and points were just used by the first copy) instead of replaying",
-            strict=True,
-        )
-    )
+def test_every_request_sent_three_times_at_once_books_like_once(ctx: Context, clock: Clock) -> None:
     once = _play(ctx, "once", 1)
     thrice = _play(ctx, "thrice", 3)
     assert thrice == once

@@ -778,6 +778,10 @@ def confirm(
         member, unknown = _order_member(conn, ctx, brand_id, req, ordered_at if late else at, late)
         if member is not None:
             ledger_repo.lock_member(conn, brand_id, member.id)
+            # A copy of this request may have booked while we waited for the lock.
+            replay = _replay(conn, brand_id, req, digest)
+            if replay is not None:
+                return replay
         found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
         reservation_id = found[0] if found else None
         plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late)
