@@ -320,10 +320,16 @@ def member_exists(conn: Connection, brand_id: int, member_id: int) -> bool:
 
 
 def balance_parts(
-    conn: Connection, brand_id: int, member_id: int, now: datetime, today: date
+    conn: Connection,
+    brand_id: int,
+    member_id: int,
+    now: datetime,
+    today: date,
+    *extra: Any,
 ) -> Any:
     """Total (cached on the member row), points still pending (not yet spendable),
-    and points past their lapse date that the expiry job has not yet expired."""
+    and points past their lapse date that the expiry job has not yet expired;
+    `extra` columns ride along in the same statement (the till's one read)."""
     lapsed = (
         select(func.coalesce(func.sum(point_lots.c.remaining), 0))
         .where(
@@ -344,9 +350,9 @@ def balance_parts(
         .scalar_subquery()
     )
     return conn.execute(
-        select(members.c.points_balance, pending.label("pending"), lapsed.label("lapsed")).where(
-            members.c.id == member_id, members.c.brand_id == brand_id
-        )
+        select(
+            members.c.points_balance, pending.label("pending"), lapsed.label("lapsed"), *extra
+        ).where(members.c.id == member_id, members.c.brand_id == brand_id)
     ).first()
 
 

@@ -48,7 +48,7 @@ from loyalpos.rules.simulate import quote_json
 from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, load_brand
 from loyalpos.service.context import Context, RetryTransaction
-from loyalpos.service.members import Identity, Member, insert_claim, load_member
+from loyalpos.service.members import Identity, Member, insert_claim, load_member, member_from_row
 from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import Source, credit, debit
@@ -161,9 +161,29 @@ def load_store(conn: Connection, brand: Brand, store_id: int) -> StoreRow:
 
 
 def find_member(
-    conn: Connection, ctx: Context, brand_id: int, ref: MemberRef, now: datetime
+    conn: Connection,
+    ctx: Context,
+    brand_id: int,
+    ref: MemberRef,
+    now: datetime,
+    *,
+    lock: bool = False,
 ) -> Member:
-    """The member a till named, by id, phone, card, dynamic code or external id."""
+    """The member a till named, by id, phone, card, dynamic code or external id;
+    with `lock`, its row is read under the booking lock (one statement for both)."""
+
+    def load(member_id: int) -> Member:
+        if not lock:
+            return load_member(conn, brand_id, member_id)
+        row = conn.execute(
+            select(members)
+            .where(members.c.id == member_id, members.c.brand_id == brand_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound("未找到会员 (no member with this id)", code="member_not_found", key="id")
+        return member_from_row(row)
+
     given = [
         x for x in (ref.member_id, ref.phone, ref.card_no, ref.code, ref.identity) if x is not None
     ]
@@ -173,13 +193,13 @@ def find_member(
             code="member_ref_invalid",
         )
     if ref.member_id is not None:
-        return load_member(conn, brand_id, ref.member_id)
+        return load(ref.member_id)
     if ref.code is not None:
         key = member_code.brand_key(ctx.settings.secret, brand_id)
         member_id = member_code.verify(
             key, ref.code, int(now.timestamp()), ctx.settings.member_code_ttl_seconds
         )
-        return load_member(conn, brand_id, member_id)
+        return load(member_id)
     if ref.phone is not None:
         where: Any = members.c.phone == normalise_phone(ref.phone, ctx.settings.default_region)
         what = "phone"
@@ -199,13 +219,13 @@ def find_member(
             raise NotFound(
                 "未找到会员 (no member bound to this id)", code="member_not_found", key="identity"
             )
-        return load_member(conn, brand_id, found)
+        return load(found)
     row = conn.execute(select(members.c.id).where(members.c.brand_id == brand_id, where)).first()
     if row is None:
         raise NotFound(
             f"未找到会员 (no member with this {what})", code="member_not_found", key=what
         )
-    return load_member(conn, brand_id, row.id)
+    return load(row.id)
 
 
 def _member_by_identity(conn: Connection, brand_id: int, identity: Identity) -> int | None:
@@ -220,34 +240,52 @@ def _member_by_identity(conn: Connection, brand_id: int, identity: Identity) -> 
     return int(row.member_id) if row else None
 
 
-def _held_by_others(
-    conn: Connection, member_id: int, reservation_id: int | None, now: datetime
-) -> int:
-    """Points other tills' live quotes have reserved."""
-    query = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """A member's points and growth as pricing and booking need them."""
+
+    total: int
+    spendable: int
+    pending: int
+    held_elsewhere: int
+    spent: int
+    orders_count: int
+    last_order_at: datetime | None
+
+
+def member_state(
+    conn: Connection, brand: Brand, member_id: int, now: datetime, reservation_id: int | None
+) -> MemberState:
+    """One statement: balance parts (as `points.balance` counts them), points
+    other tills' live quotes hold, and growth."""
+    held = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
         reservations.c.member_id == member_id,
         reservations.c.released_at.is_(None),
         reservations.c.expires_at > now,
     )
     if reservation_id is not None:
-        query = query.where(reservations.c.id != reservation_id)
-    return int(conn.execute(query).scalar_one())
-
-
-def _points(conn: Connection, brand: Brand, member_id: int, now: datetime) -> tuple[int, int, int]:
-    """(total, spendable, pending) as `points.balance` counts them."""
-    row = ledger_repo.balance_parts(conn, brand.id, member_id, now, brand.local_date(now))
+        held = held.where(reservations.c.id != reservation_id)
+    row = ledger_repo.balance_parts(
+        conn,
+        brand.id,
+        member_id,
+        now,
+        brand.local_date(now),
+        held.scalar_subquery().label("held"),
+        members.c.spent_fen,
+        members.c.orders_count,
+        members.c.last_order_at,
+    )
     total, pending = int(row.points_balance), int(row.pending)
-    return total, total - pending - int(row.lapsed), pending
-
-
-def _spent_row(conn: Connection, member_id: int) -> tuple[int, int, datetime | None]:
-    row = conn.execute(
-        select(members.c.spent_fen, members.c.orders_count, members.c.last_order_at).where(
-            members.c.id == member_id
-        )
-    ).one()
-    return int(row.spent_fen), int(row.orders_count), row.last_order_at
+    return MemberState(
+        total,
+        total - pending - int(row.lapsed),
+        pending,
+        int(row.held),
+        int(row.spent_fen),
+        int(row.orders_count),
+        row.last_order_at,
+    )
 
 
 def tiers_of(doc: RuleSetDoc) -> list[Tier]:
@@ -333,16 +371,15 @@ def load_inputs(
         return Inputs(store, rules, None, m.MemberContext(), local_now, 0, 0, (), budgets=budgets)
     found = wallet.open_coupons(conn, member.id, now)
     usable = tuple(c for c in found if c.usable_by(reservation_id, now))
-    total, spendable, _ = _points(conn, brand, member.id, now)
-    available = max(0, spendable - _held_by_others(conn, member.id, reservation_id, now))
-    spent, orders_count, last_order_at = _spent_row(conn, member.id)
+    state = member_state(conn, brand, member.id, now, reservation_id)
+    available = max(0, state.spendable - state.held_elsewhere)
     usage = (
         wallet.usage(conn, member.id, local_now, store.zone) if _needs_usage(rules.document) else {}
     )
     context = m.MemberContext(
         tier=member.tier,
         points=available,
-        first_order=orders_count == 0,
+        first_order=state.orders_count == 0,
         wallet=wallet.wallet_for_engine(usable, reservation_id, now, store.zone),
         usage=usage,
     )
@@ -352,12 +389,12 @@ def load_inputs(
         member,
         context,
         local_now,
-        total,
+        state.total,
         available,
         usable,
-        spent,
-        orders_count,
-        last_order_at,
+        state.spent,
+        state.orders_count,
+        state.last_order_at,
         budgets,
     )
 
@@ -421,13 +458,11 @@ def identify(
         store = load_store(conn, brand, store_id)
         member = find_member(conn, ctx, brand_id, ref, at)
         doc = rules_at(conn, ctx, brand_id, at).document
-        total, spendable, pending = _points(conn, brand, member.id, at)
-        held = _held_by_others(conn, member.id, None, at)
-        spent, orders_count, last_order_at = _spent_row(conn, member.id)
+        state = member_state(conn, brand, member.id, at, None)
         usable = [c for c in wallet.open_coupons(conn, member.id, at) if c.usable_by(None, at)]
     names = {c.id: c.name or c.id for c in doc.coupons}
     tiers = tiers_of(doc)
-    step = progress(tiers, spent)
+    step = progress(tiers, state.spent)
     tier_names = {t.id: t.name for t in tiers}
     return {
         "member": {
@@ -440,12 +475,16 @@ def identify(
         },
         "store_id": store.id,
         "points": {
-            "total": total,
-            "available": max(0, spendable - held),
-            "pending": pending,
-            "reserved_elsewhere": held,
+            "total": state.total,
+            "available": max(0, state.spendable - state.held_elsewhere),
+            "pending": state.pending,
+            "reserved_elsewhere": state.held_elsewhere,
         },
-        "growth": {"spent_fen": spent, "orders": orders_count, "last_order_at": last_order_at},
+        "growth": {
+            "spent_fen": state.spent,
+            "orders": state.orders_count,
+            "last_order_at": state.last_order_at,
+        },
         "tier_progress": None
         if step is None
         else {
@@ -520,8 +559,7 @@ def quote(
     def run(conn: Connection) -> QuoteResult:
         brand = load_brand(conn, brand_id)
         assert req.member is not None
-        member = find_member(conn, ctx, brand_id, req.member, at)
-        ledger_repo.lock_member(conn, brand_id, member.id)
+        member = find_member(conn, ctx, brand_id, req.member, at, lock=True)
         old = _reservation(conn, brand_id, req.store_id, replaces)
         if old is not None:
             _release(conn, old[0], at)
@@ -777,8 +815,7 @@ def confirm(
         brand = load_brand(conn, brand_id)
         member, unknown = _order_member(conn, ctx, brand_id, req, ordered_at if late else at, late)
         if member is not None:
-            ledger_repo.lock_member(conn, brand_id, member.id)
-            # A copy of this request may have booked while we waited for the lock.
+            # Locked by _order_member. A copy of this request may have booked while we waited for the lock.
             replay = _replay(conn, brand_id, req, digest)
             if replay is not None:
                 return replay
@@ -824,7 +861,7 @@ def _order_member(
     is booked without one and says so, rather than dropped."""
     if req.cart.member is not None:
         try:
-            return find_member(conn, ctx, brand_id, req.cart.member, now), None
+            return find_member(conn, ctx, brand_id, req.cart.member, now, lock=True), None
         except DomainError as exc:
             if not late:
                 raise
@@ -832,7 +869,9 @@ def _order_member(
     if req.payer is not None:
         member_id = _member_by_identity(conn, brand_id, req.payer)
         if member_id is not None:
-            return load_member(conn, brand_id, member_id), None
+            return find_member(
+                conn, ctx, brand_id, MemberRef(member_id=member_id), now, lock=True
+            ), None
     return None, None
 
 

@@ -74,7 +74,7 @@ class ClaimResult:
     entry_id: int
 
 
-def _member(row: Any) -> Member:
+def member_from_row(row: Any) -> Member:
     return Member(
         row.id,
         row.brand_id,
@@ -92,7 +92,7 @@ def _member(row: Any) -> Member:
 
 def _by(conn: Connection, brand_id: int, *where: Any) -> Member | None:
     row = conn.execute(select(members).where(members.c.brand_id == brand_id, *where)).first()
-    return _member(row) if row else None
+    return member_from_row(row) if row else None
 
 
 def _not_found(what: str) -> NotFound:
