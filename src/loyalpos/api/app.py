@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loyalpos import __version__
 from loyalpos.api import errors
 from loyalpos.api.routes import campaigns as campaign_routes
+from loyalpos.api.routes import checkout as checkout_routes
 from loyalpos.api.routes import health, holds, keys, members, points, reconcile, rules
 from loyalpos.api.routes import webhooks as webhook_routes
 from loyalpos.logs import install_redaction
@@ -28,6 +29,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(members.router)
+    app.include_router(checkout_routes.router)
     app.include_router(points.router)
     app.include_router(rules.router)
     app.include_router(campaign_routes.router)

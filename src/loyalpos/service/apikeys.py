@@ -182,6 +182,7 @@ def authenticate(ctx: Context, raw: str | None) -> Principal:
     prefix = parse_prefix(raw)
     if prefix is None:
         raise Unauthorized("接口密钥格式错误 (malformed API key)", code="api_key_invalid")
+
     def load() -> Any:
         with ctx.transaction(read_only=True) as conn:
             return conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()

@@ -195,6 +195,7 @@ def rules_at(conn: Connection, ctx: Context, brand_id: int, when: datetime) -> I
 
     Published versions never change, so their converted form is cached by id.
     """
+
     def published() -> list[tuple[int, int, datetime]]:
         rows = conn.execute(
             select(rule_sets.c.id, rule_sets.c.version, rule_sets.c.effective_from)
