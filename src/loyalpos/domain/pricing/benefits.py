@@ -29,9 +29,10 @@ class State:
     consumed: list[int]
     held: list[int]
     # Lines in each scope, worked out once per cart and shared by every copy:
-    # id(scope) -> (the scope, kept alive so its id is not reused; line indexes).
-    # Equal scopes of different benefits share the entry of the first (by value),
-    # and ("sku", sku) -> the lines of that sku.
+    # id(scope) -> (the scope, kept alive so its id is not reused; line indexes);
+    # (categories, skus, excluded categories, excluded skus) -> (the same, line
+    # indexes), shared by equal scopes; ("sku", sku) and ("cat", category) -> the
+    # lines of that sku or category.
     in_scope: dict[object, tuple[object, tuple[int, ...]]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -52,27 +53,52 @@ class State:
         )
 
     def scope_lines(self, scope: Scope) -> tuple[int, ...]:
-        """Indexes of the lines `scope` accepts (`Scope.line_ok`), in cart order."""
+        """Indexes of the lines `scope` accepts (`Scope.line_ok`), in cart order.
+        Scopes that list the same categories and skus share one tuple."""
         found = self.in_scope.get(id(scope))
         if found is None or found[0] is not scope:
-            equal = self.in_scope.get(scope)
-            lines = equal[1] if equal is not None else _lines_in(scope, self.lines)
-            found = self.in_scope[id(scope)] = (scope, lines)
+            key = (scope.categories, scope.skus, scope.exclude_categories, scope.exclude_skus)
+            equal = self.in_scope.get(key)
             if equal is None:
-                self.in_scope[scope] = found
+                equal = self.in_scope[key] = (key, self._lines_in(scope))
+            found = self.in_scope[id(scope)] = (scope, equal[1])
         return found[1]
+
+    def _lines_in(self, scope: Scope) -> tuple[int, ...]:
+        """`Scope.line_ok` over the lines, with its common cases spelt out."""
+        if scope.exclude_skus or scope.exclude_categories:
+            return tuple([i for i, x in enumerate(self.lines) if scope.line_ok(x)])
+        if not scope.categories and not scope.skus:
+            return tuple(range(len(self.lines)))
+        self._index()
+        index = self.in_scope
+        empty: tuple[object, tuple[int, ...]] = (None, ())
+        parts = [index.get(("cat", c), empty)[1] for c in scope.categories]
+        parts += [index.get(("sku", k), empty)[1] for k in scope.skus]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(sorted(set().union(*parts)))
+
+    def _index(self) -> None:
+        """("sku", sku) and ("cat", category) -> their lines, in one pass per cart."""
+        if ("sku", None) in self.in_scope:
+            return
+        skus: dict[str, list[int]] = {}
+        categories: dict[str, list[int]] = {}
+        for i, x in enumerate(self.lines):
+            skus.setdefault(x.sku, []).append(i)
+            categories.setdefault(x.category, []).append(i)
+        for k, v in skus.items():
+            self.in_scope[("sku", k)] = (k, tuple(v))
+        for k, v in categories.items():
+            self.in_scope[("cat", k)] = (k, tuple(v))
+        self.in_scope[("sku", None)] = (None, ())
 
     def sku_lines(self, sku: str) -> tuple[int, ...]:
         """Indexes of the lines of `sku`, in cart order."""
         found = self.in_scope.get(("sku", sku))
         if found is None:
-            if ("sku", None) not in self.in_scope:  # index every sku in one pass
-                index: dict[str, list[int]] = {}
-                for i, x in enumerate(self.lines):
-                    index.setdefault(x.sku, []).append(i)
-                for k, v in index.items():
-                    self.in_scope[("sku", k)] = (k, tuple(v))
-                self.in_scope[("sku", None)] = (None, ())
+            self._index()
             found = self.in_scope.get(("sku", sku)) or (sku, ())
         return found[1]
 
@@ -107,16 +133,6 @@ class State:
                 if whole_line and self.held[i]:
                     self.held[i] -= d * self.held[i] // self.amounts[i]
                 self.amounts[i] -= d
-
-
-def _lines_in(scope: Scope, lines: tuple[CartLine, ...]) -> tuple[int, ...]:
-    """`Scope.line_ok` over the lines, with its common cases spelt out."""
-    if scope.exclude_skus or scope.exclude_categories:
-        return tuple(i for i, x in enumerate(lines) if scope.line_ok(x))
-    if not scope.categories and not scope.skus:
-        return tuple(range(len(lines)))
-    categories, skus = scope.categories, scope.skus
-    return tuple(i for i, x in enumerate(lines) if x.category in categories or x.sku in skus)
 
 
 @dataclass(frozen=True, slots=True)
