@@ -160,19 +160,26 @@ def _classify(cart: Cart, excluded: list[EarnRule], category: list[EarnRule]) ->
     ex_categories = frozenset().union(*(r.scope.categories for r in excluded))
     ex_skus = frozenset().union(*(r.scope.skus for r in excluded))
     everything = any(not r.scope.categories and not r.scope.skus for r in excluded)
-    tests = [(n, r.scope.categories, r.scope.skus) for n, r in enumerate(category)]
+    # The first category rule that takes a category, a sku, or every line.
+    none = len(category)
+    everyone = next(
+        (n for n, r in enumerate(category) if not r.scope.categories and not r.scope.skus), none
+    )
+    by_category: dict[str, int] = {}
+    by_sku: dict[str, int] = {}
+    for n, r in enumerate(category):
+        for c in r.scope.categories:
+            by_category.setdefault(c, n)
+        for one in r.scope.skus:
+            by_sku.setdefault(one, n)
     which = []
     for line in cart.lines:
         cat, sku = line.category, line.sku
         if everything or cat in ex_categories or sku in ex_skus:
             which.append(-2)
             continue
-        k = -1
-        for n, categories, skus in tests:
-            if (not categories and not skus) or cat in categories or sku in skus:
-                k = n
-                break
-        which.append(k)
+        first = min(by_category.get(cat, none), by_sku.get(sku, none), everyone)
+        which.append(-1 if first == none else first)
     return which
 
 
