@@ -451,6 +451,23 @@ def _extend(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
     return _evaluation(s, (*e.combo, c), ordered, (*e.steps[:at], step, *e.steps[at:]), keys)
 
 
+def _without(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
+    """`evaluate(s, combo)` for `e`'s combination without `c`, from its sorted
+    benefits."""
+    rest = tuple([x for x in e.combo if x is not c])
+    if len(rest) != len(e.combo) - 1:
+        return evaluate(s, rest)  # `c` more than once
+    s.evaluations += 1
+    at = next(k for k, x in enumerate(e.ordered) if x is c)
+    return _evaluation(
+        s,
+        rest,
+        e.ordered[:at] + e.ordered[at + 1 :],
+        e.steps[:at] + e.steps[at + 1 :],
+        e.keys[:at] + e.keys[at + 1 :],
+    )
+
+
 def _evaluation(
     s: _Search,
     combo: tuple[Candidate, ...],
@@ -756,8 +773,7 @@ def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> boo
                 own = next((saved for x, saved in e.own if x is c), 0)
                 if own > 0:
                     continue
-        rest = tuple(x for x in e.combo if x is not c)
-        if evaluate(s, rest).saving >= e.saving:
+        if _without(s, e, c).saving >= e.saving:
             return False
     return True
 
@@ -1367,7 +1383,7 @@ def _explain_rest(
         else:
             why = fits[template] = _fits(s, best.combo, c)
         if why is None:
-            trial = evaluate(s, (*best.combo, c))
+            trial = _extend(s, best, c)
             if trial.failed is None:
                 why = reasons.simple(Reason.NO_EXTRA_SAVING)
             elif trial.failed[0] is c:
