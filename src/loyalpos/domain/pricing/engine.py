@@ -18,11 +18,17 @@ Speed (bench/bench_quote.py, docs/performance.md), none of it changing a result:
   application, so it is memoised on that sequence: wallets repeat templates, and
   the search, `irreducible` and the explanations ask for the same sequences
   again; a new sequence starts from the state of its longest evaluated prefix;
+- the search compares combinations by their savings alone (`_summary`): the
+  order-level benefits at the end of a sequence are worked out from what their
+  scopes' lines still cost in all, without splitting anything over the lines;
+  the chosen combination is applied for real when its lines are asked for;
 - a candidate's standalone saving is worked out once per template, without
-  spreading it over the lines (`benefits.preview`);
+  spreading it over the lines (`benefits.preview`, or `_summary`);
 - the search passes over candidates that cannot join the current combination
-  without branching, bounds in O(1) from precomputed sums, and checks
-  irreducibility on the winner only (see `search`);
+  without branching, bounds in O(1) from precomputed tables, extends a node's
+  sorted sequence in place, and checks irreducibility on the winner only (see
+  `search`); stacking rules are bit masks per benefit (`_Traits`), kept per rule
+  set object across quotes;
 - coupons of one template are interchangeable except for their expiry and id,
   so a combination holding a later one while an earlier one of the same template
   was left out is dominated and is neither kept nor extended, unless another
