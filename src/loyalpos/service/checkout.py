@@ -26,7 +26,6 @@ from loyalpos.db import ledger_repo
 from loyalpos.db.tables import (
     brands,
     inserted_id,
-    member_identities,
     members,
     order_benefits,
     order_lines,
@@ -48,7 +47,14 @@ from loyalpos.rules.simulate import quote_json
 from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, load_brand
 from loyalpos.service.context import Context, RetryTransaction
-from loyalpos.service.members import Identity, Member, insert_claim, load_member, member_from_row
+from loyalpos.service.members import (
+    Identity,
+    Member,
+    insert_claim,
+    load_member,
+    member_from_row,
+    member_id_by_identity,
+)
 from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import Source, credit, debit
@@ -214,7 +220,7 @@ def find_member(
         where, what = members.c.card_no == card, "card number"
     else:
         assert ref.identity is not None
-        found = _member_by_identity(conn, brand_id, ref.identity)
+        found = member_id_by_identity(conn, brand_id, ref.identity)
         if found is None:
             raise NotFound(
                 "未找到会员 (no member bound to this id)", code="member_not_found", key="identity"
@@ -226,18 +232,6 @@ def find_member(
             f"未找到会员 (no member with this {what})", code="member_not_found", key=what
         )
     return load(row.id)
-
-
-def _member_by_identity(conn: Connection, brand_id: int, identity: Identity) -> int | None:
-    row = conn.execute(
-        select(member_identities.c.member_id).where(
-            member_identities.c.brand_id == brand_id,
-            member_identities.c.provider == identity.provider,
-            member_identities.c.kind == identity.kind,
-            member_identities.c.value == identity.value,
-        )
-    ).first()
-    return int(row.member_id) if row else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -867,7 +861,7 @@ def _order_member(
                 raise
             return None, {"code": "member_unknown", "reason": exc.code, "message": exc.message}
     if req.payer is not None:
-        member_id = _member_by_identity(conn, brand_id, req.payer)
+        member_id = member_id_by_identity(conn, brand_id, req.payer)
         if member_id is not None:
             return find_member(
                 conn, ctx, brand_id, MemberRef(member_id=member_id), now, lock=True

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, false, func, insert, or_, select, update
 
 from loyalpos.db.tables import coupon_events, coupons, inserted_id
 from loyalpos.domain.errors import InvalidInput, NotFound
@@ -240,6 +240,25 @@ def usage(
     return {t: Usage(d, w, m) for t, (d, w, m) in counts.items()}
 
 
+def _take(
+    conn: Connection,
+    coupon_ids: Sequence[int],
+    holder: int | None,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """Move coupons that are free for this till to a new state, all or none:
+    False if any of them is no longer free (the caller's transaction rolls back)."""
+    if not coupon_ids:
+        return True
+    changed = conn.execute(
+        update(coupons)
+        .where(coupons.c.id.in_(coupon_ids), _free(holder, now))
+        .values(**values)
+    ).rowcount
+    return changed == len(set(coupon_ids))
+
+
 def lock(
     conn: Connection,
     coupon_ids: Sequence[int],
@@ -248,22 +267,19 @@ def lock(
     now: datetime,
 ) -> bool:
     """Reserve coupons for a quote; False if another till holds one of them."""
-    if not coupon_ids:
-        return True
-    changed = conn.execute(
-        update(coupons)
-        .where(coupons.c.id.in_(coupon_ids), _free(reservation_id, now))
-        .values(state=State.LOCKED.value, reservation_id=reservation_id, locked_until=until)
-    ).rowcount
-    return changed == len(set(coupon_ids))
+    return _take(
+        conn,
+        coupon_ids,
+        reservation_id,
+        now,
+        state=State.LOCKED.value,
+        reservation_id=reservation_id,
+        locked_until=until,
+    )
 
 
 def _free(reservation_id: int | None, now: datetime) -> Any:
-    mine = (
-        coupons.c.reservation_id == reservation_id
-        if reservation_id is not None
-        else coupons.c.id.is_(None)
-    )
+    mine = coupons.c.reservation_id == reservation_id if reservation_id is not None else false()
     return and_(
         or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > now),
         or_(
@@ -295,20 +311,18 @@ def redeem(
     now: datetime,
 ) -> bool:
     """Mark coupons used by an order (核销); False if any is no longer free."""
-    if not coupon_ids:
-        return True
-    changed = conn.execute(
-        update(coupons)
-        .where(coupons.c.id.in_(coupon_ids), _free(reservation_id, now))
-        .values(
-            state=State.USED.value,
-            order_id=order_id,
-            used_at=now,
-            reservation_id=None,
-            locked_until=None,
-        )
-    ).rowcount
-    if changed != len(set(coupon_ids)):
+    taken = _take(
+        conn,
+        coupon_ids,
+        reservation_id,
+        now,
+        state=State.USED.value,
+        order_id=order_id,
+        used_at=now,
+        reservation_id=None,
+        locked_until=None,
+    )
+    if not taken:
         return False
     for coupon_id in coupon_ids:
         record(conn, brand_id, coupon_id, "used", now, order_id=order_id, store_id=store_id)

@@ -257,19 +257,25 @@ def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
     return found
 
 
+def member_id_by_identity(conn: Connection, brand_id: int, identity: Identity) -> int | None:
+    """The member an external id (openid, unionid, buyer id) is bound to, if any."""
+    row = conn.execute(
+        select(member_identities.c.member_id).where(
+            member_identities.c.brand_id == brand_id,
+            member_identities.c.provider == identity.provider,
+            member_identities.c.kind == identity.kind,
+            member_identities.c.value == identity.value,
+        )
+    ).first()
+    return int(row.member_id) if row else None
+
+
 def by_identity(ctx: Context, brand_id: int, identity: Identity) -> Member:
     with ctx.transaction(read_only=True) as conn:
-        row = conn.execute(
-            select(member_identities.c.member_id).where(
-                member_identities.c.brand_id == brand_id,
-                member_identities.c.provider == identity.provider,
-                member_identities.c.kind == identity.kind,
-                member_identities.c.value == identity.value,
-            )
-        ).first()
-        if row is None:
+        member_id = member_id_by_identity(conn, brand_id, identity)
+        if member_id is None:
             raise _not_found(f"{identity.provider} {identity.kind}")
-        return load_member(conn, brand_id, row.member_id)
+        return load_member(conn, brand_id, member_id)
 
 
 def identities_of(ctx: Context, brand_id: int, member_id: int) -> list[Identity]:
