@@ -8,7 +8,7 @@ benefits never discount the same unit twice (Oscar's LineOfferConsumer idea).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from loyalpos.domain.pricing import reasons
@@ -125,10 +125,14 @@ class State:
             return self.unit_prices(i)[0]
         return -(-value // self.free_units(i))
 
-    def take(self, per_line: list[int], *, whole_line: bool) -> None:
+    def take(
+        self, per_line: list[int], *, whole_line: bool, lines: Iterable[int] | None = None
+    ) -> None:
         """Subtract a discount. One on the whole line (order-level) lowers the
-        consumed units' share in step; one on particular units does not."""
-        for i, d in enumerate(per_line):
+        consumed units' share in step; one on particular units does not.
+        `lines`, when given, holds every line where `per_line` is not zero."""
+        for i in range(len(per_line)) if lines is None else lines:
+            d = per_line[i]
             if d:
                 if whole_line and self.held[i]:
                     self.held[i] -= d * self.held[i] // self.amounts[i]
@@ -360,7 +364,11 @@ def apply(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> Res
     if cap is not None and outcome.saving > cap:
         per_line = allocate(cap, per_line)
         outcome = Outcome(cap, per_line, outcome.consume)
-    st.take(per_line, whole_line=not outcome.consume)
+    if outcome.consume:
+        # A unit-level kind discounts only the lines it consumes units of.
+        st.take(per_line, whole_line=False, lines=dict.fromkeys(i for i, _, _ in outcome.consume))
+    else:
+        st.take(per_line, whole_line=True, lines=st.scope_lines(b.scope))
     for i, units, value in outcome.consume:
         st.consumed[i] += units
         st.held[i] += value

@@ -207,14 +207,14 @@ class _Search:
     traits: dict[int, _Traits] = field(init=False)
     # id(candidate) -> (the candidate, `_sort_key`, its step): see `_info`
     infos: dict[int, tuple[Candidate, tuple[int, int, str], Step]] = field(default_factory=dict)
+    # (id(benefit), cap, coupon?) -> its step; `infos` keeps every such benefit
+    # alive (through its candidate), so that its id() is not reused
     step_ids: dict[tuple[int, int | None, bool], Step] = field(default_factory=dict)
     evaluations: int = 0
     # Quick evaluations (`_summary`) and materialised ones (`_apply_sequence`),
     # by the sequence of steps.
     memo: dict[tuple[Step, ...], _Summary] = field(default_factory=dict)
     full: dict[tuple[Step, ...], _Sequence] = field(default_factory=dict)
-    # Every benefit in a memo key, kept alive so that its id() is never reused.
-    pinned: dict[int, Benefit] = field(default_factory=dict)
     # id(benefit) -> (the benefit, the lines it touches as a bit mask)
     touch: dict[int, tuple[Benefit, int]] = field(default_factory=dict)
     # id(scope) -> (the scope, its lines in the cart as a bit mask)
@@ -524,8 +524,6 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
     When a scope overlaps an earlier one's only in part, or a threshold measured
     on original amounts may see lines the earlier ones brought to zero, the
     sequence is applied for real instead."""
-    for c in ordered:
-        s.pinned[id(c.benefit)] = c.benefit
     n = len(ordered)
     u = n
     while u and ordered[u - 1].benefit.kind in benefits.ORDER_LEVEL:
@@ -557,7 +555,11 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
         current = sums.get(id(lines))  # equal scopes share their lines' tuple
         if current is None:
             amounts = st.amounts
-            current = sums[id(lines)] = sum([amounts[i] for i in lines])
+            if len(lines) == len(amounts):  # every line
+                current = sum(amounts)
+            else:
+                current = sum([amounts[i] for i in lines])
+            sums[id(lines)] = current
         overlap = False
         for other, saved in taken:
             if other & mask:
@@ -638,8 +640,6 @@ def _scope_info(s: _Search, scope: Scope) -> tuple[tuple[int, ...], int]:
 def _apply_sequence(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _Sequence:
     """Apply `ordered` from the longest prefix already applied; memoise the result.
     A prefix that failed makes the whole sequence fail the same way."""
-    for c in ordered:
-        s.pinned[id(c.benefit)] = c.benefit
     done = 0
     outcomes: list[benefits.Outcome] = []
     st: State | None = None
@@ -951,12 +951,12 @@ class _Ranking:
     def joins(self, combo: Sequence[Candidate], j: int, coupons: int) -> bool:
         """`_fits(s, combo, cands[j]) is None`, without building the reason;
         `coupons` is how many coupons `combo` holds."""
-        s = self.s
         t = self.traits[j]
         if combo and t.exclusive:
             return False
+        traits = self.s.traits  # every benefit in `combo` has its entry (`_info`)
         for other in combo:
-            o = _traits(s, other.benefit)
+            o = traits[id(other.benefit)]
             if o.exclusive or t.groups & o.groups or t.first & o.second or t.second & o.first:
                 return False
         if self.is_coupon[j]:
@@ -1306,7 +1306,6 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
         return seq.discount if seq.failed is None else seq.failed
     found = s.alone.get(step)
     if found is None:
-        s.pinned[id(c.benefit)] = c.benefit
         base = s.rules.stacking.threshold_base
         found = s.alone[step] = benefits.preview(c.benefit, s.start, base, c.cap)
     return found
