@@ -852,25 +852,46 @@ class _Ranking:
     ) -> None:
         ranked = sorted(optional, key=lambda cs: (-cs[1], cs[0].expires, cs[0].key))
         self.s = s
-        self.cands = [c for c, _ in ranked]
-        self.keys = [c.key for c in self.cands]
         n = self.n = len(ranked)
-        self.is_coupon = [c.coupon is not None for c in self.cands]
-        self.promotions = [i for i in range(n) if not self.is_coupon[i]]
-        self.savings = [saving for _, saving in ranked]
-        self.traits = [_traits(s, c.benefit) for c in self.cands]
         self.max_coupons = s.rules.stacking.max_coupons
+        self.forced = forced
+        self.cands: list[Candidate] = []
+        self.keys: list[str] = []
+        self.is_coupon: list[bool] = []
+        self.savings: list[int] = []
+        self.traits: list[_Traits] = []
+        self.allowed: list[int] = []
+        # Candidates by (kind, priority), then benefit: only these can come
+        # between two others.
+        self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
+        # The coupons of each template in ranking order, and j's place among them.
+        self.same: list[list[int]] = []
+        self.place: list[int] = []
         allowed: dict[int, int] = {}
-        for c in self.cands:
-            if id(c.benefit) not in allowed:
-                allowed[id(c.benefit)] = per_order(s, c.benefit)
-        self.allowed = [allowed[id(c.benefit)] for c in self.cands]
+        seen: dict[tuple[int, int | None], list[int]] = {}
+        for j, (c, saving) in enumerate(ranked):
+            b = c.benefit
+            traits = _traits(s, b)
+            self.cands.append(c)
+            self.keys.append(c.key)
+            self.is_coupon.append(c.coupon is not None)
+            self.savings.append(saving)
+            self.traits.append(traits)
+            if id(b) not in allowed:
+                allowed[id(b)] = per_order(s, b)
+            self.allowed.append(allowed[id(b)])
+            self.groups.setdefault(traits.place, {}).setdefault(id(b), []).append(j)
+            same = seen.setdefault((id(b), c.cap), [])
+            self.same.append(same)
+            self.place.append(len(same))
+            same.append(j)
+        self.promotions = [i for i in range(n) if not self.is_coupon[i]]
 
         # bound(i, k): every promotion from i on, plus the k best coupons from i on,
         # which, the ranking being by saving, are the next k.
         self.promotions_from = [0] * (n + 1)
         for i in range(n - 1, -1, -1):
-            saving = 0 if self.is_coupon[i] else ranked[i][1]
+            saving = 0 if self.is_coupon[i] else self.savings[i]
             self.promotions_from[i] = self.promotions_from[i + 1] + saving
         self.bounds: dict[int, list[int]] = {}  # coupons left -> `bound(i, ...)` by i
         self.coupon_sums = [0]
@@ -878,35 +899,20 @@ class _Ranking:
         for i in range(n):
             self.coupons_before.append(len(self.coupon_sums) - 1)
             if self.is_coupon[i]:
-                self.coupon_sums.append(self.coupon_sums[-1] + ranked[i][1])
+                self.coupon_sums.append(self.coupon_sums[-1] + self.savings[i])
 
         keys = [c.key for c in forced] + self.keys
         self.unique = len(set(keys)) == len(keys)
         self.interfering: dict[tuple[int, int], bool] = {}
         self.interferers: dict[int, tuple[list[str], list[tuple[int, bool]]]] = {}
-        # Candidates by (kind, priority), then benefit: only these can come
-        # between two others.
-        self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
-        for j, c in enumerate(self.cands):
-            self.groups.setdefault(_place(s, c), {}).setdefault(id(c.benefit), []).append(j)
         # run_end[j]: where the run of candidates of j's template that starts at j
         # ends (the ranking puts a template's coupons together unless another
         # template saves exactly as much).
         self.run_end = list(range(1, n + 1))
+        cands = self.cands
         for j in range(n - 2, -1, -1):
-            a, b = self.cands[j], self.cands[j + 1]
-            if a.benefit is b.benefit and a.cap == b.cap:
+            if cands[j].benefit is cands[j + 1].benefit and cands[j].cap == cands[j + 1].cap:
                 self.run_end[j] = self.run_end[j + 1]
-        # The coupons of each template in ranking order, and j's place among them.
-        self.forced = forced
-        self.same: list[list[int]] = []
-        self.place: list[int] = []
-        seen: dict[tuple[int, int | None], list[int]] = {}
-        for j, c in enumerate(self.cands):
-            same = seen.setdefault((id(c.benefit), c.cap), [])
-            self.same.append(same)
-            self.place.append(len(same))
-            same.append(j)
         # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
         self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
         self.blockers: list[int | None] = [None] * n  # bit masks
