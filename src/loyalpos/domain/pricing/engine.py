@@ -254,11 +254,26 @@ def _member_prices(rules: RuleSet, member: MemberContext, cart: Cart) -> tuple[l
         return amounts, 0
     subtotal = sum(amounts)
     pct = mp.tier_percent.get(member.tier)
+    item_prices = mp.item_prices
+    if pct is None and not item_prices:
+        return amounts, 0
+    scope = mp.scope
+    # `scope.line_ok` inline when the scope only lists categories and skus.
+    plain = not scope.exclude_skus and not scope.exclude_categories
+    every = plain and not scope.categories and not scope.skus
+    categories, skus = scope.categories, scope.skus
     for i, line in enumerate(cart.lines):
-        fixed = mp.item_prices.get(line.sku, {}).get(member.tier)
+        fixed = None
+        if item_prices:
+            by_tier = item_prices.get(line.sku)
+            if by_tier is not None:
+                fixed = by_tier.get(member.tier)
         if fixed is not None and fixed < line.unit_price:
             amounts[i] = fixed * line.qty
-        elif pct is not None and mp.scope.line_ok(line):
+        elif pct is not None and (
+            every
+            or (line.category in categories or line.sku in skus if plain else scope.line_ok(line))
+        ):
             amounts[i] = percent_of(amounts[i], pct)
     return amounts, subtotal - sum(amounts)
 
