@@ -377,3 +377,45 @@ def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(ctx: 
     ]
     assert invariant(ctx, m) == 50
     assert invariant(ctx, other) == 0
+
+
+def test_every_points_change_is_announced_in_the_outbox(ctx: Context) -> None:
+    import json
+
+    from loyalpos.db.tables import outbox
+
+    brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=6))
+    m = new_member(ctx, brand)
+    earned = points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-10"))
+    points.spend(ctx, brand.id, m, 30, order("B"), now=at("2024-02-01"))
+    points.reverse(ctx, brand.id, earned.id, Source("refund", "R"), points=10, now=at("2024-02-02"))
+    jobs.expire_points(ctx, date(2024, 7, 10))
+    with ctx.transaction() as conn:
+        rows = conn.execute(
+            select(outbox.c.payload)
+            .where(outbox.c.event_type == "points.changed")
+            .order_by(outbox.c.id)
+        ).scalars()
+        events = [json.loads(r) for r in rows]
+    assert [(e["kind"], e["delta"], e["balance"]) for e in events] == [
+        ("earn", 100, 100),
+        ("spend", -30, 70),
+        ("reverse", -10, 60),
+        ("expire", -60, 0),
+    ]
+    assert all(e["member_id"] == m and e["subject"] == f"member:{m}" for e in events)
+
+
+def test_an_expiry_run_for_one_brand_leaves_other_brands_alone(ctx: Context) -> None:
+    policy = ExpiryPolicy(ExpiryMode.FIXED, months=6)
+    a = new_brand(ctx, policy)
+    b = brands.create_brand(ctx, "other", "Other", policy=policy)
+    # Interleaved member ids: a1 < b1 < a2, so b1 lies inside a's batch range.
+    a1 = new_member(ctx, a, phone="13800000001")
+    b1 = new_member(ctx, b, phone="13800000002")
+    a2 = new_member(ctx, a, phone="13800000003")
+    for brand, m in ((a, a1), (b, b1), (a, a2)):
+        points.earn(ctx, brand.id, m, 50, order(f"O{m}"), now=at("2024-01-10"))
+    run = jobs.expire_points(ctx, date(2024, 7, 10), brand_id=a.id)
+    assert (run.members, run.points) == (2, 100)
+    assert invariant(ctx, b1) == 50 and invariant(ctx, a1) == 0 == invariant(ctx, a2)

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from loyalpos.db.tables import inserted_id, members, point_draws, point_entries, point_lots
+from loyalpos.db.tables import inserted_id, members, outbox, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
 
 
@@ -464,25 +464,34 @@ def lock_members(conn: Connection, member_ids: Sequence[int]) -> None:
 
 
 def expire_due_lots(
-    conn: Connection, as_of: date, now: datetime, member_ids: Sequence[int]
+    conn: Connection,
+    as_of: date,
+    now: datetime,
+    first: int,
+    last: int,
+    brand_id: int | None = None,
 ) -> tuple[int, int, int]:
-    """Expire the lots of `member_ids` that lapse on or before `as_of`, set-based.
+    """Expire the lots of members `first`..`last` (of `brand_id`, or of every
+    brand) that lapse on or before `as_of`, set-based.
 
     Three statements over the same rows: append one `expire` entry per member
     (the sum of its due lots), point each emptied lot at that entry with the
-    points it lost, and lower each member's cached balance. One entry per
-    member rather than per lot keeps a daily run of a million lots to a tenth
-    of the ledger rows; the lots keep the exact breakdown. The caller holds the
-    members' row locks, so no booking can change these lots meanwhile. A
-    second run for the same date finds nothing left, which makes it
-    idempotent. Returns (lots, points, members).
+    points it lost, and lower each member's cached balance; then announce each
+    member's change in the outbox. One entry per member rather than per lot
+    keeps a daily run of a million lots to a tenth of the ledger rows; the lots
+    keep the exact breakdown. The caller holds the members' row locks, so no
+    booking can change these lots meanwhile (a range, not an id list, binds two
+    values: a lot cannot become due for a past `as_of` after the caller listed
+    the members, and if one did, the lot rows' own locks and the bookings'
+    guarded updates would still keep it exact). A second run for the same date
+    finds nothing left, which makes it idempotent. Returns (lots, points, members).
     """
-    due = and_(_due(as_of, None), point_lots.c.member_id.in_(member_ids))
+    due = and_(_due(as_of, brand_id), point_lots.c.member_id.between(first, last))
     ref = f"expiry:{as_of.isoformat()}"
-    first, last = func.min(point_lots.c.expires_on), func.max(point_lots.c.expires_on)
+    earliest, latest = func.min(point_lots.c.expires_on), func.max(point_lots.c.expires_on)
     lapsed_on = case(
-        (first == last, cast(first, String)),
-        else_=cast(first, String) + literal(" .. ") + cast(last, String),
+        (earliest == latest, cast(earliest, String)),
+        else_=cast(earliest, String) + literal(" .. ") + cast(latest, String),
     )
     per_member = (
         select(
@@ -527,7 +536,7 @@ def expire_due_lots(
     # `IN (batch)` here as well would be checked against every lot of the join.
     lots = conn.execute(
         update(point_lots)
-        .where(_due(as_of, None), this_run, booked.c.member_id == point_lots.c.member_id)
+        .where(_due(as_of, brand_id), this_run, booked.c.member_id == point_lots.c.member_id)
         .values(
             expired_points=point_lots.c.expired_points + point_lots.c.remaining,
             expired_entry_id=booked.c.id,
@@ -539,7 +548,42 @@ def expire_due_lots(
         .where(this_run, booked.c.member_id == members.c.id)
         .values(points_balance=members.c.points_balance + booked.c.points)
     )
+    _announce_expiry(conn, this_run, booked, ref, now)
     points = conn.execute(
         select(func.coalesce(func.sum(booked.c.points), 0)).where(this_run)
     ).scalar_one()
     return lots, -int(points), len(ids)
+
+
+def _announce_expiry(conn: Connection, this_run: Any, booked: Any, ref: str, now: datetime) -> None:
+    """One `points.changed` outbox event per member of the run, in the same
+    set-based way (the payload is built in SQL: numbers and fixed strings only)."""
+
+    def num(column: Any) -> Any:
+        return cast(column, String)
+
+    payload = (
+        literal('{"at": "' + now.isoformat() + '", "balance": ')
+        + num(members.c.points_balance)
+        + literal(', "delta": ')
+        + num(booked.c.points)
+        + literal(', "entry_id": ')
+        + num(booked.c.id)
+        + literal(', "kind": "expire", "member_id": ')
+        + num(booked.c.member_id)
+        + literal(', "source_ref": "' + ref + '", "source_type": "expiry", "subject": "member:')
+        + num(booked.c.member_id)
+        + literal('", "type": "points.changed"}')
+    )
+    conn.execute(
+        insert(outbox).from_select(
+            ["brand_id", "event_type", "subject", "payload", "created_at"],
+            select(
+                booked.c.brand_id,
+                literal("points.changed"),
+                literal("member:") + num(booked.c.member_id),
+                payload,
+                literal(now, outbox.c.created_at.type),
+            ).where(this_run, members.c.id == booked.c.member_id),
+        )
+    )

@@ -222,7 +222,7 @@ def _act(
                 exc,
             )
     if campaign.points:
-        points.credit(
+        entry_id = points.credit(
             conn,
             brand,
             member_id,
@@ -237,6 +237,7 @@ def _act(
             now,
             pending=False,
         )
+        points.announce(conn, brand.id, member_id, entry_id, now)
     if campaign.tag:
         add_tag(conn, brand.id, member_id, campaign.tag, f"{SOURCE}:{campaign.id}", now)
     log.info("campaign %s fired (%s) for member %s", campaign.id, key, member_id)

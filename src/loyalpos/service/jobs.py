@@ -49,7 +49,7 @@ def expire_points(
 
         def run(conn: Connection, batch: list[int] = batch) -> tuple[int, int, int]:
             repo.lock_members(conn, batch)
-            return repo.expire_due_lots(conn, as_of, at, batch)
+            return repo.expire_due_lots(conn, as_of, at, batch[0], batch[-1], brand_id)
 
         n_lots, n_points, n_members = ctx.run(run)
         lots, points, touched = lots + n_lots, points + n_points, touched + n_members

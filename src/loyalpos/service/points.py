@@ -29,6 +29,7 @@ from loyalpos.domain.ledger import (
 )
 from loyalpos.service.brands import Brand, check_store, load_brand
 from loyalpos.service.context import Context, RetryTransaction
+from loyalpos.service.outbox import EventType, emit
 
 MAX_POINTS_PER_ENTRY = 1_000_000_000
 # Spends read lots a page at a time: most spends touch one or two lots, and a
@@ -206,6 +207,29 @@ def _book(
     )
 
 
+def announce(conn: Connection, brand_id: int, member_id: int, entry_id: int, now: datetime) -> None:
+    """Emit `points.changed` for one ledger entry (the checkout announces an order's
+    points itself, once for the order)."""
+    row = repo.entry(conn, brand_id, entry_id)
+    assert row is not None
+    emit(
+        conn,
+        brand_id,
+        EventType.POINTS_CHANGED,
+        f"member:{member_id}",
+        {
+            "member_id": member_id,
+            "entry_id": entry_id,
+            "kind": row.kind,
+            "delta": row.points,
+            "source_type": row.source_type,
+            "source_ref": row.source_ref,
+            "balance": repo.sums(conn, member_id)[0],
+        },
+        now,
+    )
+
+
 def _booking(
     ctx: Context,
     brand_id: int,
@@ -226,6 +250,7 @@ def _booking(
         entry_id = work(conn, brand)
         row = repo.entry(conn, brand_id, entry_id)
         assert row is not None
+        announce(conn, brand_id, member_id, entry_id, row.created_at)
         return row
 
     try:
@@ -367,6 +392,7 @@ def reverse(
         if replayed is not None:
             return replayed
         new_id = reverse_entry(conn, brand, original, amount, source, at, allow_negative)
+        announce(conn, brand_id, original.member_id, new_id, at)
         row = repo.entry(conn, brand_id, new_id)
         assert row is not None
         return row
