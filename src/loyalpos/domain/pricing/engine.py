@@ -193,7 +193,7 @@ Step = int
 
 
 def _steps(s: _Search, ordered: Sequence[Candidate]) -> tuple[Step, ...]:
-    return tuple([_info(s, c)[2] for c in ordered])
+    return tuple([_info(s, c)[1] for c in ordered])
 
 
 @dataclass
@@ -206,7 +206,8 @@ class _Search:
     # id(benefit) -> its `_Traits`, shared by the searches under one rule set
     traits: dict[int, _Traits] = field(init=False)
     # id(candidate) -> (the candidate, `_sort_key`, its step): see `_info`
-    infos: dict[int, tuple[Candidate, tuple[int, int, str], Step]] = field(default_factory=dict)
+    infos: dict[int, tuple[tuple[int, int, str], Step]] = field(default_factory=dict)
+    kept: list[Candidate] = field(default_factory=list)
     # (id(benefit), cap, coupon?) -> its step; `infos` keeps every such benefit
     # alive (through its candidate), so that its id() is not reused
     step_ids: dict[tuple[int, int | None, bool], Step] = field(default_factory=dict)
@@ -342,19 +343,22 @@ def _expiry(b: Benefit, coupon: WalletCoupon | None) -> datetime:
 
 
 def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
-    return _info(s, c)[1]
+    return _info(s, c)[0]
 
 
-def _info(s: _Search, c: Candidate) -> tuple[Candidate, tuple[int, int, str], Step]:
-    """(c, its `_sort_key`, its step), once per candidate."""
-    found = s.infos.get(id(c))  # the entry keeps `c` alive
+def _info(s: _Search, c: Candidate) -> tuple[tuple[int, int, str], Step]:
+    """(its `_sort_key`, its step), once per candidate. (Plain values, and
+    `s.kept` keeps the candidates alive, so that the collector can stop tracking
+    these tuples.)"""
+    found = s.infos.get(id(c))
     if found is None:
         place = _traits(s, c.benefit).place
         what = (id(c.benefit), c.cap, c.coupon is not None)
         step = s.step_ids.get(what)
         if step is None:
             step = s.step_ids[what] = len(s.step_ids)
-        found = s.infos[id(c)] = (c, (place[0], place[1], c.key), step)
+        found = s.infos[id(c)] = ((place[0], place[1], c.key), step)
+        s.kept.append(c)  # its id() is not reused while the search lasts
     return found
 
 
@@ -435,8 +439,8 @@ def _offset(s: _Search, left: int, combo: Sequence[Candidate]) -> tuple[int, int
     return points, points * po.unit_fen // po.points_per_unit
 
 
-def _by_sort_key(info: tuple[Candidate, tuple[int, int, str], Step]) -> tuple[int, int, str]:
-    return info[1]
+def _by_sort_key(info: tuple[tuple[int, int, str], Step, Candidate]) -> tuple[int, int, str]:
+    return info[0]
 
 
 def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
@@ -446,22 +450,22 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     per sequence (`s.memo`) and handed to each combination that yields it; the
     split over the lines waits until someone asks (`Evaluation.state`)."""
     s.evaluations += 1
-    infos = [_info(s, c) for c in combo]
+    infos = [(*_info(s, c), c) for c in combo]
     if len(infos) > 1:
         infos.sort(key=_by_sort_key)
     return _evaluation(
         s,
         combo,
+        [x[2] for x in infos],
+        tuple([x[1] for x in infos]),
         [x[0] for x in infos],
-        tuple([x[2] for x in infos]),
-        [x[1] for x in infos],
     )
 
 
 def _extend(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
     """`evaluate(s, (*e.combo, c))`, placing `c` among the sorted benefits of `e`."""
     s.evaluations += 1
-    _, key, step = _info(s, c)
+    key, step = _info(s, c)
     at = bisect_right(e.keys, key)
     ordered = e.ordered[:at]
     ordered.append(c)
@@ -880,7 +884,7 @@ class _Ranking:
         # between two others.
         self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
         # The coupons of each template in ranking order, and j's place among them.
-        self.same: list[list[int]] = []
+        same_lists: list[list[int]] = []
         self.place: list[int] = []
         allowed: dict[int, int] = {}
         seen: dict[tuple[int, int | None], list[int]] = {}
@@ -897,9 +901,12 @@ class _Ranking:
             self.allowed.append(allowed[id(b)])
             self.groups.setdefault(traits.place, {}).setdefault(id(b), []).append(j)
             same = seen.setdefault((id(b), c.cap), [])
-            self.same.append(same)
+            same_lists.append(same)
             self.place.append(len(same))
             same.append(j)
+        # As tuples of ints, which the collector stops tracking.
+        frozen = {id(v): tuple(v) for v in seen.values()}
+        self.same: list[tuple[int, ...]] = [frozen[id(v)] for v in same_lists]
         self.promotions = [i for i in range(n) if not self.is_coupon[i]]
 
         # bound(i, k): every promotion from i on, plus the k best coupons from i on,
@@ -1057,7 +1064,7 @@ class _Ranking:
         `c`'s template (then every earlier one blocks, see `_blockers`)."""
         return not self._interferers(c)[0] and not any(self.interferes(x, c) for x in self.forced)
 
-    def _blockers(self, j: int) -> list[int]:
+    def _blockers(self, j: int) -> Sequence[int]:
         """The earlier coupons of j's template with no possible interferer (ranked
         or forced) between their id and j's, nearest first on each side."""
         if not self.place[j]:
@@ -1258,10 +1265,19 @@ def _search(
                 continue
             extended = _extend(s, current, c)
             if extended.saving >= 0:
-                dfs(j + 1, extended.combo, held | 1 << j, extended, coupons + r.is_coupon[j], after)
+                # (`dfs` is deleted only once the search is over: see below.)
+                dfs(  # noqa: F821
+                    j + 1, extended.combo, held | 1 << j, extended, coupons + r.is_coupon[j], after
+                )
 
-    if root.saving >= 0:
-        dfs(0, forced, 0, root, sum(1 for c in forced if c.coupon is not None), ())
+    try:
+        if root.saving >= 0:
+            dfs(0, forced, 0, root, sum(1 for c in forced if c.coupon is not None), ())
+    finally:
+        # `dfs` refers to itself through its closure: without this the cycle keeps
+        # the whole search alive until the garbage collector finds it, and every
+        # quote's search piles up for the collector's full (slow) passes.
+        del dfs
     return best
 
 
@@ -1319,7 +1335,7 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     fails, worked out once per template and without spreading the saving over the
     lines (`benefits.preview`); the search applies `c` for real if it gets there."""
     s.evaluations += 1
-    step = _info(s, c)[2]
+    step = _info(s, c)[1]
     seq = s.memo.get((step,))
     if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
         seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
