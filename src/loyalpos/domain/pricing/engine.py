@@ -874,33 +874,26 @@ class _Ranking:
         n = self.n = len(ranked)
         self.max_coupons = s.rules.stacking.max_coupons
         self.forced = forced
-        self.cands: list[Candidate] = []
-        self.keys: list[str] = []
-        self.is_coupon: list[bool] = []
-        self.savings: list[int] = []
-        self.traits: list[_Traits] = []
-        self.allowed: list[int] = []
+        cands = self.cands = [c for c, _ in ranked]
+        self.keys = [c.key for c in cands]
+        self.is_coupon = [c.coupon is not None for c in cands]
+        self.savings = [saving for _, saving in ranked]
+        traits = self.traits = [_traits(s, c.benefit) for c in cands]
+        allowed: dict[int, int] = {}
+        for c in cands:
+            if id(c.benefit) not in allowed:
+                allowed[id(c.benefit)] = per_order(s, c.benefit)
+        self.allowed = [allowed[id(c.benefit)] for c in cands]
         # Candidates by (kind, priority), then benefit: only these can come
         # between two others.
         self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
         # The coupons of each template in ranking order, and j's place among them.
         same_lists: list[list[int]] = []
         self.place: list[int] = []
-        allowed: dict[int, int] = {}
         seen: dict[tuple[int, int | None], list[int]] = {}
-        for j, (c, saving) in enumerate(ranked):
-            b = c.benefit
-            traits = _traits(s, b)
-            self.cands.append(c)
-            self.keys.append(c.key)
-            self.is_coupon.append(c.coupon is not None)
-            self.savings.append(saving)
-            self.traits.append(traits)
-            if id(b) not in allowed:
-                allowed[id(b)] = per_order(s, b)
-            self.allowed.append(allowed[id(b)])
-            self.groups.setdefault(traits.place, {}).setdefault(id(b), []).append(j)
-            same = seen.setdefault((id(b), c.cap), [])
+        for j, c in enumerate(cands):
+            self.groups.setdefault(traits[j].place, {}).setdefault(id(c.benefit), []).append(j)
+            same = seen.setdefault((id(c.benefit), c.cap), [])
             same_lists.append(same)
             self.place.append(len(same))
             same.append(j)
@@ -931,7 +924,6 @@ class _Ranking:
         # ends (the ranking puts a template's coupons together unless another
         # template saves exactly as much).
         self.run_end = list(range(1, n + 1))
-        cands = self.cands
         for j in range(n - 2, -1, -1):
             if cands[j].benefit is cands[j + 1].benefit and cands[j].cap == cands[j + 1].cap:
                 self.run_end[j] = self.run_end[j + 1]
