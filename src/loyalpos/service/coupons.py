@@ -252,9 +252,7 @@ def _take(
     if not coupon_ids:
         return True
     changed = conn.execute(
-        update(coupons)
-        .where(coupons.c.id.in_(coupon_ids), _free(holder, now))
-        .values(**values)
+        update(coupons).where(coupons.c.id.in_(coupon_ids), _free(holder, now)).values(**values)
     ).rowcount
     return changed == len(set(coupon_ids))
 
