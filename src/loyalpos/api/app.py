@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,9 +20,20 @@ from loyalpos.logs import install_redaction
 from loyalpos.service.context import Context
 
 
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # What exists once the app has started (modules, routes, OpenAPI models) lives
+    # as long as the process: moving it out of the collector's generations keeps
+    # full collections short, which is what a quote's p99 otherwise pays for.
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(ctx: Context) -> FastAPI:
     install_redaction()
     app = FastAPI(
+        lifespan=_lifespan,
         title="loyalpos",
         version=__version__,
         description="Member-aware checkout and loyalty engine. Money is integer 分 (fen); "
