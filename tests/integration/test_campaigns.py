@@ -202,7 +202,7 @@ def test_a_crash_after_firing_rolls_everything_back_and_the_retry_fires_once(
     pay(ctx, shop, "A-1", cart(shop.store_a, m, ("latte", "coffee", 60000, 1)))
     before = unprocessed(ctx)
 
-    def crash(conn: Any, event: worker.OutboxEvent, now: Any) -> None:
+    def crash(_: Any, conn: Any, event: worker.OutboxEvent, now: Any) -> None:
         if event.event_type in ("order.paid", "tier.changed"):
             # The campaign hook has fired by now, inside this transaction.
             with conn.begin_nested():

@@ -469,7 +469,7 @@ def test_handlers_run_once_per_event_in_the_marking_transaction(
     webhooks.subscribe(ctx, brand.id, "https://example.invalid/hook", ["*"])
     seen: list[tuple[int, str]] = []
 
-    def campaign(conn: Connection, event: OutboxEvent, now: datetime) -> None:
+    def campaign(_: Context, conn: Connection, event: OutboxEvent, now: datetime) -> None:
         seen.append((event.id, event.event_type))
         assert event.body == payload_text_in(conn, event.id)
         assert event.payload["subject"] == event.subject and now == clock.now
@@ -496,7 +496,7 @@ def test_handlers_run_once_per_event_in_the_marking_transaction(
 
     # The campaign is fixed: the failed event goes through; the others never run again.
     seen.clear()
-    monkeypatch.setattr(worker, "HANDLERS", [lambda c, e, n: seen.append((e.id, e.event_type))])
+    monkeypatch.setattr(worker, "HANDLERS", [lambda x, c, e, n: seen.append((e.id, e.event_type))])
     second = dispatch_outbox(ctx, clock.now)
     assert second.events == 2 and second.failed == ()
     assert [t for _, t in seen] == ["order.paid", "tier.changed"]
@@ -525,7 +525,7 @@ def test_two_workers_never_double_deliver(
     handled: list[int] = []
     lock = threading.Lock()
 
-    def handler(conn: Connection, event: OutboxEvent, now: datetime) -> None:
+    def handler(_: Context, conn: Connection, event: OutboxEvent, now: datetime) -> None:
         with lock:
             handled.append(event.id)
 

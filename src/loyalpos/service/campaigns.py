@@ -20,15 +20,13 @@ and then the claims are simply made anew. A second event about the same thing
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalpos.config import Settings
 from loyalpos.db import ledger_repo
 from loyalpos.db.tables import campaign_firings, member_tags, orders, stores
 from loyalpos.domain import campaigns as rules
@@ -48,15 +46,7 @@ log = logging.getLogger(__name__)
 SOURCE = "campaign"
 
 
-# Hooks get no Context; `rulesets.rules_at` wants one for its caches of parsed
-# rule sets. Each database (engine) keeps its own cache dict; the Context around
-# it only reads rules, so default settings (unvalidated, no environment) do.
-_SETTINGS = Settings.model_construct()
-_caches: weakref.WeakKeyDictionary[Engine, dict[Any, Any]] = weakref.WeakKeyDictionary()
-
-
-def _rules(conn: Connection, brand_id: int, when: datetime) -> RuleSetDoc:
-    ctx = Context(conn.engine, _SETTINGS, cache=_caches.setdefault(conn.engine, {}))
+def _rules(ctx: Context, conn: Connection, brand_id: int, when: datetime) -> RuleSetDoc:
     # The list of published versions is kept a few seconds for the till; here
     # exactness wins (an order priced by a version published just now must
     # fire that version's campaigns), and one small query per event is cheap.
@@ -86,21 +76,21 @@ class Fired:
     tag: str | None
 
 
-def handle(conn: Connection, event: OutboxEvent, now: datetime) -> None:
+def handle(ctx: Context, conn: Connection, event: OutboxEvent, now: datetime) -> None:
     """Worker hook: fire the campaigns `event` sets off (others are ignored)."""
     if event.event_type == EventType.ORDER_PAID.value:
-        on_order_paid(conn, event.brand_id, event.payload, now)
+        on_order_paid(ctx, conn, event.brand_id, event.payload, now)
     elif event.event_type == EventType.TIER_CHANGED.value:
-        on_tier_changed(conn, event.brand_id, event.payload, now)
+        on_tier_changed(ctx, conn, event.brand_id, event.payload, now)
 
 
 def on_order_paid(
-    conn: Connection, brand_id: int, payload: dict[str, Any], now: datetime
+    ctx: Context, conn: Connection, brand_id: int, payload: dict[str, Any], now: datetime
 ) -> list[Fired]:
     order = rules.order_facts(payload)
     if order.member_id is None:
         return []
-    doc = _rules(conn, brand_id, order.ordered_at)
+    doc = _rules(ctx, conn, brand_id, order.ordered_at)
     if not doc.campaigns:
         return []
     firings = rules.order_firings([campaign_of(c) for c in doc.campaigns], order)
@@ -109,7 +99,7 @@ def on_order_paid(
 
 
 def on_tier_changed(
-    conn: Connection, brand_id: int, payload: dict[str, Any], now: datetime
+    ctx: Context, conn: Connection, brand_id: int, payload: dict[str, Any], now: datetime
 ) -> list[Fired]:
     order_id = payload.get("order_id")
     found = None
@@ -121,7 +111,7 @@ def on_tier_changed(
         ).first()
     when = found.ordered_at if found is not None else datetime.fromisoformat(payload["at"])
     change = rules.tier_change(payload, found.code if found is not None else None)
-    doc = _rules(conn, brand_id, when)
+    doc = _rules(ctx, conn, brand_id, when)
     if not doc.campaigns:
         return []
     thresholds = {t.id: t.min_spent_fen for t in doc.tiers}

@@ -70,7 +70,7 @@ class OutboxEvent:
     created_at: datetime
 
 
-Handler = Callable[[Connection, OutboxEvent, datetime], None]
+Handler = Callable[[Context, Connection, OutboxEvent, datetime], None]
 
 # Hooks run for every event, in the transaction that marks it processed (so at
 # most once per event); triggered campaigns register here. A hook that raises
@@ -166,7 +166,7 @@ def dispatch_outbox(
                             row.created_at,
                         )
                         for hook in hooks:
-                            hook(conn, event, at)
+                            hook(ctx, conn, event, at)
                     conn.execute(
                         update(outbox).where(outbox.c.id == row.id).values(processed_at=at)
                     )
