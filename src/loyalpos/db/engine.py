@@ -7,10 +7,12 @@ booking when one tries to upgrade a read lock.
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 READ_ONLY = "loyalpos_read_only"
 
@@ -26,7 +28,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+    event.listen(engine, "checkout", _check_alive)
+    return engine
+
+
+def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Instead of `pool_pre_ping` (a `SELECT 1` round trip on every check-out):
+    a pooled connection is idle, so the server has nothing to say on it unless
+    it closed it (restart, idle timeout, `pg_terminate_backend`): then the socket
+    is readable (EOF or a FATAL message). A readable or broken connection is
+    discarded and the pool opens a new one (DisconnectionError); the check is one
+    `poll` of the socket, no round trip. A connection that dies after this
+    check fails its statement, as it would after a ping; the callers that are
+    safe to repeat (confirm is idempotent by order number, quotes read) run once
+    more on such a failure."""
+    if dbapi_conn.closed or dbapi_conn.broken:
+        raise DisconnectionError("connection closed")
+    try:
+        fd = dbapi_conn.pgconn.socket
+        readable, _, _ = select.select([fd], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if readable:
+        raise DisconnectionError("the server closed the connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -86,17 +87,30 @@ def _spendable(member_id: int, now: datetime, today: date) -> Any:
     )
 
 
+def _spendable_page(member_id: Any, now: Any, today: Any) -> Any:
+    return (
+        select(*_LOT_COLUMNS)
+        .where(_spendable(member_id, now, today))
+        .order_by(point_lots.c.expires_on.is_(None), point_lots.c.expires_on, point_lots.c.id)
+    )
+
+
+# Hot statements built once (building one costs more Python than running it);
+# each is run with its parameters.
+_SPENDABLE_PAGE = _spendable_page(bindparam("member_id"), bindparam("now"), bindparam("today"))
+_SPENDABLE_FIRST = _SPENDABLE_PAGE.limit(bindparam("limit", literal_execute=False))
+
+
 def spendable_lots(
     conn: Connection, member_id: int, now: datetime, today: date, offset: int, limit: int
 ) -> list[Lot]:
     """A page of the member's spendable lots in spending order."""
-    rows = conn.execute(
-        select(*_LOT_COLUMNS)
-        .where(_spendable(member_id, now, today))
-        .order_by(point_lots.c.expires_on.is_(None), point_lots.c.expires_on, point_lots.c.id)
-        .offset(offset)
-        .limit(limit)
-    )
+    if offset == 0:
+        rows = conn.execute(
+            _SPENDABLE_FIRST, {"member_id": member_id, "now": now, "today": today, "limit": limit}
+        )
+    else:
+        rows = conn.execute(_spendable_page(member_id, now, today).offset(offset).limit(limit))
     return [_lot(r) for r in rows]
 
 
@@ -145,18 +159,26 @@ def insert_lot(
     is_debt: bool = False,
 ) -> int:
     result = conn.execute(
-        insert(point_lots).values(
-            brand_id=brand_id,
-            member_id=member_id,
-            original_points=points,
-            remaining=points,
-            is_debt=is_debt,
-            expires_on=expires_on,
-            available_at=available_at,
-            created_at=now,
-        )
+        insert(point_lots),
+        {
+            "brand_id": brand_id,
+            "member_id": member_id,
+            "original_points": points,
+            "remaining": points,
+            "is_debt": is_debt,
+            "expires_on": expires_on,
+            "available_at": available_at,
+            "created_at": now,
+        },
     )
     return inserted_id(result)
+
+
+_TAKE_FROM_LOT = (
+    update(point_lots)
+    .where(point_lots.c.id == bindparam("lot_id"), point_lots.c.remaining >= bindparam("n"))
+    .values(remaining=point_lots.c.remaining - bindparam("n"))
+)
 
 
 def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
@@ -166,11 +188,7 @@ def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
     spend), so the caller retries its transaction instead of overdrawing.
     """
     for d in draws:
-        result = conn.execute(
-            update(point_lots)
-            .where(point_lots.c.id == d.lot_id, point_lots.c.remaining >= d.points)
-            .values(remaining=point_lots.c.remaining - d.points)
-        )
+        result = conn.execute(_TAKE_FROM_LOT, {"lot_id": d.lot_id, "n": d.points})
         if result.rowcount != 1:
             return False
     return True
@@ -229,25 +247,29 @@ def insert_entry(
     reason: str | None = None,
     idempotency_key: str | None = None,
     draws: Sequence[tuple[int, int]] = (),
+    move_balance: bool = True,
 ) -> int:
-    """Append one entry, its signed lot movements, and move the cached balance."""
+    """Append one entry, its signed lot movements, and move the cached balance
+    (unless `move_balance` is false: the caller then moves it in its own UPDATE of
+    the member row, before its transaction ends)."""
     result = conn.execute(
-        insert(point_entries).values(
-            brand_id=brand_id,
-            member_id=member_id,
-            store_id=store_id,
-            kind=kind,
-            points=points,
-            lot_id=lot_id,
-            reverses_entry_id=reverses_entry_id,
-            source_type=source_type,
-            source_ref=source_ref,
-            description=description,
-            operator=operator,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            created_at=now,
-        )
+        insert(point_entries),
+        {
+            "brand_id": brand_id,
+            "member_id": member_id,
+            "store_id": store_id,
+            "kind": kind,
+            "points": points,
+            "lot_id": lot_id,
+            "reverses_entry_id": reverses_entry_id,
+            "source_type": source_type,
+            "source_ref": source_ref,
+            "description": description,
+            "operator": operator,
+            "reason": reason,
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+        },
     )
     entry_id = inserted_id(result)
     if draws:
@@ -255,11 +277,12 @@ def insert_entry(
             insert(point_draws),
             [{"entry_id": entry_id, "lot_id": lot, "points": n} for lot, n in draws],
         )
-    conn.execute(
-        update(members)
-        .where(members.c.id == member_id)
-        .values(points_balance=members.c.points_balance + points)
-    )
+    if move_balance:
+        conn.execute(
+            update(members)
+            .where(members.c.id == member_id)
+            .values(points_balance=members.c.points_balance + points)
+        )
     return entry_id
 
 
@@ -330,6 +353,16 @@ def balance_parts(
     """Total (cached on the member row), points still pending (not yet spendable),
     and points past their lapse date that the expiry job has not yet expired;
     `extra` columns ride along in the same statement (the till's one read)."""
+    return conn.execute(
+        select(*balance_columns(member_id, now, today), *extra).where(
+            members.c.id == member_id, members.c.brand_id == brand_id
+        )
+    ).first()
+
+
+def balance_columns(member_id: Any, now: Any, today: Any) -> tuple[Any, Any, Any]:
+    """`points_balance`, `pending` and `lapsed` (see `balance_parts`) as columns of
+    a SELECT from `members`; the arguments are values or bind parameters."""
     lapsed = (
         select(func.coalesce(func.sum(point_lots.c.remaining), 0))
         .where(
@@ -349,11 +382,7 @@ def balance_parts(
         )
         .scalar_subquery()
     )
-    return conn.execute(
-        select(
-            members.c.points_balance, pending.label("pending"), lapsed.label("lapsed"), *extra
-        ).where(members.c.id == member_id, members.c.brand_id == brand_id)
-    ).first()
+    return members.c.points_balance, pending.label("pending"), lapsed.label("lapsed")
 
 
 def expiry_schedule(conn: Connection, member_id: int) -> list[tuple[date | None, int]]:

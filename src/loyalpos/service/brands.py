@@ -44,23 +44,36 @@ class Store:
     timezone: str | None
 
 
-def _brand(row: Any) -> Brand:
+def _brand(row: Any, prefix: str = "") -> Brand:
+    m = row._mapping
+    period = m[prefix + "expiry_period"]
     policy = ExpiryPolicy(
-        mode=ExpiryMode(row.expiry_mode),
-        months=row.expiry_months,
-        period=Period(row.expiry_period) if row.expiry_period else None,
-        periods_later=row.expiry_periods_later,
-        birthday_extension_months=row.birthday_extension_months,
+        mode=ExpiryMode(m[prefix + "expiry_mode"]),
+        months=m[prefix + "expiry_months"],
+        period=Period(period) if period else None,
+        periods_later=m[prefix + "expiry_periods_later"],
+        birthday_extension_months=m[prefix + "birthday_extension_months"],
     )
     return Brand(
-        row.id,
-        row.code,
-        row.name,
-        row.timezone,
+        m[prefix + "id"],
+        m[prefix + "code"],
+        m[prefix + "name"],
+        m[prefix + "timezone"],
         policy,
-        row.pending_days,
-        bool(row.allow_negative_balance),
+        m[prefix + "pending_days"],
+        bool(m[prefix + "allow_negative_balance"]),
     )
+
+
+BRAND_PREFIX = "brand__"
+# The brand's columns labelled `brand__...`, to ride along in another statement
+# (the checkout reads them with the member's row lock): see `brand_from_row`.
+BRAND_COLUMNS = tuple(c.label(BRAND_PREFIX + c.name) for c in brands.c if c.name != "created_at")
+
+
+def brand_from_row(row: Any) -> Brand:
+    """The brand from a row that selected `BRAND_COLUMNS`."""
+    return _brand(row, BRAND_PREFIX)
 
 
 def check_timezone(name: str) -> str:
@@ -86,6 +99,20 @@ def load_brand(conn: Connection, brand_id: int) -> Brand:
     if row is None:
         raise NotFound(f"brand {brand_id} not found", code="brand_not_found")
     return _brand(row)
+
+
+BRAND_TTL = 30.0
+
+
+def cached_brand(ctx: Context, conn: Connection, brand_id: int) -> Brand:
+    """The brand from a short per-process cache (like stores), for the till's reads.
+
+    Its id, code and time zone never change; its points policy may be up to
+    `BRAND_TTL` seconds old in another process, so whatever books points uses a
+    brand read in its own transaction (`load_brand`, or `BRAND_COLUMNS` read with
+    the member's lock), never this one.
+    """
+    return ctx.remember(("brand", brand_id), BRAND_TTL, lambda: load_brand(conn, brand_id))
 
 
 def get_brand(ctx: Context, brand_id: int) -> Brand:
@@ -155,7 +182,9 @@ def set_points_policy(
     with ctx.transaction() as conn:
         load_brand(conn, brand_id)
         conn.execute(update(brands).where(brands.c.id == brand_id).values(**values))
-        return load_brand(conn, brand_id)
+        brand = load_brand(conn, brand_id)
+    ctx.forget(("brand", brand_id))
+    return brand
 
 
 def create_store(

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalpos.db import ledger_repo
 from loyalpos.db.tables import (
@@ -31,6 +32,7 @@ from loyalpos.db.tables import (
     order_lines,
     order_tenders,
     orders,
+    point_lots,
     reservations,
     stores,
 )
@@ -45,13 +47,12 @@ from loyalpos.domain.pricing.engine import quote as engine_quote
 from loyalpos.rules.schema import RuleSetDoc
 from loyalpos.rules.simulate import quote_json
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, load_brand
+from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row, cached_brand
 from loyalpos.service.context import Context, RetryTransaction
 from loyalpos.service.members import (
     Identity,
     Member,
     insert_claim,
-    load_member,
     member_from_row,
     member_id_by_identity,
 )
@@ -59,6 +60,8 @@ from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import Source, credit, debit
 from loyalpos.service.rulesets import InForce, rules_at
+
+T = TypeVar("T")
 
 TENDER_METHODS = ("cash", "bank_card", "wechat", "alipay", "stored_value", "other")
 
@@ -166,6 +169,38 @@ def load_store(conn: Connection, brand: Brand, store_id: int) -> StoreRow:
     return StoreRow(row.id, row.code, row.name, ZoneInfo(row.timezone or brand.timezone))
 
 
+def _store(conn: Connection, ctx: Context, brand: Brand, store_id: int) -> StoreRow:
+    """The store from a 30 s per-process cache (stores change rarely)."""
+    return ctx.remember(
+        ("store", brand.id, store_id), 30.0, lambda: load_store(conn, brand, store_id)
+    )
+
+
+@contextmanager
+def _reading(ctx: Context) -> Iterator[Connection]:
+    """A connection for a till's reads. On PostgreSQL without a transaction
+    (autocommit): at READ COMMITTED each statement has its own snapshot anyway, so
+    BEGIN and COMMIT were two round trips that bought nothing. SQLite keeps its
+    read transaction (one snapshot, and its BEGIN is local)."""
+    if ctx.dialect != "postgresql":
+        with ctx.transaction(read_only=True) as conn:
+            yield conn
+        return
+    with ctx.engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _once_more_if_dropped(work: Callable[[], T]) -> T:
+    """Run `work` (a whole transaction, safe to repeat) a second time if the
+    database connection was lost under it (the pool does not ping: see db.engine)."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return work()
+
+
 def find_member(
     conn: Connection,
     ctx: Context,
@@ -177,19 +212,51 @@ def find_member(
 ) -> Member:
     """The member a till named, by id, phone, card, dynamic code or external id;
     with `lock`, its row is read under the booking lock (one statement for both)."""
+    return _find_member(conn, ctx, brand_id, ref, now, lock=lock)[0]
 
-    def load(member_id: int) -> Member:
-        if not lock:
-            return load_member(conn, brand_id, member_id)
-        row = conn.execute(
-            select(members)
-            .where(members.c.id == member_id, members.c.brand_id == brand_id)
-            .with_for_update()
-        ).first()
-        if row is None:
-            raise NotFound("未找到会员 (no member with this id)", code="member_not_found", key="id")
-        return member_from_row(row)
 
+def _find_member(
+    conn: Connection, ctx: Context, brand_id: int, ref: MemberRef, now: datetime, *, lock: bool
+) -> tuple[Member, Brand | None]:
+    """`find_member`; with `lock`, also the brand as it is now (read in the same
+    statement as the locked member row: its points policy is what a booking uses)."""
+    column, value, what = _member_key(conn, ctx, brand_id, ref, now)
+    row = conn.execute(_MEMBER_BY[column, lock], {"brand_id": brand_id, "key": value}).first()
+    if row is None:
+        raise NotFound(
+            f"未找到会员 (no member with this {what})", code="member_not_found", key=what
+        )
+    return member_from_row(row), brand_from_row(row) if lock else None
+
+
+def _member_select(column: str, lock: bool) -> Any:
+    if lock:
+        return (
+            select(members, *BRAND_COLUMNS)
+            .join(brands, brands.c.id == members.c.brand_id)
+            .where(
+                members.c.brand_id == bindparam("brand_id"), members.c[column] == bindparam("key")
+            )
+            .with_for_update(of=members)
+        )
+    return select(members).where(
+        members.c.brand_id == bindparam("brand_id"), members.c[column] == bindparam("key")
+    )
+
+
+# The till's hot statements are built once and run with parameters: building one
+# (coercions, cache key) cost more Python than running it.
+_MEMBER_BY = {
+    (column, lock): _member_select(column, lock)
+    for column in ("id", "phone", "card_no")
+    for lock in (False, True)
+}
+
+
+def _member_key(
+    conn: Connection, ctx: Context, brand_id: int, ref: MemberRef, now: datetime
+) -> tuple[str, Any, str]:
+    """The column of `members` that names the member, its value, and what names it."""
     given = [
         x for x in (ref.member_id, ref.phone, ref.card_no, ref.code, ref.identity) if x is not None
     ]
@@ -199,17 +266,16 @@ def find_member(
             code="member_ref_invalid",
         )
     if ref.member_id is not None:
-        return load(ref.member_id)
+        return "id", ref.member_id, "id"
     if ref.code is not None:
         key = member_code.brand_key(ctx.settings.secret, brand_id)
         member_id = member_code.verify(
             key, ref.code, int(now.timestamp()), ctx.settings.member_code_ttl_seconds
         )
-        return load(member_id)
+        return "id", member_id, "id"
     if ref.phone is not None:
-        where: Any = members.c.phone == normalise_phone(ref.phone, ctx.settings.default_region)
-        what = "phone"
-    elif ref.card_no is not None:
+        return "phone", normalise_phone(ref.phone, ctx.settings.default_region), "phone"
+    if ref.card_no is not None:
         card = ref.card_no.strip()
         if not member_code.is_card_number(card):
             raise InvalidInput(
@@ -217,21 +283,14 @@ def find_member(
                 code="card_number_invalid",
                 field="card_no",
             )
-        where, what = members.c.card_no == card, "card number"
-    else:
-        assert ref.identity is not None
-        found = member_id_by_identity(conn, brand_id, ref.identity)
-        if found is None:
-            raise NotFound(
-                "未找到会员 (no member bound to this id)", code="member_not_found", key="identity"
-            )
-        return load(found)
-    row = conn.execute(select(members.c.id).where(members.c.brand_id == brand_id, where)).first()
-    if row is None:
+        return "card_no", card, "card number"
+    assert ref.identity is not None
+    found = member_id_by_identity(conn, brand_id, ref.identity)
+    if found is None:
         raise NotFound(
-            f"未找到会员 (no member with this {what})", code="member_not_found", key=what
+            "未找到会员 (no member bound to this id)", code="member_not_found", key="identity"
         )
-    return load(row.id)
+    return "id", found, "id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,31 +304,51 @@ class MemberState:
     spent: int
     orders_count: int
     last_order_at: datetime | None
+    in_debt: bool = False
+
+
+def _member_state_select(other_than_reservation: bool) -> Any:
+    member_id: Any = bindparam("member_id")
+    now: Any = bindparam("now")
+    held = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
+        reservations.c.member_id == member_id,
+        reservations.c.released_at.is_(None),
+        reservations.c.expires_at > now,
+    )
+    if other_than_reservation:
+        held = held.where(reservations.c.id != bindparam("reservation_id"))
+    return select(
+        *ledger_repo.balance_columns(member_id, now, bindparam("today")),
+        held.scalar_subquery().label("held"),
+        members.c.spent_fen,
+        members.c.orders_count,
+        members.c.last_order_at,
+        exists()
+        .where(point_lots.c.member_id == member_id, point_lots.c.remaining < 0)
+        .label("in_debt"),
+    ).where(members.c.id == member_id, members.c.brand_id == bindparam("brand_id"))
+
+
+_MEMBER_STATE = {other: _member_state_select(other) for other in (False, True)}
 
 
 def member_state(
     conn: Connection, brand: Brand, member_id: int, now: datetime, reservation_id: int | None
 ) -> MemberState:
     """One statement: balance parts (as `points.balance` counts them), points
-    other tills' live quotes hold, and growth."""
-    held = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
-        reservations.c.member_id == member_id,
-        reservations.c.released_at.is_(None),
-        reservations.c.expires_at > now,
-    )
-    if reservation_id is not None:
-        held = held.where(reservations.c.id != reservation_id)
-    row = ledger_repo.balance_parts(
-        conn,
-        brand.id,
-        member_id,
-        now,
-        brand.local_date(now),
-        held.scalar_subquery().label("held"),
-        members.c.spent_fen,
-        members.c.orders_count,
-        members.c.last_order_at,
-    )
+    other tills' live quotes hold, growth, and whether the member owes points (a
+    debt lot: an earn must pay it off first)."""
+    row = conn.execute(
+        _MEMBER_STATE[reservation_id is not None],
+        {
+            "member_id": member_id,
+            "brand_id": brand.id,
+            "now": now,
+            "today": brand.local_date(now),
+            "reservation_id": reservation_id,
+        },
+    ).first()
+    assert row is not None, "the member row is read before its state"
     total, pending = int(row.points_balance), int(row.pending)
     return MemberState(
         total,
@@ -279,6 +358,7 @@ def member_state(
         int(row.spent_fen),
         int(row.orders_count),
         row.last_order_at,
+        bool(row.in_debt),
     )
 
 
@@ -302,6 +382,7 @@ class Inputs:
     orders_count: int = 0
     last_order_at: datetime | None = None
     budgets: dict[str, m.Remaining] = field(default_factory=dict)
+    in_debt: bool = False
 
 
 def budgeted(doc: RuleSetDoc) -> dict[str, tuple[int | None, int | None]]:
@@ -355,9 +436,7 @@ def load_inputs(
     """Read what pricing needs: the store, the rules in force at `now`, and the
     member's tier, spendable points (less what other tills hold), usable coupons
     and template usage."""
-    store = ctx.remember(
-        ("store", brand.id, store_id), 30.0, lambda: load_store(conn, brand, store_id)
-    )
+    store = _store(conn, ctx, brand, store_id)
     rules = rules_at(conn, ctx, brand.id, now)
     local_now = now.astimezone(store.zone).replace(tzinfo=None)
     budgets = remaining_budgets(conn, brand.id, rules.document)
@@ -390,6 +469,7 @@ def load_inputs(
         state.orders_count,
         state.last_order_at,
         budgets,
+        state.in_debt,
     )
 
 
@@ -447,9 +527,9 @@ def identify(
 ) -> dict[str, Any]:
     """Who is at the till: member, tier, points, usable coupons, tier progress."""
     at = ctx.now(now)
-    with ctx.transaction(read_only=True) as conn:
-        brand = load_brand(conn, brand_id)
-        store = load_store(conn, brand, store_id)
+    with _reading(ctx) as conn:
+        brand = cached_brand(ctx, conn, brand_id)
+        store = _store(conn, ctx, brand, store_id)
         member = find_member(conn, ctx, brand_id, ref, at)
         doc = rules_at(conn, ctx, brand_id, at).document
         state = member_state(conn, brand, member.id, at, None)
@@ -544,14 +624,18 @@ def quote(
     is this till's previous token (a re-quote gives the old hold back first)."""
     at = ctx.now(now)
     if not reserve or req.member is None:
-        with ctx.transaction(read_only=True) as conn:
-            brand = load_brand(conn, brand_id)
-            member = find_member(conn, ctx, brand_id, req.member, at) if req.member else None
-            priced = price(conn, ctx, brand, req, at, member=member)
-        return QuoteResult(priced, None, None)
+
+        def read() -> QuoteResult:
+            with _reading(ctx) as conn:
+                brand = cached_brand(ctx, conn, brand_id)
+                member = find_member(conn, ctx, brand_id, req.member, at) if req.member else None
+                priced = price(conn, ctx, brand, req, at, member=member)
+            return QuoteResult(priced, None, None)
+
+        return _once_more_if_dropped(read)
 
     def run(conn: Connection) -> QuoteResult:
-        brand = load_brand(conn, brand_id)
+        brand = cached_brand(ctx, conn, brand_id)
         assert req.member is not None
         member = find_member(conn, ctx, brand_id, req.member, at, lock=True)
         old = _reservation(conn, brand_id, req.store_id, replaces)
@@ -803,16 +887,31 @@ def confirm(
     digest = request_fingerprint(req)
 
     def run(conn: Connection) -> Confirmed:
-        replay = _replay(conn, brand_id, req, digest)
-        if replay is not None:
-            return replay
-        brand = load_brand(conn, brand_id)
-        member, unknown = _order_member(conn, ctx, brand_id, req, ordered_at if late else at, late)
-        if member is not None:
-            # Locked by _order_member. A copy of this request may have booked while we waited for the lock.
+        # A member order looks for a replay once it holds the member's lock (a
+        # copy of this request may have booked while it waited); an order without
+        # a member, at once. Either way, once.
+        checked = req.cart.member is None
+        if checked:
             replay = _replay(conn, brand_id, req, digest)
             if replay is not None:
                 return replay
+        try:
+            member, unknown, locked_brand = _order_member(
+                conn, ctx, brand_id, req, ordered_at if late else at, late
+            )
+        except DomainError:
+            # The member cannot be found (any more): a replay still answers.
+            replay = None if checked else _replay(conn, brand_id, req, digest)
+            if replay is not None:
+                return replay
+            raise
+        if member is not None or not checked:
+            replay = _replay(conn, brand_id, req, digest)
+            if replay is not None:
+                return replay
+        # The brand's points policy as it is now, read with the member's lock, for
+        # the points this order books; without a member no points are booked.
+        brand = locked_brand or cached_brand(ctx, conn, brand_id)
         found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
         reservation_id = found[0] if found else None
         plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late)
@@ -823,18 +922,31 @@ def confirm(
         )
         return Confirmed(receipt, False)
 
-    try:
-        return ctx.run(run)
-    except IntegrityError:
-        # Another request booked this order number first: answer as its replay.
-        return ctx.run(run)
+    def attempt() -> Confirmed:
+        try:
+            return ctx.run(run)
+        except IntegrityError:
+            # Another request booked this order number first: answer as its replay.
+            return ctx.run(run)
+
+    # Safe to repeat: a confirm that committed before the connection dropped replays.
+    return _once_more_if_dropped(attempt)
+
+
+def _receipt(order_id: int, stored: str) -> dict[str, Any]:
+    """The receipt from `orders.response` (stored without its own order id, which
+    the row has; older rows have it in the text as well, with the same value)."""
+    return {"order_id": order_id, **json.loads(stored)}
+
+
+_ORDER_BY_NO = select(
+    orders.c.id, orders.c.request_hash, orders.c.response, orders.c.brand_id
+).where(orders.c.store_id == bindparam("store_id"), orders.c.order_no == bindparam("order_no"))
 
 
 def _replay(conn: Connection, brand_id: int, req: ConfirmRequest, digest: str) -> Confirmed | None:
     row = conn.execute(
-        select(orders.c.request_hash, orders.c.response, orders.c.brand_id).where(
-            orders.c.store_id == req.cart.store_id, orders.c.order_no == req.order_no
-        )
+        _ORDER_BY_NO, {"store_id": req.cart.store_id, "order_no": req.order_no}
     ).first()
     if row is None or row.brand_id != brand_id:
         return None
@@ -844,29 +956,33 @@ def _replay(conn: Connection, brand_id: int, req: ConfirmRequest, digest: str) -
             code="order_no_reused",
             order_no=req.order_no,
         )
-    return Confirmed(json.loads(row.response), True)
+    return Confirmed(_receipt(row.id, row.response), True)
 
 
 def _order_member(
     conn: Connection, ctx: Context, brand_id: int, req: ConfirmRequest, now: datetime, late: bool
-) -> tuple[Member | None, dict[str, Any] | None]:
+) -> tuple[Member | None, dict[str, Any] | None, Brand | None]:
     """The identified member, or the member bound to the payer's WeChat/Alipay id
-    (扫码即会员), or nobody. A late order whose member cannot be found any more
-    is booked without one and says so, rather than dropped."""
+    (扫码即会员), or nobody; locked, with the brand read in the same statement. A
+    late order whose member cannot be found any more is booked without one and
+    says so, rather than dropped."""
     if req.cart.member is not None:
         try:
-            return find_member(conn, ctx, brand_id, req.cart.member, now, lock=True), None
+            member, brand = _find_member(conn, ctx, brand_id, req.cart.member, now, lock=True)
+            return member, None, brand
         except DomainError as exc:
             if not late:
                 raise
-            return None, {"code": "member_unknown", "reason": exc.code, "message": exc.message}
+            unknown = {"code": "member_unknown", "reason": exc.code, "message": exc.message}
+            return None, unknown, None
     if req.payer is not None:
         member_id = member_id_by_identity(conn, brand_id, req.payer)
         if member_id is not None:
-            return find_member(
+            member, brand = _find_member(
                 conn, ctx, brand_id, MemberRef(member_id=member_id), now, lock=True
-            ), None
-    return None, None
+            )
+            return member, None, brand
+    return None, None, None
 
 
 def late_batch(
@@ -902,38 +1018,89 @@ def _book(
     now: datetime,
     late: bool,
 ) -> dict[str, Any]:
+    """Book the order. The points (entries need no order id) and the claim come
+    first, so that the order row is written once, complete, with its stored
+    receipt; then its lines, benefits and tenders, the coupons, the member's row
+    (balance and growth in one UPDATE) and the events."""
     q = plan.priced.quote
     store = plan.priced.store
-    events: list[Event] = []
     _check_budgets(conn, brand.id, plan)
+    used = _chosen_coupons(q)
+    shown = quote_json(q)
+    body: dict[str, Any] = {
+        "order_no": req.order_no,
+        "store_id": store.id,
+        "status": "paid",
+        "late": late,
+        "ordered_at": ordered_at.isoformat(),
+        "member_id": member.id if member else None,
+        "rule_version": plan.priced.rules.version,
+        "subtotal_fen": q.subtotal,
+        "discount_fen": q.discount,
+        "points_redeemed": q.points_redeemed,
+        "points_offset_fen": q.points_offset,
+        "rounding_fen": q.rounding,
+        "payable_fen": q.payable,
+        "paid_fen": sum(t.amount for t in req.tenders),
+        "points_earned": q.points_earned if member else 0,
+        "claim_token": None,
+        "coupons_used": used,
+        "applied": shown["applied"],
+        "lines": shown["lines"],
+        "exceptions": list(plan.exceptions),
+        "tier": member.tier if member else None,
+    }
+    earn_id = spend_id = None
+    growth: _Growth | None = None
+    if member is not None:
+        earn_id, spend_id = _book_points(conn, brand, req, member, plan, now)
+        growth = _growth(member, plan, ordered_at)
+        body["tier"] = growth.tier
+    elif q.points_earned > 0:
+        body["claim_token"] = insert_claim(
+            conn,
+            brand.id,
+            order_ref=f"{store.code}:{req.order_no}",
+            points=q.points_earned,
+            store_id=store.id,
+            description=f"订单 {req.order_no} 补积分 (points of order {req.order_no})",
+            now=now,
+            valid_days=ctx.settings.claim_valid_days,
+        )
     order_id = inserted_id(
         conn.execute(
-            insert(orders).values(
-                brand_id=brand.id,
-                store_id=store.id,
-                order_no=req.order_no,
-                member_id=member.id if member else None,
-                status="paid",
-                request_hash=digest,
-                rule_version=plan.priced.rules.version,
-                subtotal=q.subtotal,
-                discount=q.discount,
-                points_redeemed=q.points_redeemed,
-                points_offset=q.points_offset,
-                rounding=q.rounding,
-                payable=q.payable,
-                points_earned=q.points_earned if member else 0,
-                cashier=req.cashier,
-                terminal=req.terminal,
-                payer=None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
-                late=late,
-                exceptions=json.dumps(list(plan.exceptions), ensure_ascii=False),
-                response="{}",
-                ordered_at=ordered_at,
-                booked_at=now,
-            )
+            insert(orders),
+            {
+                "brand_id": brand.id,
+                "store_id": store.id,
+                "order_no": req.order_no,
+                "member_id": member.id if member else None,
+                "status": "paid",
+                "request_hash": digest,
+                "rule_version": plan.priced.rules.version,
+                "subtotal": q.subtotal,
+                "discount": q.discount,
+                "points_redeemed": q.points_redeemed,
+                "points_offset": q.points_offset,
+                "rounding": q.rounding,
+                "payable": q.payable,
+                "points_earned": body["points_earned"],
+                "cashier": req.cashier,
+                "terminal": req.terminal,
+                "payer": None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
+                "late": late,
+                "exceptions": json.dumps(list(plan.exceptions), ensure_ascii=False),
+                "claim_token": "issued" if body["claim_token"] is not None else None,
+                "earn_entry_id": earn_id,
+                "spend_entry_id": spend_id,
+                # The receipt less its order id (see _receipt).
+                "response": json.dumps(body, ensure_ascii=False),
+                "ordered_at": ordered_at,
+                "booked_at": now,
+            },
         )
     )
+    receipt: dict[str, Any] = {"order_id": order_id, **body}
     redeemed_per_line = allocate(q.points_redeemed, [x.points_offset for x in q.lines])
     conn.execute(
         insert(order_lines),
@@ -977,53 +1144,11 @@ def _book(
             for t in req.tenders
         ],
     )
-    used = _chosen_coupons(q)
-    if not wallet.redeem(conn, brand.id, used, order_id, store.id, reservation_id, now):
+    if used and not wallet.redeem(conn, brand.id, used, order_id, store.id, reservation_id, now):
         raise RetryTransaction
     if reservation_id is not None:
         _release(conn, reservation_id, now)
-    receipt: dict[str, Any] = {
-        "order_id": order_id,
-        "order_no": req.order_no,
-        "store_id": store.id,
-        "status": "paid",
-        "late": late,
-        "ordered_at": ordered_at.isoformat(),
-        "member_id": member.id if member else None,
-        "rule_version": plan.priced.rules.version,
-        "subtotal_fen": q.subtotal,
-        "discount_fen": q.discount,
-        "points_redeemed": q.points_redeemed,
-        "points_offset_fen": q.points_offset,
-        "rounding_fen": q.rounding,
-        "payable_fen": q.payable,
-        "paid_fen": sum(t.amount for t in req.tenders),
-        "points_earned": 0,
-        "claim_token": None,
-        "coupons_used": used,
-        "applied": quote_json(q)["applied"],
-        "lines": quote_json(q)["lines"],
-        "exceptions": list(plan.exceptions),
-        "tier": member.tier if member else None,
-    }
-    if member is not None:
-        _book_member(
-            conn, brand, req, member, plan, order_id, used, ordered_at, now, receipt, events
-        )
-    elif q.points_earned > 0:
-        receipt["claim_token"] = insert_claim(
-            conn,
-            brand.id,
-            order_ref=f"{store.code}:{req.order_no}",
-            points=q.points_earned,
-            store_id=store.id,
-            description=f"订单 {req.order_no} 补积分 (points of order {req.order_no})",
-            now=now,
-            valid_days=ctx.settings.claim_valid_days,
-        )
-        conn.execute(update(orders).where(orders.c.id == order_id).values(claim_token="issued"))
-    events.insert(
-        0,
+    events: list[Event] = [
         (
             EventType.ORDER_PAID,
             f"order:{order_id}",
@@ -1043,27 +1168,17 @@ def _book(
                     {"sku": x.sku, "category": x.category, "qty": x.qty, "payable_fen": lq.payable}
                     for x, lq in zip(req.cart.lines, q.lines, strict=True)
                 ],
-                "first_order": receipt.get("first_order", False),
-                "previous_order_at": receipt.get("previous_order_at"),
+                "first_order": growth.first_order if growth else False,
+                "previous_order_at": growth.previous_order_at if growth else None,
                 "tier": receipt["tier"],
             },
-        ),
-    )
-    emit_many(conn, brand.id, events, now)
-    receipt.pop("previous_order_at", None)
-    receipt.pop("first_order", None)
-    earn_id = receipt.pop("earn_entry_id", None)
-    spend_id = receipt.pop("spend_entry_id", None)
-    conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(
-            response=json.dumps(receipt, ensure_ascii=False),
-            points_earned=receipt["points_earned"],
-            earn_entry_id=earn_id,
-            spend_entry_id=spend_id,
         )
-    )
+    ]
+    if member is not None:
+        assert growth is not None
+        _update_member(conn, member, plan, growth)
+        events += _member_events(member, plan, order_id, used, growth)
+    emit_many(conn, brand.id, events, now)
     return receipt
 
 
@@ -1083,19 +1198,16 @@ def _check_budgets(conn: Connection, brand_id: int, plan: _Plan) -> None:
         raise RetryTransaction
 
 
-def _book_member(
+def _book_points(
     conn: Connection,
     brand: Brand,
     req: ConfirmRequest,
     member: Member,
     plan: _Plan,
-    order_id: int,
-    used: list[int],
-    ordered_at: datetime,
     now: datetime,
-    receipt: dict[str, Any],
-    events: list[Event],
-) -> None:
+) -> tuple[int | None, int | None]:
+    """The order's spend and earn entries: (earn entry id, spend entry id). The
+    cached balance moves in `_update_member`, with the growth."""
     q = plan.priced.quote
     store = plan.priced.store
     spend_id = earn_id = None
@@ -1113,6 +1225,7 @@ def _book_member(
                 store_id=store.id,
             ),
             now,
+            move_balance=False,
         )
     if q.points_earned:
         earn_id = credit(
@@ -1128,29 +1241,74 @@ def _book_member(
                 store_id=store.id,
             ),
             now,
+            # Read under this lock with the balance (member_state); a spend above
+            # does not create debt.
+            no_debt=not plan.inputs.in_debt,
+            move_balance=False,
         )
-    receipt["points_earned"] = q.points_earned
-    receipt["earn_entry_id"], receipt["spend_entry_id"] = earn_id, spend_id
+    return earn_id, spend_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Growth:
+    spent: int
+    orders_count: int
+    last_order_at: datetime | None
+    tier: str
+    first_order: bool
+    previous_order_at: str | None
+
+
+def _growth(member: Member, plan: _Plan, ordered_at: datetime) -> _Growth:
     inputs = plan.inputs
     spent, orders_count, last_order_at = inputs.spent, inputs.orders_count, inputs.last_order_at
-    new_spent = spent + q.payable
+    new_spent = spent + plan.priced.quote.payable
     tier = tier_for(tiers_of(plan.priced.rules.document), new_spent)
-    new_tier = tier.id if tier is not None and tier.id != member.tier else member.tier
-    conn.execute(
-        update(members)
-        .where(members.c.id == member.id)
-        .values(
-            spent_fen=new_spent,
-            orders_count=orders_count + 1,
-            last_order_at=ordered_at
-            if last_order_at is None or ordered_at > last_order_at
-            else last_order_at,
-            tier=new_tier,
-        )
+    return _Growth(
+        new_spent,
+        orders_count + 1,
+        ordered_at if last_order_at is None or ordered_at > last_order_at else last_order_at,
+        tier.id if tier is not None and tier.id != member.tier else member.tier,
+        orders_count == 0,
+        last_order_at.isoformat() if last_order_at else None,
     )
-    receipt["tier"] = new_tier
-    receipt["first_order"] = orders_count == 0
-    receipt["previous_order_at"] = last_order_at.isoformat() if last_order_at else None
+
+
+def _update_member(conn: Connection, member: Member, plan: _Plan, growth: _Growth) -> None:
+    """One UPDATE of the member row: the cached balance (by the order's points)
+    and the growth (spent, orders, last order, tier)."""
+    q = plan.priced.quote
+    conn.execute(
+        _UPDATE_MEMBER,
+        {
+            "member_id": member.id,
+            "delta": q.points_earned - q.points_redeemed,
+            "spent": growth.spent,
+            "orders": growth.orders_count,
+            "last_order_at": growth.last_order_at,
+            "tier": growth.tier,
+        },
+    )
+
+
+_UPDATE_MEMBER = (
+    update(members)
+    .where(members.c.id == bindparam("member_id"))
+    .values(
+        points_balance=members.c.points_balance + bindparam("delta", type_=BigInteger()),
+        spent_fen=bindparam("spent", type_=members.c.spent_fen.type),
+        orders_count=bindparam("orders", type_=members.c.orders_count.type),
+        last_order_at=bindparam("last_order_at", type_=members.c.last_order_at.type),
+        tier=bindparam("tier", type_=members.c.tier.type),
+    )
+)
+
+
+def _member_events(
+    member: Member, plan: _Plan, order_id: int, used: list[int], growth: _Growth
+) -> list[Event]:
+    q = plan.priced.quote
+    events: list[Event] = []
     if q.points_redeemed or q.points_earned:
         events.append(
             (
@@ -1160,7 +1318,7 @@ def _book_member(
                     "member_id": member.id,
                     "order_id": order_id,
                     "delta": q.points_earned - q.points_redeemed,
-                    "balance": inputs.points_total + q.points_earned - q.points_redeemed,
+                    "balance": plan.inputs.points_total + q.points_earned - q.points_redeemed,
                 },
             )
         )
@@ -1172,7 +1330,7 @@ def _book_member(
                 {"coupon_id": coupon_id, "member_id": member.id, "order_id": order_id},
             )
         )
-    if new_tier != member.tier:
+    if growth.tier != member.tier:
         events.append(
             (
                 EventType.TIER_CHANGED,
@@ -1180,19 +1338,20 @@ def _book_member(
                 {
                     "member_id": member.id,
                     "from": member.tier,
-                    "to": new_tier,
+                    "to": growth.tier,
                     "order_id": order_id,
-                    "spent_fen": new_spent,
+                    "spent_fen": growth.spent,
                 },
             )
         )
+    return events
 
 
 def get_order(ctx: Context, brand_id: int, store_id: int, order_no: str) -> dict[str, Any]:
     """The receipt of a booked order (what confirm answered)."""
     with ctx.transaction(read_only=True) as conn:
         row = conn.execute(
-            select(orders.c.response, orders.c.status, orders.c.refunded).where(
+            select(orders.c.id, orders.c.response, orders.c.status, orders.c.refunded).where(
                 orders.c.brand_id == brand_id,
                 orders.c.store_id == store_id,
                 orders.c.order_no == order_no,
@@ -1200,7 +1359,7 @@ def get_order(ctx: Context, brand_id: int, store_id: int, order_no: str) -> dict
         ).first()
     if row is None:
         raise NotFound(f"订单 {order_no} 不存在 (order not found)", code="order_not_found")
-    receipt: dict[str, Any] = json.loads(row.response)
+    receipt = _receipt(row.id, row.response)
     receipt["status"] = row.status
     receipt["refunded_fen"] = int(row.refunded)
     return receipt

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, false, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
 from loyalpos.db.tables import coupon_events, coupons, inserted_id
 from loyalpos.domain.errors import InvalidInput, NotFound
@@ -185,17 +185,22 @@ def issue(
     return coupon_id
 
 
+# Built once: the till reads the wallet on every quote and member confirm, and
+# building the statement cost more Python than running it.
+_OPEN_COUPONS = (
+    select(coupons)
+    .where(
+        coupons.c.member_id == bindparam("member_id"),
+        coupons.c.state.in_([State.ISSUED.value, State.LOCKED.value]),
+        or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > bindparam("now")),
+    )
+    .order_by(coupons.c.id)
+)
+
+
 def open_coupons(conn: Connection, member_id: int, now: datetime) -> list[Coupon]:
     """Issued or locked coupons not past their expiry, in id order."""
-    rows = conn.execute(
-        select(coupons)
-        .where(
-            coupons.c.member_id == member_id,
-            coupons.c.state.in_([State.ISSUED.value, State.LOCKED.value]),
-            or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > now),
-        )
-        .order_by(coupons.c.id)
-    )
+    rows = conn.execute(_OPEN_COUPONS, {"member_id": member_id, "now": now})
     return [_coupon(r) for r in rows]
 
 

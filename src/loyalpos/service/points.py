@@ -105,11 +105,17 @@ def credit(
     *,
     expires_on: date | None = None,
     pending: bool = True,
+    no_debt: bool = False,
+    move_balance: bool = True,
 ) -> int:
-    """Add points in an open transaction: pay off any debt, open a lot, book the entry."""
+    """Add points in an open transaction: pay off any debt, open a lot, book the entry.
+
+    `no_debt`: the caller read, under the member's lock, that the member has no
+    debt lot, so there is nothing to pay off (saves the read). `move_balance`: see
+    `ledger_repo.insert_entry`."""
     if kind is EntryKind.EARN:
         _roll_expiry(conn, brand, member_id, now)
-    settle, rest = plan_debt_settlement(repo.debt_lots(conn, member_id), points)
+    settle, rest = plan_debt_settlement([] if no_debt else repo.debt_lots(conn, member_id), points)
     repo.add_to_lots(conn, settle)
     lot_id = None
     if rest:
@@ -134,6 +140,7 @@ def credit(
         now,
         lot_id=lot_id,
         draws=[(d.lot_id, d.points) for d in settle],
+        move_balance=move_balance,
     )
 
 
@@ -145,8 +152,11 @@ def debit(
     kind: EntryKind,
     source: Source,
     now: datetime,
+    *,
+    move_balance: bool = True,
 ) -> int:
-    """Take spendable points in an open transaction, earliest-expiring lots first."""
+    """Take spendable points in an open transaction, earliest-expiring lots first
+    (`move_balance`: see `ledger_repo.insert_entry`)."""
     today = brand.local_date(now)
     lots: list[Lot] = []
     covered = 0
@@ -168,6 +178,7 @@ def debit(
         source,
         now,
         draws=[(d.lot_id, -d.points) for d in draws],
+        move_balance=move_balance,
     )
     if kind is EntryKind.SPEND:
         _roll_expiry(conn, brand, member_id, now)
@@ -186,6 +197,7 @@ def _book(
     lot_id: int | None = None,
     reverses: int | None = None,
     draws: list[tuple[int, int]] | None = None,
+    move_balance: bool = True,
 ) -> int:
     return repo.insert_entry(
         conn,
@@ -204,6 +216,7 @@ def _book(
         reason=source.reason,
         idempotency_key=source.idempotency_key,
         draws=draws or [],
+        move_balance=move_balance,
     )
 
 
