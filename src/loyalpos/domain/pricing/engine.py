@@ -37,6 +37,7 @@ Speed (bench/bench_quote.py, docs/performance.md), none of it changing a result:
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,12 @@ MAX_UNIT_PRICE = 100_000_000  # 1,000,000 元
 FAR_FUTURE = datetime.max
 
 
+# One step of a sequence: a number for (the benefit by identity, its budget cap,
+# whether a coupon rather than a promotion brings it, which decides points
+# offset), given out per search (`_info`).
+Step = int
+
+
 @dataclass(slots=True)
 class Candidate:
     """A usable benefit: a wallet coupon, or a promotion (coupon None). Not
@@ -90,6 +97,12 @@ class Candidate:
     cap: int | None
     # The coupon id, or `promotion:<id>`: what the ranking and the quote name it by.
     key: str = field(init=False, repr=False, compare=False)
+    # Its `_sort_key` and step in the search numbered `owner` (see `_info`).
+    owner: int = field(default=-1, init=False, repr=False, compare=False)
+    sort_key: tuple[int, int, str] = field(
+        default=(0, 0, ""), init=False, repr=False, compare=False
+    )
+    step: Step = field(default=-1, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = self.coupon.id if self.coupon else f"promotion:{self.benefit.id}"
@@ -186,14 +199,15 @@ class _Summary(NamedTuple):
     failed: Ineligible | None
 
 
-# One step of a sequence: a number for (the benefit by identity, its budget cap,
-# whether a coupon rather than a promotion brings it, which decides points
-# offset), given out per search (`_info`).
-Step = int
-
-
 def _steps(s: _Search, ordered: Sequence[Candidate]) -> tuple[Step, ...]:
-    return tuple([_info(s, c)[1] for c in ordered])
+    serial = s.serial
+    for c in ordered:
+        if c.owner != serial:
+            _info(s, c)
+    return tuple([c.step for c in ordered])
+
+
+_serials = itertools.count()
 
 
 @dataclass
@@ -205,10 +219,11 @@ class _Search:
     order: dict[str, int]
     # id(benefit) -> its `_Traits`, shared by the searches under one rule set
     traits: dict[int, _Traits] = field(init=False)
-    # id(candidate) -> (the candidate, `_sort_key`, its step): see `_info`
-    infos: dict[int, tuple[tuple[int, int, str], Step]] = field(default_factory=dict)
+    # A number of its own, which marks the candidates whose `sort_key` and
+    # `step` it gave (`_info`), and the candidates that keep their benefits alive.
+    serial: int = field(init=False)
     kept: list[Candidate] = field(default_factory=list)
-    # (id(benefit), cap, coupon?) -> its step; `infos` keeps every such benefit
+    # (id(benefit), cap, coupon?) -> its step; `kept` keeps every such benefit
     # alive (through its candidate), so that its id() is not reused
     step_ids: dict[tuple[int, int | None, bool], Step] = field(default_factory=dict)
     evaluations: int = 0
@@ -228,6 +243,7 @@ class _Search:
 
     def __post_init__(self) -> None:
         self.traits = _rules_traits(self.rules)
+        self.serial = next(_serials)
 
 
 def check_cart(cart: Cart) -> None:
@@ -347,19 +363,20 @@ def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
 
 
 def _info(s: _Search, c: Candidate) -> tuple[tuple[int, int, str], Step]:
-    """(its `_sort_key`, its step), once per candidate. (Plain values, and
-    `s.kept` keeps the candidates alive, so that the collector can stop tracking
-    these tuples.)"""
-    found = s.infos.get(id(c))
-    if found is None:
+    """(its `_sort_key`, its step), once per candidate and search: kept on the
+    candidate (`sort_key`, `step`), marked with the search's `serial`, so the
+    hot paths read them directly when `c.owner == s.serial`."""
+    if c.owner != s.serial:
         place = _traits(s, c.benefit).place
         what = (id(c.benefit), c.cap, c.coupon is not None)
         step = s.step_ids.get(what)
         if step is None:
             step = s.step_ids[what] = len(s.step_ids)
-        found = s.infos[id(c)] = ((place[0], place[1], c.key), step)
-        s.kept.append(c)  # its id() is not reused while the search lasts
-    return found
+            s.kept.append(c)  # keeps the benefit, whose id() names the step, alive
+        c.sort_key = (place[0], place[1], c.key)
+        c.step = step
+        c.owner = s.serial
+    return c.sort_key, c.step
 
 
 def _place(s: _Search, c: Candidate) -> tuple[int, int]:
@@ -376,6 +393,14 @@ class _Traits(NamedTuple):
     groups: int  # bit g: `exclusive_groups[g]` names it (by kind or id)
     first: int  # bit p: `forbidden_pairs[p][0]` names it
     second: int  # bit p: `forbidden_pairs[p][1]` names it
+    # All of the above in one number each, so that two benefits (or a benefit and
+    # the union of a combination's `mine`) conflict exactly when `against & mine`:
+    # the groups, `second` against `first` and `first` against `second`, and two
+    # bits, "is exclusive" and "is there", each benefit's `mine` setting "is
+    # there" and an exclusive one's "is exclusive", the `against` of every one
+    # holding "is exclusive" and of an exclusive one "is there".
+    mine: int
+    against: int
 
 
 def _traits(s: _Search, b: Benefit) -> _Traits:
@@ -395,7 +420,16 @@ def _traits(s: _Search, b: Benefit) -> _Traits:
                 second |= 1 << p
         order = {k.value: i for i, k in enumerate(stacking.order)}
         place = (order.get(b.kind, 99), -b.priority)
-        found = s.traits[id(b)] = _Traits(b, place, b.exclusive, groups, first, second)
+        g, p = len(stacking.exclusive_groups), len(stacking.forbidden_pairs)
+        there, exclusive = 1 << (g + 2 * p), 1 << (g + 2 * p + 1)
+        mine = groups | first << g | second << (g + p) | there
+        against = groups | second << g | first << (g + p) | exclusive
+        if b.exclusive:
+            mine |= exclusive
+            against |= there
+        found = s.traits[id(b)] = _Traits(
+            b, place, b.exclusive, groups, first, second, mine, against
+        )
     return found
 
 
@@ -439,8 +473,8 @@ def _offset(s: _Search, left: int, combo: Sequence[Candidate]) -> tuple[int, int
     return points, points * po.unit_fen // po.points_per_unit
 
 
-def _by_sort_key(info: tuple[tuple[int, int, str], Step, Candidate]) -> tuple[int, int, str]:
-    return info[0]
+def _by_sort_key(c: Candidate) -> tuple[int, int, str]:
+    return c.sort_key
 
 
 def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
@@ -450,22 +484,22 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     per sequence (`s.memo`) and handed to each combination that yields it; the
     split over the lines waits until someone asks (`Evaluation.state`)."""
     s.evaluations += 1
-    infos = [(*_info(s, c), c) for c in combo]
-    if len(infos) > 1:
-        infos.sort(key=_by_sort_key)
+    serial = s.serial
+    for c in combo:
+        if c.owner != serial:
+            _info(s, c)
+    ordered = sorted(combo, key=_by_sort_key) if len(combo) > 1 else list(combo)
     return _evaluation(
-        s,
-        combo,
-        [x[2] for x in infos],
-        tuple([x[1] for x in infos]),
-        [x[0] for x in infos],
+        s, combo, ordered, tuple([c.step for c in ordered]), [c.sort_key for c in ordered]
     )
 
 
 def _extend(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
     """`evaluate(s, (*e.combo, c))`, placing `c` among the sorted benefits of `e`."""
     s.evaluations += 1
-    key, step = _info(s, c)
+    if c.owner != s.serial:
+        _info(s, c)
+    key, step = c.sort_key, c.step
     at = bisect_right(e.keys, key)
     ordered = e.ordered[:at]
     ordered.append(c)
@@ -699,15 +733,7 @@ def _pair_ok(s: _Search, a: Candidate, b: Candidate) -> bool:
     """Whether the stacking rules let `a` and `b` sit in one combination: neither
     is exclusive, no exclusive group names both (by kind or id), and no forbidden
     pair matches them either way round."""
-    x = _traits(s, a.benefit)
-    y = _traits(s, b.benefit)
-    return not (
-        x.exclusive
-        or y.exclusive
-        or x.groups & y.groups
-        or x.first & y.second
-        or x.second & y.first
-    )
+    return not _traits(s, a.benefit).against & _traits(s, b.benefit).mine
 
 
 def per_order(s: _Search, b: Benefit) -> int:
@@ -920,6 +946,7 @@ class _Ranking:
         self.unique = len(set(keys)) == len(keys)
         self.interfering: dict[tuple[int, int], bool] = {}
         self.interferers: dict[int, tuple[list[str], list[tuple[int, bool]]]] = {}
+        self.free: dict[int, bool] = {}  # id(benefit) -> `_free`
         # run_end[j]: where the run of candidates of j's template that starts at j
         # ends (the ranking puts a template's coupons together unless another
         # template saves exactly as much).
@@ -968,25 +995,28 @@ class _Ranking:
     def compatible(self, a: Candidate, b: Candidate) -> bool:
         return _pair_ok(self.s, a, b)
 
-    def joins(self, combo: Sequence[Candidate], j: int, coupons: int) -> bool:
+    def joins(self, combo: Sequence[Candidate], j: int, coupons: int, mine: int) -> bool:
         """`_fits(s, combo, cands[j]) is None`, without building the reason;
-        `coupons` is how many coupons `combo` holds."""
-        t = self.traits[j]
-        if combo and t.exclusive:
+        `coupons` is how many coupons `combo` holds, `mine` the union of their
+        `_Traits.mine` (j conflicts with one of them exactly when with the union)."""
+        if self.traits[j].against & mine:
             return False
-        traits = self.s.traits  # every benefit in `combo` has its entry (`_info`)
-        for other in combo:
-            o = traits[id(other.benefit)]
-            if o.exclusive or t.groups & o.groups or t.first & o.second or t.second & o.first:
-                return False
         if self.is_coupon[j]:
             if coupons >= self.max_coupons:
                 return False
-            tid = self.cands[j].benefit.id
-            same = sum(1 for x in combo if x.coupon is not None and x.benefit.id == tid)
-            if same >= self.allowed[j]:
-                return False
+            if self.allowed[j] < self.max_coupons:  # else `coupons` already tells
+                tid = self.cands[j].benefit.id
+                same = sum(1 for x in combo if x.coupon is not None and x.benefit.id == tid)
+                if same >= self.allowed[j]:
+                    return False
         return True
+
+    def mine(self, combo: Sequence[Candidate]) -> int:
+        """The union of the `_Traits.mine` of `combo`'s benefits."""
+        found = 0
+        for c in combo:
+            found |= _traits(self.s, c.benefit).mine
+        return found
 
     def _mask(self, b: Benefit) -> int:
         return _mask(self.s, b)
@@ -997,11 +1027,12 @@ class _Ranking:
         pair = (id(x.benefit), id(c.benefit))
         found = self.interfering.get(pair)
         if found is None:
+            tx, tc = _traits(self.s, x.benefit), _traits(self.s, c.benefit)
             found = (
                 x.benefit is not c.benefit
-                and _place(self.s, x) == _place(self.s, c)
+                and tx.place == tc.place
                 and bool(self._mask(x.benefit) & self._mask(c.benefit))
-                and self.compatible(x, c)
+                and not tx.against & tc.mine  # compatible
             )
             self.interfering[pair] = found
         return found
@@ -1054,7 +1085,12 @@ class _Ranking:
     def _free(self, c: Candidate) -> bool:
         """Whether no benefit, ranked or forced, can come between two coupons of
         `c`'s template (then every earlier one blocks, see `_blockers`)."""
-        return not self._interferers(c)[0] and not any(self.interferes(x, c) for x in self.forced)
+        found = self.free.get(id(c.benefit))
+        if found is None:
+            found = self.free[id(c.benefit)] = not self._interferers(c)[0] and not any(
+                self.interferes(x, c) for x in self.forced
+            )
+        return found
 
     def _blockers(self, j: int) -> Sequence[int]:
         """The earlier coupons of j's template with no possible interferer (ranked
@@ -1211,6 +1247,7 @@ def _search(
         current: Evaluation,
         coupons: int,
         pending: tuple[_Constraint, ...],
+        mine: int,
     ) -> None:
         nonlocal best
         if (
@@ -1240,7 +1277,7 @@ def _search(
                     at = r.skip(j) - i
                 continue
             c = r.cands[j]
-            if not r.joins(combo, j, coupons):
+            if not r.joins(combo, j, coupons, mine):
                 if consecutive and r.unique:  # no coupon of this template can join either
                     at = r.run_end[j] - i
                 continue
@@ -1259,12 +1296,19 @@ def _search(
             if extended.saving >= 0:
                 # (`dfs` is deleted only once the search is over: see below.)
                 dfs(  # noqa: F821
-                    j + 1, extended.combo, held | 1 << j, extended, coupons + r.is_coupon[j], after
+                    j + 1,
+                    extended.combo,
+                    held | 1 << j,
+                    extended,
+                    coupons + r.is_coupon[j],
+                    after,
+                    mine | r.traits[j].mine,
                 )
 
     try:
         if root.saving >= 0:
-            dfs(0, forced, 0, root, sum(1 for c in forced if c.coupon is not None), ())
+            coupons = sum(1 for c in forced if c.coupon is not None)
+            dfs(0, forced, 0, root, coupons, (), r.mine(forced))
     finally:
         # `dfs` refers to itself through its closure: without this the cycle keeps
         # the whole search alive until the garbage collector finds it, and every
@@ -1327,7 +1371,9 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     fails, worked out once per template and without spreading the saving over the
     lines (`benefits.preview`); the search applies `c` for real if it gets there."""
     s.evaluations += 1
-    step = _info(s, c)[1]
+    if c.owner != s.serial:
+        _info(s, c)
+    step = c.step
     seq = s.memo.get((step,))
     if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
         seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
