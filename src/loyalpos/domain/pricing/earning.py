@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from loyalpos.domain.money import yuan
 from loyalpos.domain.pricing.allocation import allocate
@@ -46,14 +47,33 @@ def _fmt(f: Fraction) -> str:
     return str(f.numerator) if f.denominator == 1 else f"{float(f):g}"
 
 
-def earn(
-    rules: RuleSet,
-    member: MemberContext,
-    cart: Cart,
-    paid: Sequence[int],
-    coupon_multipliers: Sequence[Fraction],
-) -> Earned:
-    active = [r for r in rules.earn if _in_force(r, cart, member)]
+class _Plan(NamedTuple):
+    """What `earn` works out from the rules in force, the member's tier and the
+    coupons' multiplier alone, kept per rule set object (see `_plan`)."""
+
+    rules: RuleSet  # kept alive so that its id() is not reused
+    notes: tuple[str, ...]  # before the points line
+    # Per rule (-2 excluded, -1 base, else the index in `category`): points per 分
+    # paid as an integer over `common`, the rules' common denominator.
+    per_rule: dict[int, int]
+    common: int
+    excluded: list[EarnRule]
+    category: list[EarnRule]
+    threshold_bonus: list[EarnRule]
+    first_order_bonus: list[EarnRule]
+
+
+_PLANS: dict[tuple[object, ...], _Plan] = {}
+_PLANS_KEPT = 256
+
+
+def _plan(
+    rules: RuleSet, member: MemberContext, active: list[EarnRule], coupon_mult: Fraction
+) -> _Plan:
+    key = (id(rules), member.tier, coupon_mult, *[id(r) for r in active])
+    found = _PLANS.get(key)
+    if found is not None and found.rules is rules:
+        return found
     by_kind: dict[EarnKind, list[EarnRule]] = {}
     for r in active:
         by_kind.setdefault(r.kind, []).append(r)
@@ -77,60 +97,74 @@ def earn(
     if time_mult != 1:
         best = next(r for r in time_rules if r.multiplier == time_mult)
         notes.append(f"earn: {best.description or best.id} ×{_fmt(time_mult)}")
-    coupon_mult = max(coupon_multipliers, default=Fraction(1))
     if coupon_mult != 1:
         notes.append(f"earn: coupon points ×{_fmt(coupon_mult)}")
     factor = tier_mult * time_mult * coupon_mult
 
     # Each line earns paid × rate × factor. The rate comes from the base rule, an
     # exclusion or the first category rule that takes the line, so rate × factor
-    # is worked out once per rule, as an integer numerator and denominator, and
+    # is worked out once per rule, as an integer over a common denominator, and
     # the sums over lines stay in integers (Fraction arithmetic on every line took
     # much of the time of a quote).
     excluded = by_kind.get(EarnKind.EXCLUDE, [])
     category = by_kind.get(EarnKind.CATEGORY_RATE, [])
-    which = _classify(cart, excluded, category)
-    per_rule: dict[int, tuple[int, int]] = {}  # -1 base, -2 excluded, else index in category
-    for k in set(which):
-        if k == -2:
-            rate = Fraction(0)
-        elif k == -1:
-            rate = base_rate
-        else:
-            r = category[k]
-            rate = r.rate if r.rate else base_rate * r.multiplier
-        rate *= factor
-        per_rule[k] = (rate.numerator, rate.denominator)
-    paid_by_rule: dict[int, int] = {}
-    for k, amount in zip(which, paid, strict=True):
-        paid_by_rule[k] = paid_by_rule.get(k, 0) + amount
-    # Σ paid × n/d over the rules, exactly: over their common denominator.
-    common = math.lcm(*(d for _, d in per_rule.values()))
-    numerator = sum(
-        per_rule[k][0] * (common // per_rule[k][1]) * amount for k, amount in paid_by_rule.items()
+    rates: dict[int, Fraction] = {-2: Fraction(0), -1: base_rate * factor}
+    for k, r in enumerate(category):
+        rates[k] = (r.rate if r.rate else base_rate * r.multiplier) * factor
+    common = math.lcm(*(x.denominator for x in rates.values()))
+    per_rule = {k: x.numerator * (common // x.denominator) for k, x in rates.items()}
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    found = _PLANS[key] = _Plan(
+        rules,
+        tuple(notes),
+        per_rule,
+        common,
+        excluded,
+        category,
+        by_kind.get(EarnKind.THRESHOLD_BONUS, []),
+        by_kind.get(EarnKind.FIRST_ORDER_BONUS, []),
     )
-    points = _round_ratio(numerator, common, rules.points_rounding)
-    notes.append(f"earn: {points} points on {yuan(sum(paid))} paid")
+    return found
+
+
+def earn(
+    rules: RuleSet,
+    member: MemberContext,
+    cart: Cart,
+    paid: Sequence[int],
+    coupon_multipliers: Sequence[Fraction],
+) -> Earned:
+    active = [r for r in rules.earn if _in_force(r, cart, member)]
+    plan = _plan(rules, member, active, max(coupon_multipliers, default=Fraction(1)))
+    notes = list(plan.notes)
+    which = _classify(cart, plan.excluded, plan.category)
+    # Per line, its exact points times `plan.common`: Σ paid × n/d over the lines,
+    # exactly, over the rules' common denominator.
+    per_rule = plan.per_rule
+    weights = [amount * per_rule[k] for amount, k in zip(paid, which, strict=True)]
+    points = _round_ratio(sum(weights), plan.common, rules.points_rounding)
+    total_paid = sum(paid)
+    notes.append(f"earn: {points} points on {yuan(total_paid)} paid")
 
     bonus = 0
-    total_paid = sum(paid)
-    for r in by_kind.get(EarnKind.THRESHOLD_BONUS, []):
+    for r in plan.threshold_bonus:
         reached = [pts for threshold, pts in r.steps if total_paid >= threshold]
         if reached:
             step = max(reached)
             bonus += step
             notes.append(f"earn: threshold bonus +{step} ({r.id})")
     if member.first_order:
-        for r in by_kind.get(EarnKind.FIRST_ORDER_BONUS, []):
+        for r in plan.first_order_bonus:
             bonus += r.points
             notes.append(f"earn: first order bonus +{r.points} ({r.id})")
     total = points + bonus
-    # Bonuses still need a home when nothing was paid (e.g. a first-order bonus on
-    # a fully discounted cart): then every line takes an equal share.
-    rates = [per_rule[k] for k in which]  # per line: points per 分 paid, (n, d)
-    if any(amount and n for (n, _), amount in zip(rates, paid, strict=True)):
-        weights = _int_weights(paid, rates)
-    else:
+    # The total goes to the lines in proportion to their exact points (`weights`:
+    # the same proportion as the points themselves, which is all the split
+    # depends on). Bonuses still need a home when nothing was paid (e.g. a
+    # first-order bonus on a fully discounted cart): then every line takes an
+    # equal share.
+    if not any(weights):
         weights = list(paid) if any(paid) else [1] * len(paid)
     return Earned(total, allocate(total, weights), notes)
 
@@ -185,12 +219,3 @@ def _classify(cart: Cart, excluded: list[EarnRule], category: list[EarnRule]) ->
 
 def _plain(scope: Scope) -> bool:
     return not scope.exclude_skus and not scope.exclude_categories
-
-
-def _int_weights(paid: Sequence[int], rates: Sequence[tuple[int, int]]) -> list[int]:
-    """The lines' raw points (paid × n/d points per 分) over their common
-    denominator: integers in the same proportion. Paid × n/d in lowest terms has
-    denominator d / gcd(paid, d)."""
-    gcd = math.gcd
-    denominator = math.lcm(*(d // gcd(a, d) for a, (_, d) in zip(paid, rates, strict=True)))
-    return [a * n * denominator // d for a, (n, d) in zip(paid, rates, strict=True)]
