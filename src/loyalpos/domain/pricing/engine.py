@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from itertools import accumulate
 from typing import NamedTuple
 
 from loyalpos.domain.errors import InvalidInput
@@ -857,6 +858,18 @@ class _Constraint(NamedTuple):
     last_promotion: int  # the last that is a promotion (needs no coupon slot), or -1
 
 
+def _item_lines(st: State, b: Benefit) -> tuple[int, ...]:
+    """The lines an item benefit takes its unit from (`benefits.item`)."""
+    return st.sku_lines(b.sku) if b.sku else st.scope_lines(b.scope)
+
+
+def _line_mask(lines: Sequence[int]) -> int:
+    mask = 0
+    for i in lines:
+        mask |= 1 << i
+    return mask
+
+
 def _touched(b: Benefit, st: State) -> int:
     """Bit mask of the lines whose state applying `b` reads or writes."""
     if b.kind is Kind.ITEM and b.sku:
@@ -904,43 +917,44 @@ class _Ranking:
         self.keys = [c.key for c in cands]
         self.is_coupon = [c.coupon is not None for c in cands]
         self.savings = [saving for _, saving in ranked]
-        traits = self.traits = [_traits(s, c.benefit) for c in cands]
+        self.traits = [_traits(s, c.benefit) for c in cands]
         allowed: dict[int, int] = {}
         for c in cands:
             if id(c.benefit) not in allowed:
                 allowed[id(c.benefit)] = per_order(s, c.benefit)
         self.allowed = [allowed[id(c.benefit)] for c in cands]
-        # Candidates by (kind, priority), then benefit: only these can come
-        # between two others.
-        self.groups: dict[tuple[int, int], dict[int, list[int]]] = {}
         # The coupons of each template in ranking order, and j's place among them.
         same_lists: list[list[int]] = []
-        self.place: list[int] = []
+        place: list[int] = []
+        self.place = place
         seen: dict[tuple[int, int | None], list[int]] = {}
         for j, c in enumerate(cands):
-            self.groups.setdefault(traits[j].place, {}).setdefault(id(c.benefit), []).append(j)
             same = seen.setdefault((id(c.benefit), c.cap), [])
             same_lists.append(same)
-            self.place.append(len(same))
+            place.append(len(same))
             same.append(j)
         # As tuples of ints, which the collector stops tracking.
         frozen = {id(v): tuple(v) for v in seen.values()}
         self.same: list[tuple[int, ...]] = [frozen[id(v)] for v in same_lists]
-        self.promotions = [i for i in range(n) if not self.is_coupon[i]]
+        is_coupon, savings = self.is_coupon, self.savings
+        self.promotions = [i for i in range(n) if not is_coupon[i]]
 
         # bound(i, k): every promotion from i on, plus the k best coupons from i on,
         # which, the ranking being by saving, are the next k.
-        self.promotions_from = [0] * (n + 1)
-        for i in range(n - 1, -1, -1):
-            saving = 0 if self.is_coupon[i] else self.savings[i]
-            self.promotions_from[i] = self.promotions_from[i + 1] + saving
+        promotions = [
+            0 if coupon else saving for coupon, saving in zip(is_coupon, savings, strict=True)
+        ]
+        self.promotions_from = list(accumulate(reversed(promotions), initial=0))[::-1]
         self.bounds: dict[int, list[int]] = {}  # coupons left -> `bound(i, ...)` by i
-        self.coupon_sums = [0]
-        self.coupons_before = []
-        for i in range(n):
-            self.coupons_before.append(len(self.coupon_sums) - 1)
-            if self.is_coupon[i]:
-                self.coupon_sums.append(self.coupon_sums[-1] + self.savings[i])
+        self.coupon_sums = list(
+            accumulate(
+                [x for x, coupon in zip(savings, is_coupon, strict=True) if coupon], initial=0
+            )
+        )
+        self.coupons_before = list(accumulate(is_coupon, initial=0))[:-1]
+        # Candidates by (kind, priority), then benefit, when first needed
+        # (`_interferers`): only these can come between two others.
+        self._groups: dict[tuple[int, int], dict[int, list[int]]] | None = None
 
         keys = [c.key for c in forced] + self.keys
         self.unique = len(set(keys)) == len(keys)
@@ -950,15 +964,82 @@ class _Ranking:
         # run_end[j]: where the run of candidates of j's template that starts at j
         # ends (the ranking puts a template's coupons together unless another
         # template saves exactly as much).
-        self.run_end = list(range(1, n + 1))
+        run_end = self.run_end = list(range(1, n + 1))
         for j in range(n - 2, -1, -1):
-            if cands[j].benefit is cands[j + 1].benefit and cands[j].cap == cands[j + 1].cap:
-                self.run_end[j] = self.run_end[j + 1]
+            if place[j + 1] and same_lists[j] is same_lists[j + 1]:  # benefit and cap
+                run_end[j] = run_end[j + 1]
         # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
         self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
         self.blockers: list[int | None] = [None] * n  # bit masks
         self.earlier: list[int | None] = [None] * n  # bit masks of `same[j][:place[j]]`
         self.free_from: list[int | None] = [None] * n
+        # Promotions that need free units (`buy_n_free`, `item`): the lines they
+        # take units from as a bit mask, how many units those lines hold, and how
+        # many of them must be free (see `takes`).
+        self.limited: list[tuple[int, int, int, int]] = []  # (index, mask, units, need)
+        for j in self.promotions:
+            b = cands[j].benefit
+            if b.kind is Kind.BUY_N_FREE:
+                lines, need = s.start.scope_lines(b.scope), b.n
+            elif b.kind is Kind.ITEM:
+                lines, need = _item_lines(s.start, b), 1
+            else:
+                continue
+            qty = s.start.lines
+            units = sum([qty[i].qty for i in lines])
+            self.limited.append((j, _line_mask(lines), units, need))
+        self.taking: dict[int, tuple[tuple[int, int], ...]] = {}  # id(candidate) -> `takes`
+
+    def takes(self, c: Candidate) -> tuple[tuple[int, int], ...]:
+        """(k, units): `c` surely takes `units` units from the lines of
+        `limited[k]` before that promotion is applied, when both are in a
+        combination. An item or bundle benefit takes one unit of each sku it names
+        (its lines, or the sku's, all lie among the promotion's) or fails; units
+        once taken stay taken; so a promotion whose lines keep fewer units than it
+        needs cannot join a combination that holds such benefits (`dead`)."""
+        found = self.taking.get(id(c))
+        if found is None:
+            found = ()
+            b = c.benefit
+            if self.limited and b.kind in (Kind.ITEM, Kind.BUNDLE):
+                st = self.s.start
+                if b.kind is Kind.ITEM:
+                    parts = [_line_mask(_item_lines(st, b))]
+                else:
+                    parts = [_line_mask(st.sku_lines(sku)) for sku in b.bundle]
+                key = _sort_key(self.s, c)
+                hits = []
+                for k, (j, mask, _, _) in enumerate(self.limited):
+                    if not key < _sort_key(self.s, self.cands[j]):
+                        continue  # applied after the promotion (or in an unknown order)
+                    units = sum(1 for m in parts if m and not m & ~mask)
+                    if units:
+                        hits.append((k, units))
+                found = tuple(hits)
+            self.taking[id(c)] = found  # `c` is one of `cands` or forced: kept alive
+        return found
+
+    def dead(self, used: tuple[int, ...], c: Candidate, dead: int) -> tuple[tuple[int, ...], int]:
+        """`used` (units taken from each `limited` promotion's lines) and `dead`
+        (the bits of the promotions that can no longer join) once `c` joins."""
+        hits = self.takes(c)
+        if not hits:
+            return used, dead
+        now = list(used) if used else [0] * len(self.limited)
+        for k, units in hits:
+            now[k] += units
+            j, _, total, need = self.limited[k]
+            if total - now[k] < need:
+                dead |= 1 << j
+        return tuple(now), dead
+
+    def dead_saving(self, dead: int, i: int) -> int:
+        """What the promotions at the bits of `dead` from i on would add to `bound`."""
+        total = 0
+        for j in self.promotions:
+            if j >= i and dead >> j & 1:
+                total += self.savings[j]
+        return total
 
     def bound(self, i: int, coupons_left: int) -> int:
         """Every promotion from i on, plus the `coupons_left` best coupons from i on
@@ -1120,7 +1201,13 @@ class _Ranking:
         found = self.interferers.get(id(c.benefit))
         if found is None:
             hits: list[tuple[str, int]] = []
-            for members in self.groups.get(_place(self.s, c), {}).values():
+            if self._groups is None:
+                self._groups = {}
+                for j, x in enumerate(self.cands):
+                    self._groups.setdefault(self.traits[j].place, {}).setdefault(
+                        id(x.benefit), []
+                    ).append(j)
+            for members in self._groups.get(_place(self.s, c), {}).values():
                 if self.interferes(self.cands[members[0]], c):
                     hits.extend((self.keys[i], i) for i in members)
             hits.sort()
@@ -1248,6 +1335,8 @@ def _search(
         coupons: int,
         pending: tuple[_Constraint, ...],
         mine: int,
+        used: tuple[int, ...],
+        dead: int,
     ) -> None:
         nonlocal best
         if (
@@ -1268,8 +1357,12 @@ def _search(
             # Both tests only get stricter further on, so passing over the
             # candidates that `steps` leaves out changes nothing.
             limit = r.bound_with(pending, j, coupons_left) if pending else r.bound(j, coupons_left)
+            if dead:
+                limit -= r.dead_saving(dead, j)
             if floor + limit < best.saving:
                 return
+            if dead >> j & 1:
+                continue  # would fail: see `_Ranking.takes`
             if pending and not r.feasible(pending, j, coupons_left):
                 return
             if r.blocked(j, held):
@@ -1290,6 +1383,9 @@ def _search(
             # neither become the best nor pass its own first bound test: skip it
             # without evaluating it.
             ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
+            used_after, dead_after = r.dead(used, c, dead) if r.limited else (used, dead)
+            if dead_after:
+                ahead -= r.dead_saving(dead_after, j + 1)
             if floor + r.savings[j] + ahead < best.saving:
                 continue
             extended = _extend(s, current, c)
@@ -1303,12 +1399,18 @@ def _search(
                     coupons + r.is_coupon[j],
                     after,
                     mine | r.traits[j].mine,
+                    used_after,
+                    dead_after,
                 )
 
     try:
         if root.saving >= 0:
             coupons = sum(1 for c in forced if c.coupon is not None)
-            dfs(0, forced, 0, root, coupons, (), r.mine(forced))
+            used: tuple[int, ...] = ()
+            dead = 0
+            for c in forced:
+                used, dead = r.dead(used, c, dead)
+            dfs(0, forced, 0, root, coupons, (), r.mine(forced), used, dead)
     finally:
         # `dfs` refers to itself through its closure: without this the cycle keeps
         # the whole search alive until the garbage collector finds it, and every

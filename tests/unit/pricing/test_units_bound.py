@@ -1,0 +1,152 @@
+"""The search drops a promotion that needs free units (买 N 免 1, an item
+promotion) once the combination holds item or bundle benefits that surely take
+enough of its units first (`engine._Ranking.takes`), from its choices and from
+its bound. That must change nothing: on carts with few units, many item and
+bundle coupons and such promotions (custom kind orders and priorities too), the
+search still picks what brute force over every legal combination picks.
+
+(Items are free and prices at least 1 元, so that no coupon saves nothing alone:
+such a coupon is left out of the search, which is not always right, see
+`test_a_coupon_that_saves_nothing_alone_can_enable_more`.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalpos.domain.pricing import engine
+from loyalpos.domain.pricing.engine import _Search
+from loyalpos.domain.pricing.model import (
+    Cart,
+    CartLine,
+    MemberContext,
+    Options,
+    PointsRequest,
+    WalletCoupon,
+)
+from loyalpos.domain.pricing.rules import (
+    Benefit,
+    Kind,
+    PointsOffset,
+    RuleSet,
+    Scope,
+    Stacking,
+)
+from tests.unit.pricing.test_optimizer_oracle import NOW, brute_force
+
+SKUS = ["s0", "s1", "s2"]
+CATEGORIES = ["a", "b"]
+
+scopes = st.one_of(
+    st.just(Scope()),
+    st.just(Scope()),
+    st.builds(Scope, categories=st.frozensets(st.sampled_from(CATEGORIES), min_size=1)),
+    st.builds(Scope, skus=st.frozensets(st.sampled_from(SKUS), min_size=1)),
+)
+
+
+@st.composite
+def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
+    if promotion:
+        kinds = [Kind.BUY_N_FREE, Kind.BUY_N_FREE, Kind.ITEM, Kind.NTH_DISCOUNT, Kind.PERCENT]
+    else:
+        kinds = [Kind.ITEM, Kind.ITEM, Kind.ITEM, Kind.BUNDLE, Kind.CASH, Kind.PERCENT]
+    kind = draw(st.sampled_from(kinds))
+    return Benefit(
+        id=f"{'p' if promotion else 't'}{i}",
+        name=f"benefit {i}",
+        kind=kind,
+        scope=draw(scopes),
+        promotion=promotion,
+        amount=draw(st.integers(100, 3_000)),
+        percent=draw(st.integers(5_000, 9_900)),
+        sku=draw(st.sampled_from(["", *SKUS])),
+        price=0,  # so that every item coupon saves something alone (see below)
+        bundle=tuple(draw(st.lists(st.sampled_from(SKUS), min_size=2, max_size=3))),
+        nth=draw(st.integers(2, 3)),
+        n=draw(st.integers(2, 4)),
+        max_per_order=draw(st.integers(1, 3)),
+        priority=draw(st.integers(0, 1)),
+        with_points=draw(st.booleans()),
+    )
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
+    templates = [draw(benefit(i, False)) for i in range(draw(st.integers(1, 4)))]
+    promotions = [draw(benefit(i, True)) for i in range(draw(st.integers(1, 3)))]
+    kinds = list(Kind)
+    order = tuple(draw(st.permutations(kinds))) if draw(st.booleans()) else Stacking().order
+    stacking = Stacking(max_coupons=draw(st.integers(1, 4)), order=order)
+    offset = PointsOffset(enabled=draw(st.booleans()))
+    rules = RuleSet(benefits=(*templates, *promotions), stacking=stacking, points_offset=offset)
+    wallet = tuple(
+        WalletCoupon(
+            f"c{j:02d}",
+            draw(st.sampled_from(templates)).id,
+            NOW + timedelta(days=draw(st.integers(1, 5))),
+        )
+        for j in range(draw(st.integers(0, 9)))
+    )
+    member = MemberContext("normal", draw(st.integers(0, 5_000)), False, wallet)
+    lines = draw(
+        st.lists(
+            st.builds(
+                CartLine,
+                sku=st.sampled_from(SKUS),
+                category=st.sampled_from(CATEGORIES),
+                unit_price=st.integers(100, 5_000),
+                qty=st.integers(1, 2),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    options = Options(points=draw(st.sampled_from([PointsRequest.NONE, PointsRequest.MAX])))
+    return rules, member, Cart("S1", NOW, tuple(lines)), options
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario())
+def test_units_rule_matches_brute_force(
+    case: tuple[RuleSet, MemberContext, Cart, Options],
+) -> None:
+    rules, member, cart, options = case
+    q = engine.quote(rules, member, cart, options)
+    amounts, _ = engine._member_prices(rules, member, cart)
+    order = {k.value: i for i, k in enumerate(rules.stacking.order)}
+    s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order)
+    cands, _ = engine._candidates(rules, member, cart, options, [])
+    best = brute_force(s, cands)
+    chosen = sorted(
+        a.coupon_id or f"promotion:{a.benefit}"
+        for a in q.applied
+        if a.kind not in {"member_price", "change_rounding"}
+    )
+    assert best.saving == q.discount + q.points_offset
+    assert chosen == sorted(c.key for c in best.combo)
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation: docs/benefit-engine.md")
+def test_a_coupon_that_saves_nothing_alone_can_enable_more() -> None:
+    """Found while writing the test above, and older than the rule it tests: an
+    item coupon at 0.01 on items of 0.01 saves nothing alone, so it is reported
+    `no_extra_saving` and left out of the search; but the unit it takes changes
+    which unit 买2免1 frees (one in category b instead of a), so a 代金券 on
+    category a then saves 0.01 more. Brute force takes all three (0.03); the
+    search takes the 代金券 alone (0.02)."""
+    item = Benefit(id="t0", name="item", kind=Kind.ITEM, price=1)
+    cash = Benefit(
+        id="t1", name="cash", kind=Kind.CASH, amount=100, scope=Scope(categories=frozenset("a"))
+    )
+    promotion = Benefit(id="p0", name="3 for 2", kind=Kind.BUY_N_FREE, n=2, promotion=True)
+    rules = RuleSet(benefits=(item, cash, promotion), stacking=Stacking(max_coupons=2))
+    expires = NOW + timedelta(days=1)
+    wallet = (WalletCoupon("c00", "t0", expires), WalletCoupon("c01", "t1", expires))
+    member = MemberContext("normal", 0, False, wallet)
+    lines = (CartLine("s0", "a", 1, 1), CartLine("s0", "a", 1, 1), CartLine("s0", "b", 1, 1))
+    q = engine.quote(rules, member, Cart("S1", NOW, lines), Options())
+    assert q.discount == 3
