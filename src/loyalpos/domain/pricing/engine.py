@@ -98,12 +98,16 @@ class Candidate:
     cap: int | None
     # The coupon id, or `promotion:<id>`: what the ranking and the quote name it by.
     key: str = field(init=False, repr=False, compare=False)
-    # Its `_sort_key` and step in the search numbered `owner` (see `_info`).
+    # Its step in the search numbered `owner`, and its `_sort_key` in the search
+    # numbered `keyed`, given out when first asked for (see `_info`).
     owner: int = field(default=-1, init=False, repr=False, compare=False)
+    step: Step = field(default=-1, init=False, repr=False, compare=False)
+    keyed: int = field(default=-1, init=False, repr=False, compare=False)
     sort_key: tuple[int, int, str] = field(
         default=(0, 0, ""), init=False, repr=False, compare=False
     )
-    step: Step = field(default=-1, init=False, repr=False, compare=False)
+    # What it saves alone (`_alone`), once it is known to be usable.
+    alone: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = self.coupon.id if self.coupon else f"promotion:{self.benefit.id}"
@@ -204,7 +208,7 @@ def _steps(s: _Search, ordered: Sequence[Candidate]) -> tuple[Step, ...]:
     serial = s.serial
     for c in ordered:
         if c.owner != serial:
-            _info(s, c)
+            _step(s, c)
     return tuple([c.step for c in ordered])
 
 
@@ -365,19 +369,27 @@ def _sort_key(s: _Search, c: Candidate) -> tuple[int, int, str]:
 
 def _info(s: _Search, c: Candidate) -> tuple[tuple[int, int, str], Step]:
     """(its `_sort_key`, its step), once per candidate and search: kept on the
-    candidate (`sort_key`, `step`), marked with the search's `serial`, so the
-    hot paths read them directly when `c.owner == s.serial`."""
-    if c.owner != s.serial:
+    candidate (`sort_key`, `step`), marked with the search's `serial` (`keyed`,
+    `owner`), so the hot paths read them directly. Only the candidates that are
+    evaluated in a combination need a sort key (a tuple the collector tracks)."""
+    if c.keyed != s.serial:
         place = _traits(s, c.benefit).place
+        c.sort_key = (place[0], place[1], c.key)
+        c.keyed = s.serial
+    return c.sort_key, _step(s, c)
+
+
+def _step(s: _Search, c: Candidate) -> Step:
+    """Its step: see `Step`."""
+    if c.owner != s.serial:
         what = (id(c.benefit), c.cap, c.coupon is not None)
         step = s.step_ids.get(what)
         if step is None:
             step = s.step_ids[what] = len(s.step_ids)
             s.kept.append(c)  # keeps the benefit, whose id() names the step, alive
-        c.sort_key = (place[0], place[1], c.key)
         c.step = step
         c.owner = s.serial
-    return c.sort_key, c.step
+    return c.step
 
 
 def _place(s: _Search, c: Candidate) -> tuple[int, int]:
@@ -487,7 +499,7 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
     s.evaluations += 1
     serial = s.serial
     for c in combo:
-        if c.owner != serial:
+        if c.keyed != serial or c.owner != serial:
             _info(s, c)
     ordered = sorted(combo, key=_by_sort_key) if len(combo) > 1 else list(combo)
     return _evaluation(
@@ -498,7 +510,7 @@ def evaluate(s: _Search, combo: tuple[Candidate, ...]) -> Evaluation:
 def _extend(s: _Search, e: Evaluation, c: Candidate) -> Evaluation:
     """`evaluate(s, (*e.combo, c))`, placing `c` among the sorted benefits of `e`."""
     s.evaluations += 1
-    if c.owner != s.serial:
+    if c.keyed != s.serial or c.owner != s.serial:
         _info(s, c)
     key, step = c.sort_key, c.step
     at = bisect_right(e.keys, key)
@@ -906,17 +918,16 @@ class _Ranking:
     unique ids (a real wallet has them); with duplicates it stands aside."""
 
     def __init__(
-        self, s: _Search, forced: tuple[Candidate, ...], optional: list[tuple[Candidate, int]]
+        self, s: _Search, forced: tuple[Candidate, ...], optional: list[Candidate]
     ) -> None:
-        ranked = sorted(optional, key=lambda cs: (-cs[1], cs[0].expires, cs[0].key))
+        cands = self.cands = sorted(optional, key=_by_saving)
         self.s = s
-        n = self.n = len(ranked)
+        n = self.n = len(cands)
         self.max_coupons = s.rules.stacking.max_coupons
         self.forced = forced
-        cands = self.cands = [c for c, _ in ranked]
         self.keys = [c.key for c in cands]
         self.is_coupon = [c.coupon is not None for c in cands]
-        self.savings = [saving for _, saving in ranked]
+        self.savings = [c.alone for c in cands]
         self.traits = [_traits(s, c.benefit) for c in cands]
         allowed: dict[int, int] = {}
         for c in cands:
@@ -1292,12 +1303,15 @@ class _Ranking:
         return range(i, self.n)
 
 
-def search(
-    s: _Search, forced: tuple[Candidate, ...], optional: list[tuple[Candidate, int]]
-) -> Evaluation:
+def _by_saving(c: Candidate) -> tuple[int, datetime, str]:
+    """The ranking's order: best standalone saving first, then earliest expiry, then id."""
+    return -c.alone, c.expires, c.key
+
+
+def search(s: _Search, forced: tuple[Candidate, ...], optional: list[Candidate]) -> Evaluation:
     """The best legal combination containing `forced`, exactly.
 
-    `optional` pairs each candidate with its standalone saving; depth-first,
+    `optional` are candidates with their standalone saving (`alone`); depth-first,
     best standalone first, pruning a branch when even the best remaining
     savings (within the coupon limit) cannot reach the best found so far.
     Among equal savings the rank prefers coupons that expire first, then fewer
@@ -1420,7 +1434,7 @@ def _search(
 
 
 def _candidates(
-    rules: RuleSet, member: MemberContext, cart: Cart, options: Options, unusable: list[Unusable]
+    rules: RuleSet, member: MemberContext, cart: Cart, options: Options, unusable: list[Unused]
 ) -> tuple[list[Candidate], list[str]]:
     notes: list[str] = []
     found: list[Candidate] = []
@@ -1446,7 +1460,7 @@ def _candidates(
                 else:
                     problem = checked[id(b)] = _template_check(b, cart, member, options)
         if problem is not None:
-            unusable.append(_unusable(coupon, problem))
+            unusable.append((coupon, problem))
             continue
         assert b is not None
         found.append(Candidate(b, coupon, _expiry(b, coupon), _cap(b, options)))
@@ -1462,6 +1476,12 @@ def _candidates(
     return found, notes
 
 
+# A wallet coupon that is not used, and why; made into an `Unusable` once the
+# search is over (`quote`), so that the search's objects and the quote's are not
+# alive together (fewer objects for the garbage collector to see at any time).
+Unused = tuple[WalletCoupon, Ineligible]
+
+
 def _unusable(coupon: WalletCoupon, why: Ineligible) -> Unusable:
     # A reason may be shared by the coupons of a template (see `_alone`, `s.memo`):
     # each coupon gets its own copy of the details.
@@ -1473,9 +1493,7 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     fails, worked out once per template and without spreading the saving over the
     lines (`benefits.preview`); the search applies `c` for real if it gets there."""
     s.evaluations += 1
-    if c.owner != s.serial:
-        _info(s, c)
-    step = c.step
+    step = c.step if c.owner == s.serial else _step(s, c)
     seq = s.memo.get((step,))
     if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
         seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
@@ -1489,7 +1507,7 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
 
 
 def _choose(
-    s: _Search, cands: list[Candidate], unusable: list[Unusable], notes: list[str]
+    s: _Search, cands: list[Candidate], unusable: list[Unused], notes: list[str]
 ) -> Evaluation:
     forced: list[Candidate] = []
     rejected: set[str] = set()
@@ -1500,39 +1518,39 @@ def _choose(
             continue
         why = _fits(s, forced, c)
         if why is not None:
-            unusable.append(_unusable(c.coupon, why))  # type: ignore[arg-type]
+            unusable.append((c.coupon, why))  # type: ignore[arg-type]
             notes.append(f"forced coupon {coupon_id} conflicts with another forced coupon")
             rejected.add(c.key)
             continue
         alone = evaluate(s, (*forced, c))
         if alone.failed is not None:
-            unusable.append(_unusable(c.coupon, alone.failed[1]))  # type: ignore[arg-type]
+            unusable.append((c.coupon, alone.failed[1]))  # type: ignore[arg-type]
             notes.append(f"forced coupon {coupon_id} cannot be used: {alone.failed[1].en}")
             rejected.add(c.key)
             continue
         forced.append(c)
         notes.append(f"cashier forced coupon {coupon_id}")
     rest = [c for c in cands if c not in forced and c.key not in rejected]
-    optional: list[tuple[Candidate, int]] = []
+    optional: list[Candidate] = []
     for c in rest:
         saves = _alone(s, c)
         if isinstance(saves, Ineligible):
             if c.coupon is not None:
-                unusable.append(_unusable(c.coupon, saves))
+                unusable.append((c.coupon, saves))
             else:
                 notes.append(f"promotion {c.benefit.id} does not apply: {saves.en}")
             continue
         if saves <= 0:
             if c.coupon is not None:
-                unusable.append(_unusable(c.coupon, reasons.simple(Reason.NO_EXTRA_SAVING)))
+                unusable.append((c.coupon, reasons.simple(Reason.NO_EXTRA_SAVING)))
             continue
-        optional.append((c, saves))
+        c.alone = saves
+        optional.append(c)
     if s.options.strategy is Strategy.EARLIEST_EXPIRY:
         chosen = list(forced)
         current = evaluate(s, tuple(chosen))
-        for c, _ in sorted(
-            (x for x in optional if x[0].coupon is not None),
-            key=lambda cs: (cs[0].expires, cs[0].key),
+        for c in sorted(
+            (x for x in optional if x.coupon is not None), key=lambda x: (x.expires, x.key)
         ):
             if _fits(s, chosen, c) is not None:
                 continue
@@ -1541,17 +1559,17 @@ def _choose(
                 chosen.append(c)
                 current = trial
         notes.append("strategy earliest_expiry: soonest-expiring usable coupons first")
-        promos = [x for x in optional if x[0].coupon is None]
+        promos = [x for x in optional if x.coupon is None]
         return search(s, tuple(chosen), promos)
     return search(s, tuple(forced), optional)
 
 
 def _explain_rest(
-    s: _Search, best: Evaluation, cands: list[Candidate], unusable: list[Unusable]
+    s: _Search, best: Evaluation, cands: list[Candidate], unusable: list[Unused]
 ) -> None:
     """Say why each usable coupon that was not chosen was left out."""
     chosen = {c.key for c in best.combo}
-    listed = {u.coupon_id for u in unusable}
+    listed = {coupon.id for coupon, _ in unusable}
     # With unique ids, whether a coupon fits with the chosen ones depends on its
     # template alone (see `_fits`, `_pair_ok`).
     same_reason = len({c.key for c in cands}) == len(cands)
@@ -1575,7 +1593,7 @@ def _explain_rest(
                 # below its threshold): that is a conflict with that benefit.
                 other = trial.failed[0]
                 why = reasons.conflict(other.label, other.key)
-        unusable.append(_unusable(c.coupon, why))
+        unusable.append((c.coupon, why))
 
 
 def _change(rules: RuleSet, store: str, payable: int) -> int:
@@ -1585,6 +1603,10 @@ def _change(rules: RuleSet, store: str, payable: int) -> int:
     if mode is ChangeRounding.JIAO:
         return payable % 100
     return 0
+
+
+def _by_coupon_id(unused: Unused) -> str:
+    return unused[0].id
 
 
 def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -> Quote:
@@ -1604,14 +1626,15 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
             Applied("member_price", "member_price", member_saving, None, tuple(per_line))
         )
         notes.append(f"member price for tier {member.tier}: saves {yuan(member_saving)}")
-    unusable: list[Unusable] = []
+    unusable: list[Unused] = []
     cands, cand_notes = _candidates(rules, member, cart, options, unusable)
     notes += cand_notes
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
     s = _Search(rules, member, options, start, order)
     best = _choose(s, cands, unusable, notes)
     _explain_rest(s, best, cands, unusable)
-    for c, outcome in best.results:
+    results = best.results
+    for c, outcome in results:
         applied.append(
             Applied(
                 c.benefit.id,
@@ -1630,11 +1653,13 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
     elif options.points != PointsRequest.NONE and not _points_allowed(best.combo):
         notes.append("points offset not allowed with the chosen coupon(s)")
     notes.append(f"search evaluated {s.evaluations} combination(s)")
+    discount, points, offset = best.discount, best.points, best.offset
+    left = best.state.amounts
+    offsets = best.offset_lines or [0] * len(cart.lines)
+    # The search is over: let it go before the quote's own objects are made.
+    del s, best, cands
 
-    after = [
-        a - o
-        for a, o in zip(best.state.amounts, best.offset_lines or [0] * len(amounts), strict=True)
-    ]
+    after = [a - o for a, o in zip(left, offsets, strict=True)]
     change = _change(rules, cart.store, sum(after))
     change_lines = allocate(change, after)
     if change:
@@ -1644,15 +1669,12 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
         notes.append(f"rounding off the change (抹零): {yuan(change)}")
     paid = [a - c for a, c in zip(after, change_lines, strict=True)]
     multipliers = [
-        c.benefit.points_multiplier
-        for c, _ in best.results
-        if c.benefit.points_multiplier is not None
+        c.benefit.points_multiplier for c, _ in results if c.benefit.points_multiplier is not None
     ]
     earned = earn(rules, member, cart, paid, [Fraction(m) for m in multipliers])
     notes += earned.explanation
 
     lines = []
-    offsets = best.offset_lines or [0] * len(cart.lines)
     for i, line in enumerate(cart.lines):
         offset_i = offsets[i]
         discount_i = start.original[i] - paid[i] - offset_i
@@ -1668,17 +1690,17 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
             )
         )
     subtotal = sum(start.original)
-    unusable.sort(key=lambda u: u.coupon_id)
+    unusable.sort(key=_by_coupon_id)
     return Quote(
         subtotal=subtotal,
-        discount=member_saving + best.discount + change,
-        points_redeemed=best.points,
-        points_offset=best.offset,
+        discount=member_saving + discount + change,
+        points_redeemed=points,
+        points_offset=offset,
         rounding=change,
         payable=sum(paid),
         points_earned=earned.total,
         applied=tuple(applied),
-        unusable=tuple(unusable),
+        unusable=tuple([_unusable(coupon, why) for coupon, why in unusable]),
         lines=tuple(lines),
         explanation=tuple(notes),
     )
