@@ -307,8 +307,9 @@ class MemberState:
     in_debt: bool = False
 
 
-def _member_state_select(other_than_reservation: bool) -> Any:
-    member_id: Any = bindparam("member_id")
+def _state_columns(member_id: Any, other_than_reservation: bool) -> list[Any]:
+    """The columns of a `MemberState` in a SELECT from `members`; `member_id` is a
+    bind parameter or `members.c.id` (subqueries correlated with the row)."""
     now: Any = bindparam("now")
     held = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
         reservations.c.member_id == member_id,
@@ -317,7 +318,7 @@ def _member_state_select(other_than_reservation: bool) -> Any:
     )
     if other_than_reservation:
         held = held.where(reservations.c.id != bindparam("reservation_id"))
-    return select(
+    return [
         *ledger_repo.balance_columns(member_id, now, bindparam("today")),
         held.scalar_subquery().label("held"),
         members.c.spent_fen,
@@ -326,10 +327,57 @@ def _member_state_select(other_than_reservation: bool) -> Any:
         exists()
         .where(point_lots.c.member_id == member_id, point_lots.c.remaining < 0)
         .label("in_debt"),
-    ).where(members.c.id == member_id, members.c.brand_id == bindparam("brand_id"))
+    ]
+
+
+def _member_state_select(other_than_reservation: bool) -> Any:
+    member_id: Any = bindparam("member_id")
+    return select(*_state_columns(member_id, other_than_reservation)).where(
+        members.c.id == member_id, members.c.brand_id == bindparam("brand_id")
+    )
 
 
 _MEMBER_STATE = {other: _member_state_select(other) for other in (False, True)}
+# A member and its state in one statement, for reads without the booking lock
+# (quote, identify): the member's columns, then the state's extra ones.
+_MEMBER_AND_STATE = {
+    column: select(
+        members,
+        *(c for c in _state_columns(members.c.id, False) if c.name not in members.c),
+    ).where(members.c.brand_id == bindparam("brand_id"), members.c[column] == bindparam("key"))
+    for column in ("id", "phone", "card_no")
+}
+
+
+def _state_from_row(row: Any) -> MemberState:
+    total, pending = int(row.points_balance), int(row.pending)
+    return MemberState(
+        total,
+        total - pending - int(row.lapsed),
+        pending,
+        int(row.held),
+        int(row.spent_fen),
+        int(row.orders_count),
+        row.last_order_at,
+        bool(row.in_debt),
+    )
+
+
+def find_member_with_state(
+    conn: Connection, ctx: Context, brand: Brand, ref: MemberRef, now: datetime
+) -> tuple[Member, MemberState]:
+    """`find_member` (without the lock) and `member_state` (no reservation of
+    this till) in one statement."""
+    column, value, what = _member_key(conn, ctx, brand.id, ref, now)
+    row = conn.execute(
+        _MEMBER_AND_STATE[column],
+        {"brand_id": brand.id, "key": value, "now": now, "today": brand.local_date(now)},
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"未找到会员 (no member with this {what})", code="member_not_found", key=what
+        )
+    return member_from_row(row), _state_from_row(row)
 
 
 def member_state(
@@ -349,17 +397,7 @@ def member_state(
         },
     ).first()
     assert row is not None, "the member row is read before its state"
-    total, pending = int(row.points_balance), int(row.pending)
-    return MemberState(
-        total,
-        total - pending - int(row.lapsed),
-        pending,
-        int(row.held),
-        int(row.spent_fen),
-        int(row.orders_count),
-        row.last_order_at,
-        bool(row.in_debt),
-    )
+    return _state_from_row(row)
 
 
 def tiers_of(doc: RuleSetDoc) -> list[Tier]:
@@ -432,19 +470,25 @@ def load_inputs(
     *,
     member: Member | None,
     reservation_id: int | None = None,
+    state: MemberState | None = None,
+    with_wallet: bool = True,
 ) -> Inputs:
     """Read what pricing needs: the store, the rules in force at `now`, and the
     member's tier, spendable points (less what other tills hold), usable coupons
-    and template usage."""
+    and template usage. `state`: the member's, read already (with the member).
+    Without `with_wallet` the member's coupons are not read (an empty wallet):
+    only for a confirm that uses none, whose price is then the same, as every
+    coupon it does not choose is excluded anyway."""
     store = _store(conn, ctx, brand, store_id)
     rules = rules_at(conn, ctx, brand.id, now)
     local_now = now.astimezone(store.zone).replace(tzinfo=None)
     budgets = remaining_budgets(conn, brand.id, rules.document)
     if member is None:
         return Inputs(store, rules, None, m.MemberContext(), local_now, 0, 0, (), budgets=budgets)
-    found = wallet.open_coupons(conn, member.id, now)
+    found = wallet.open_coupons(conn, member.id, now) if with_wallet else []
     usable = tuple(c for c in found if c.usable_by(reservation_id, now))
-    state = member_state(conn, brand, member.id, now, reservation_id)
+    if state is None:
+        state = member_state(conn, brand, member.id, now, reservation_id)
     available = max(0, state.spendable - state.held_elsewhere)
     usage = (
         wallet.usage(conn, member.id, local_now, store.zone) if _needs_usage(rules.document) else {}
@@ -493,10 +537,18 @@ def price(
     *,
     member: Member | None,
     reservation_id: int | None = None,
+    state: MemberState | None = None,
 ) -> Priced:
     """Price a cart for a member with the rules in force at `now`."""
     inputs = load_inputs(
-        conn, ctx, brand, req.store_id, now, member=member, reservation_id=reservation_id
+        conn,
+        ctx,
+        brand,
+        req.store_id,
+        now,
+        member=member,
+        reservation_id=reservation_id,
+        state=state,
     )
     return price_with(inputs, req.lines, req.options)
 
@@ -530,9 +582,8 @@ def identify(
     with _reading(ctx) as conn:
         brand = cached_brand(ctx, conn, brand_id)
         store = _store(conn, ctx, brand, store_id)
-        member = find_member(conn, ctx, brand_id, ref, at)
+        member, state = find_member_with_state(conn, ctx, brand, ref, at)
         doc = rules_at(conn, ctx, brand_id, at).document
-        state = member_state(conn, brand, member.id, at, None)
         usable = [c for c in wallet.open_coupons(conn, member.id, at) if c.usable_by(None, at)]
     names = {c.id: c.name or c.id for c in doc.coupons}
     tiers = tiers_of(doc)
@@ -628,8 +679,10 @@ def quote(
         def read() -> QuoteResult:
             with _reading(ctx) as conn:
                 brand = cached_brand(ctx, conn, brand_id)
-                member = find_member(conn, ctx, brand_id, req.member, at) if req.member else None
-                priced = price(conn, ctx, brand, req, at, member=member)
+                member = state = None
+                if req.member is not None:
+                    member, state = find_member_with_state(conn, ctx, brand, req.member, at)
+                priced = price(conn, ctx, brand, req, at, member=member, state=state)
             return QuoteResult(priced, None, None)
 
         return _once_more_if_dropped(read)
@@ -792,6 +845,8 @@ def _plan(
                 "未识别会员，不能用券或积分 (coupons and points need a member)",
                 code="member_required",
             )
+    # No coupon chosen: no need to read the wallet (see load_inputs).
+    with_wallet = bool(req.coupon_ids)
     inputs = load_inputs(
         conn,
         ctx,
@@ -800,6 +855,7 @@ def _plan(
         ordered_at,
         member=member,
         reservation_id=reservation_id,
+        with_wallet=with_wallet,
     )
     wallet_ids = [c.id for c in inputs.usable]
     coupons = list(req.coupon_ids) if member is not None else []
@@ -858,6 +914,17 @@ def _plan(
             )
         return _Plan(priced, inputs, tuple(exceptions))
     if missing or not _matches(priced.quote, coupons, points, paid):
+        if not with_wallet and member is not None:
+            # The fresh quote offers the member's coupons: read them now.
+            inputs = load_inputs(
+                conn,
+                ctx,
+                brand,
+                req.cart.store_id,
+                ordered_at,
+                member=member,
+                reservation_id=reservation_id,
+            )
         fresh = price_with(inputs, req.cart.lines, req.cart.options)
         raise PriceChanged(
             "价格或优惠已变化，请按新报价重新收款 (price or benefits changed: nothing was booked; "
