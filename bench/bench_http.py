@@ -27,8 +27,10 @@ requests in flight. The client is a minimal asyncio (uvloop) HTTP/1.1 client rat
 than httpx, to keep its share of the 2 CPUs small (0.1-0.3 ms of CPU per request);
 its own CPU time is printed. CPU milliseconds per request of the server's workers, of
 the scratch database's PostgreSQL backends (a lower bound: backends that close during
-a run are missed) and of the client
-(from /proc) say what saturates.
+a run are missed) and of the client (from /proc) say what saturates; all three are
+measured over the counted window only (before 2026-11-23 16:00 the server and
+PostgreSQL figures also took in the warm-up, about 25% too high with `--warmup 2
+--seconds 8`).
 
 At the end, per database: the ledger invariant (benchlib.check_ledger) and the number
 of booked orders against the number of 201 answers (every 2xx confirm booked once).
@@ -471,6 +473,8 @@ class Run:
     seconds: float
     client_cpu: float
     transport_errors: int = 0
+    server_cpu: float = 0.0  # in the counted window (see drive)
+    pg_cpu: float = 0.0
 
 
 class Load:
@@ -569,17 +573,31 @@ def confirm_body(cart: dict[str, Any], order_no: str, paid: int) -> dict[str, An
     }
 
 
-async def drive(load: Load, concurrency: int, warmup: float, seconds: float) -> Run:
+async def drive(
+    load: Load,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    meter: Callable[[], tuple[dict[int, float], dict[int, float]]] | None = None,
+) -> Run:
+    """Run the load; `meter` (CPU seconds of the server's workers and of the PostgreSQL
+    backends, by pid) is read at both ends of the counted window, so that the CPU per
+    request is the window's CPU over the window's requests (warm-up and drain left out)."""
     tasks = [asyncio.create_task(load.task(n, concurrency)) for n in range(concurrency)]
     await asyncio.sleep(warmup)
+    before = meter() if meter else ({}, {})
     load.counting = True
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.sleep(seconds)
     load.counting = False
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    after = meter() if meter else ({}, {})
     load.stop = True
     await asyncio.gather(*tasks)
-    return Run(load.kinds, elapsed, cpu, load.transport_errors)
+    run = Run(load.kinds, elapsed, cpu, load.transport_errors)
+    run.server_cpu = cpu_delta(before[0], after[0])
+    run.pg_cpu = cpu_delta(before[1], after[1])
+    return run
 
 
 def run_loop(coro: Any) -> Any:
@@ -791,14 +809,18 @@ def bench_db(db: str, args: argparse.Namespace, log_dir: Path) -> list[Row]:
                         tag = f"{scenario[:2]}{workers}{concurrency}-{secrets.token_hex(3)}"
                         load = Load(fx, scenario, srv.port, tag)
                         pids = srv.workers
-                        before = cpu_seconds(pids)
-                        pg_before = cpu_seconds(pg_backends(url)) if db == "postgresql" else {}
-                        run: Run = run_loop(drive(load, concurrency, args.warmup, args.seconds))
-                        server_cpu = cpu_delta(before, cpu_seconds(pids))
-                        pg_cpu = None
-                        if db == "postgresql":
-                            pg_cpu = cpu_delta(pg_before, cpu_seconds(pg_backends(url)))
-                        # The CPU figures span warm-up tail and drain too: close enough.
+
+                        def meter() -> tuple[dict[int, float], dict[int, float]]:
+                            # Backends listed at each end (the pool grows in the
+                            # warm-up); one that closes in the window is missed.
+                            pg = pg_backends(url) if db == "postgresql" else []  # noqa: B023
+                            return cpu_seconds(pids), cpu_seconds(pg)  # noqa: B023
+
+                        run: Run = run_loop(
+                            drive(load, concurrency, args.warmup, args.seconds, meter)
+                        )
+                        server_cpu = run.server_cpu
+                        pg_cpu = run.pg_cpu if db == "postgresql" else None
                         created += sum(k.created for k in run.kinds.values())
                         row = Row(db, workers, concurrency, scenario, run, server_cpu, pg_cpu)
                         rows.append(row)
