@@ -1055,6 +1055,34 @@ class _Ranking:
     def bound(self, i: int, coupons_left: int) -> int:
         """Every promotion from i on, plus the `coupons_left` best coupons from i on
         (the next ones, the ranking being by saving); a table per `coupons_left`."""
+        return self.row(coupons_left)[i]
+
+    def compatible_bound(self, i: int, coupons_left: int, mine: int, dead: int) -> int:
+        """`bound(i, coupons_left)` counting only the candidates that the stacking
+        rules let join a combination whose `_Traits.mine` union is `mine` (and no
+        promotion at the bits of `dead`): what the ones that may join save alone
+        still bounds what they add. Looks at a few coupons past the first
+        incompatible one at most, then counts the best of the rest as `bound` does."""
+        traits, savings, is_coupon = self.traits, self.savings, self.is_coupon
+        total = 0
+        k = coupons_left
+        x = i
+        end = min(self.n, i + 24)
+        while k > 0 and x < end:
+            if is_coupon[x] and not traits[x].against & mine:
+                total += savings[x]
+                k -= 1
+            x += 1
+        if k > 0 and x < self.n:
+            sums, first = self.coupon_sums, self.coupons_before[x]
+            total += sums[min(len(sums) - 1, first + k)] - sums[first]
+        for x in self.promotions:
+            if x >= i and not dead >> x & 1 and not traits[x].against & mine:
+                total += savings[x]
+        return total
+
+    def row(self, coupons_left: int) -> list[int]:
+        """`bound(i, coupons_left)` for every i."""
         row = self.bounds.get(coupons_left)
         if row is None:
             sums, top, k = self.coupon_sums, len(self.coupon_sums) - 1, max(coupons_left, 0)
@@ -1064,7 +1092,7 @@ class _Ranking:
                     self.promotions_from, [*self.coupons_before, top], strict=True
                 )
             ]
-        return row[i]
+        return row
 
     def bound_with(self, pending: tuple[_Constraint, ...], i: int, coupons_left: int) -> int:
         """`bound(i, coupons_left)`, knowing that a requirement that only a coupon
@@ -1150,12 +1178,12 @@ class _Ranking:
         if found is None:
             k = j + 1
             end = self.run_end[j]
-            while k < end and self._blocker_mask(k):
+            while k < end and self.blocker_mask(k):
                 k += 1
             found = self.free_from[j] = k
         return found
 
-    def _blocker_mask(self, j: int) -> int:
+    def blocker_mask(self, j: int) -> int:
         mask = self.blockers[j]
         if mask is None:
             mask = 0
@@ -1171,7 +1199,7 @@ class _Ranking:
         say so, at more cost)."""
         if not self.unique:
             return False
-        mask = self._blocker_mask(j)
+        mask = self.blocker_mask(j)
         return held & mask != mask
 
     def _free(self, c: Candidate) -> bool:
@@ -1340,6 +1368,7 @@ def _search(
     become the best so far."""
     best = root
     max_coupons = s.rules.stacking.max_coupons
+    unique, blockers = r.unique, r.blockers
 
     def dfs(
         i: int,
@@ -1364,13 +1393,14 @@ def _search(
         floor = max(current.saving, 0)
         order = r.steps(i, coupons_left, pending)
         consecutive = isinstance(order, range)
+        row = r.row(coupons_left)
         at = 0
         while at < len(order):
             j = order[at]
             at += 1
             # Both tests only get stricter further on, so passing over the
             # candidates that `steps` leaves out changes nothing.
-            limit = r.bound_with(pending, j, coupons_left) if pending else r.bound(j, coupons_left)
+            limit = r.bound_with(pending, j, coupons_left) if pending else row[j]
             if dead:
                 limit -= r.dead_saving(dead, j)
             if floor + limit < best.saving:
@@ -1379,7 +1409,12 @@ def _search(
                 continue  # would fail: see `_Ranking.takes`
             if pending and not r.feasible(pending, j, coupons_left):
                 return
-            if r.blocked(j, held):
+            if unique:  # `r.blocked(j, held)`, inline
+                mask = blockers[j]
+                if mask is None:
+                    mask = r.blocker_mask(j)
+                blocked = held & mask != mask
+            if unique and blocked:
                 if consecutive and not any(x.benefit is r.cands[j].benefit for x in combo):
                     at = r.skip(j) - i
                 continue
@@ -1402,6 +1437,10 @@ def _search(
                 ahead -= r.dead_saving(dead_after, j + 1)
             if floor + r.savings[j] + ahead < best.saving:
                 continue
+            child_mine = mine | r.traits[j].mine
+            ahead = r.compatible_bound(j + 1, left, child_mine, dead_after)
+            if floor + r.savings[j] + ahead < best.saving:
+                continue  # the same, counting only what may still join
             extended = _extend(s, current, c)
             if extended.saving >= 0:
                 # (`dfs` is deleted only once the search is over: see below.)
@@ -1412,7 +1451,7 @@ def _search(
                     extended,
                     coupons + r.is_coupon[j],
                     after,
-                    mine | r.traits[j].mine,
+                    child_mine,
                     used_after,
                     dead_after,
                 )
