@@ -549,11 +549,19 @@ def main() -> int:
         f"timing: {args.rounds} rounds (+{args.warmup} warm-up), each case once per round "
         f"in a shuffled order, the reference loop every {args.ref_every} rounds ..."
     )
+    collections = [0, 0, 0]
+
+    def count_collections(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+
+    gc.callbacks.append(count_collections)
     t_run = time.perf_counter()
     samples, ref_samples = run_shuffled(
         work, reference_loop, args.rounds, args.warmup, args.ref_every
     )
     wall = time.perf_counter() - t_run
+    gc.callbacks.remove(count_collections)
     stats = {name: Stats.of(s) for name, s in samples.items()}
     ref = stats["reference_loop()"] = Stats.of(ref_samples)
 
@@ -608,6 +616,10 @@ def main() -> int:
         f"GC {args.gc}; "
         f"evals = combinations the search evaluated; timed part {wall:.0f} s"
     )
+    print(
+        "garbage collections during the timed part (warm-up included): "
+        f"young {collections[0]}, middle {collections[1]}, full {collections[2]}"
+    )
     if args.json:
         out = {
             "machine": dict(machine_facts(pinning)),
@@ -616,6 +628,7 @@ def main() -> int:
             "warmup": args.warmup,
             "cases": {name: _stats_dict(st) for name, st in stats.items()},
             "evaluations": {name: e for name, (e, _) in info.items()},
+            "collections": collections,
         }
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
