@@ -1409,20 +1409,20 @@ def _search(
                 continue  # would fail: see `_Ranking.takes`
             if pending and not r.feasible(pending, j, coupons_left):
                 return
+            c = r.cands[j]
+            # The stacking rules first: cheaper than the dominance rule's blockers.
+            if not r.joins(combo, j, coupons, mine):
+                if consecutive and unique:  # no coupon of this template can join either
+                    at = r.run_end[j] - i
+                continue
             if unique:  # `r.blocked(j, held)`, inline
                 mask = blockers[j]
                 if mask is None:
                     mask = r.blocker_mask(j)
-                blocked = held & mask != mask
-            if unique and blocked:
-                if consecutive and not any(x.benefit is r.cands[j].benefit for x in combo):
-                    at = r.skip(j) - i
-                continue
-            c = r.cands[j]
-            if not r.joins(combo, j, coupons, mine):
-                if consecutive and r.unique:  # no coupon of this template can join either
-                    at = r.run_end[j] - i
-                continue
+                if held & mask != mask:
+                    if consecutive and not any(x.benefit is c.benefit for x in combo):
+                        at = r.skip(j) - i
+                    continue
             left = coupons_left - r.is_coupon[j]
             after = r.include(j, combo, held, pending, left)
             if after is None:
