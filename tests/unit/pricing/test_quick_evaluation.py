@@ -164,3 +164,24 @@ def test_a_threshold_on_original_amounts_sees_the_lines_an_earlier_discount_zero
     assert e.failed is not None
     assert e.failed[1].detail == {"shortfall_fen": 1, "threshold_fen": 10_001}
     assert e.failed[1] == materialised(s, cands).failed
+
+
+@settings(max_examples=300, deadline=None)
+@given(sequences())
+def test_standalone_savings_equal_applying_for_real(
+    case: tuple[_Search, list[list[Candidate]]],
+) -> None:
+    """`engine._alone` (order-level benefits from the cart's sums, others by
+    `benefits.preview`) gives what applying the benefit alone for real gives: its
+    discount, or the reason it fails."""
+    s, combos = case
+    for combo in combos:
+        if len(combo) != 1:
+            continue
+        (c,) = combo
+        got = engine._alone(s, c)
+        want = materialised(s, combo)
+        if want.failed is not None:
+            assert got == want.failed
+        else:
+            assert got == want.discount

@@ -620,12 +620,7 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
         lines, mask = _scope_info(s, b.scope)
         current = sums.get(id(lines))  # equal scopes share their lines' tuple
         if current is None:
-            amounts = st.amounts
-            if len(lines) == len(amounts):  # every line
-                current = sum(amounts)
-            else:
-                current = sum([amounts[i] for i in lines])
-            sums[id(lines)] = current
+            current = _scope_sum(st, sums, lines)
         overlap = False
         for other, saved in taken:
             if other & mask:
@@ -641,11 +636,7 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
                 found = _summarise(s.full.get(steps) or _apply_sequence(s, ordered, steps))
                 s.memo[steps] = found
                 return found
-            key = (id(lines), 1)
-            base = sums.get(key)
-            if base is None:
-                amounts, original = st.amounts, st.original
-                base = sums[key] = sum([original[i] for i in lines if amounts[i] > 0])
+            base = _original_base(st, sums, lines)
         else:
             base = current
         cap = c.cap
@@ -672,6 +663,45 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
         found = _Summary(discount + fen, discount, tuple(outcomes), points, fen, None)
     s.memo[steps] = found
     return found
+
+
+def _scope_sum(st: State, sums: dict[object, int], lines: tuple[int, ...]) -> int:
+    """What `lines` still cost in `st`, kept in `sums` (see `_Sequence.sums`)."""
+    amounts = st.amounts
+    if len(lines) == len(amounts):  # every line
+        found = sum(amounts)
+    else:
+        found = sum([amounts[i] for i in lines])
+    sums[id(lines)] = found
+    return found
+
+
+def _original_base(st: State, sums: dict[object, int], lines: tuple[int, ...]) -> int:
+    """The original amounts of those of `lines` that still cost something in `st`
+    (a threshold on original amounts), kept in `sums`."""
+    key = (id(lines), 1)
+    found = sums.get(key)
+    if found is None:
+        amounts, original = st.amounts, st.original
+        found = sums[key] = sum([original[i] for i in lines if amounts[i] > 0])
+    return found
+
+
+def _alone_order_level(s: _Search, c: Candidate) -> int | Ineligible:
+    """What `_summary(s, [c], ...)` gives as the discount of an order-level
+    benefit alone, or why it fails, without the points offset or a memo entry."""
+    b = c.benefit
+    root = _root(s)
+    st, sums = root.state, root.sums
+    lines, mask = _scope_info(s, b.scope)
+    current = sums.get(id(lines))
+    if current is None:
+        current = _scope_sum(st, sums, lines)
+    if (b.threshold_base or s.rules.stacking.threshold_base) is ThresholdBase.ORIGINAL:
+        base = _original_base(st, sums, lines)
+    else:
+        base = current
+    return benefits.order_level(b, current, base, mask != 0, c.cap)
 
 
 def _root(s: _Search) -> _Sequence:
@@ -1533,15 +1563,17 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     lines (`benefits.preview`); the search applies `c` for real if it gets there."""
     s.evaluations += 1
     step = c.step if c.owner == s.serial else _step(s, c)
-    seq = s.memo.get((step,))
-    if seq is None and c.benefit.kind in benefits.ORDER_LEVEL:
-        seq = _summary(s, [c], (step,))  # from the cart's sums: no pass over the lines
-    if seq is not None:
-        return seq.discount if seq.failed is None else seq.failed
     found = s.alone.get(step)
     if found is None:
-        base = s.rules.stacking.threshold_base
-        found = s.alone[step] = benefits.preview(c.benefit, s.start, base, c.cap)
+        seq = s.memo.get((step,))
+        if seq is not None:
+            found = seq.discount if seq.failed is None else seq.failed
+        elif c.benefit.kind in benefits.ORDER_LEVEL:
+            found = _alone_order_level(s, c)  # from the cart's sums: no pass over the lines
+        else:
+            base = s.rules.stacking.threshold_base
+            found = benefits.preview(c.benefit, s.start, base, c.cap)
+        s.alone[step] = found
     return found
 
 
