@@ -94,3 +94,26 @@ def test_tills_racing_for_the_last_uses_of_a_budget_never_overrun_it(pg_ctx: Con
     won = [r for r in results if isinstance(r, Confirmed)]
     assert len(won) == 2, results
     assert all(isinstance(r, PriceChanged) for r in results if not isinstance(r, Confirmed))
+
+
+def test_a_connection_the_server_dropped_is_replaced_not_a_500(pg_ctx: Context) -> None:
+    from sqlalchemy import create_engine, text
+
+    ctx = pg_ctx
+    shop = open_shop(ctx)
+    c = cart(shop.store_a, shop.member, ("latte", 3000, 1))
+    checkout.confirm(ctx, shop.brand.id, confirm_request("D-1", c, 3000))
+    # Every pooled connection of this database is killed by the server side.
+    admin = create_engine(ctx.engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    admin.dispose()
+    assert killed >= 1
+    assert checkout.quote(ctx, shop.brand.id, c).priced.quote.payable == 3000
+    done = checkout.confirm(ctx, shop.brand.id, confirm_request("D-2", c, 3000))
+    assert not done.replayed and done.receipt["payable_fen"] == 3000

@@ -46,11 +46,13 @@ def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     if dbapi_conn.closed or dbapi_conn.broken:
         raise DisconnectionError("connection closed")
     try:
-        fd = dbapi_conn.pgconn.socket
-        readable, _, _ = select.select([fd], [], [], 0)
+        # poll(), not select(): a busy server process has sockets past FD_SETSIZE.
+        poller = select.poll()
+        poller.register(dbapi_conn.pgconn.socket, select.POLLIN)
+        ready = poller.poll(0)
     except (OSError, ValueError) as exc:
         raise DisconnectionError(str(exc)) from exc
-    if readable:
+    if ready:
         raise DisconnectionError("the server closed the connection")
 
 

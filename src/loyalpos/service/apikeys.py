@@ -106,7 +106,7 @@ def insert_key(
         raise InvalidInput("总部密钥不属于门店 (an HQ key has no store)", code="store_not_allowed")
     check_store(conn, brand_id, store_id)
     if raw is None:
-        raw = f"lp_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
+        raw = f"lp_{secrets.token_hex(6)}_{secrets.token_hex(24)}"  # 192 secret bits, no "_"
     prefix = parse_prefix(raw)
     if prefix is None:
         raise InvalidInput("malformed key", code="invalid_key")
