@@ -915,9 +915,9 @@ def _line_mask(lines: Sequence[int]) -> int:
 def _touched(b: Benefit, st: State) -> int:
     """Bit mask of the lines whose state applying `b` reads or writes."""
     if b.kind is Kind.ITEM and b.sku:
-        idx: Sequence[int] = [i for i, x in enumerate(st.lines) if x.sku == b.sku]
+        idx: Sequence[int] = st.sku_lines(b.sku)
     elif b.kind is Kind.BUNDLE:
-        idx = [i for i, x in enumerate(st.lines) if x.sku in b.bundle]
+        idx = [i for sku in set(b.bundle) for i in st.sku_lines(sku)]
     else:
         idx = st.scope_lines(b.scope)
     mask = 0
@@ -1116,8 +1116,10 @@ class _Ranking:
         row = self.bounds.get(coupons_left)
         if row is None:
             sums, top, k = self.coupon_sums, len(self.coupon_sums) - 1, max(coupons_left, 0)
+            # `sums[min(top, first + k)]` without the `min`: the total repeated k times.
+            padded = sums + [sums[top]] * k
             row = self.bounds[coupons_left] = [
-                promotions + sums[min(top, first + k)] - sums[first]
+                promotions + padded[first + k] - sums[first]
                 for promotions, first in zip(
                     self.promotions_from, [*self.coupons_before, top], strict=True
                 )
