@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,13 @@ PG_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_SECRET = "test-secret-" + "x" * 32
+
+# In CI every property test draws the same examples on every run (derandomized,
+# seeded by the test's source): a red CI then means the change, not the dice.
+# Run without CI=true, they explore new examples each time.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def _pg_problem() -> str | None:
