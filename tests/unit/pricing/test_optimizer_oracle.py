@@ -17,6 +17,7 @@ from loyalpos.domain.pricing.model import (
     MemberContext,
     Options,
     PointsRequest,
+    Quote,
     Remaining,
     WalletCoupon,
 )
@@ -143,10 +144,10 @@ def brute_force(s: _Search, cands: list[Candidate]) -> Evaluation:
     return best
 
 
-@settings(max_examples=200, deadline=None)
-@given(scenario())
-def test_search_matches_brute_force(case: tuple[RuleSet, MemberContext, Cart, Options]) -> None:
-    rules, member, cart, options = case
+def assert_quote_is_brute_force_best(
+    rules: RuleSet, member: MemberContext, cart: Cart, options: Options
+) -> Quote:
+    """The quote saves what the best legal combination saves, with that combination."""
     q = engine.quote(rules, member, cart, options)
     amounts, _ = engine._member_prices(rules, member, cart)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
@@ -160,8 +161,16 @@ def test_search_matches_brute_force(case: tuple[RuleSet, MemberContext, Cart, Op
     )
     assert best.saving == q.discount + q.points_offset
     assert chosen == sorted(c.key for c in best.combo)
+    return q
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenario())
+def test_search_matches_brute_force(case: tuple[RuleSet, MemberContext, Cart, Options]) -> None:
+    rules, member, cart, options = case
+    q = assert_quote_is_brute_force_best(rules, member, cart, options)
     # Every coupon is either applied or explained.
-    explained = {u.coupon_id for u in q.unusable} | set(chosen)
+    explained = {u.coupon_id for u in q.unusable} | {a.coupon_id for a in q.applied}
     assert explained >= {c.id for c in member.wallet}
     assert sum(x.payable for x in q.lines) == q.payable
     assert all(x.payable >= 0 for x in q.lines)

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalpos.domain.pricing import engine
-from loyalpos.domain.pricing.engine import _Search
 from loyalpos.domain.pricing.model import (
     Cart,
     CartLine,
@@ -35,7 +34,7 @@ from loyalpos.domain.pricing.rules import (
     Scope,
     Stacking,
 )
-from tests.unit.pricing.test_optimizer_oracle import NOW, brute_force
+from tests.unit.pricing.test_optimizer_oracle import NOW, assert_quote_is_brute_force_best
 
 SKUS = ["s0", "s1", "s2"]
 CATEGORIES = ["a", "b"]
@@ -114,20 +113,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
 def test_units_rule_matches_brute_force(
     case: tuple[RuleSet, MemberContext, Cart, Options],
 ) -> None:
-    rules, member, cart, options = case
-    q = engine.quote(rules, member, cart, options)
-    amounts, _ = engine._member_prices(rules, member, cart)
-    order = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order)
-    cands, _ = engine._candidates(rules, member, cart, options, [])
-    best = brute_force(s, cands)
-    chosen = sorted(
-        a.coupon_id or f"promotion:{a.benefit}"
-        for a in q.applied
-        if a.kind not in {"member_price", "change_rounding"}
-    )
-    assert best.saving == q.discount + q.points_offset
-    assert chosen == sorted(c.key for c in best.combo)
+    assert_quote_is_brute_force_best(*case)
 
 
 @pytest.mark.xfail(strict=True, reason="known limitation: docs/benefit-engine.md")
