@@ -36,7 +36,6 @@ from loyalpos.db.tables import (
     reservations,
     stores,
 )
-from loyalpos.domain import member_code
 from loyalpos.domain.checkout import Tier, fingerprint, progress, tier_for
 from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
@@ -52,9 +51,11 @@ from loyalpos.service.context import Context, RetryTransaction
 from loyalpos.service.members import (
     Identity,
     Member,
+    checked_card_no,
     insert_claim,
     member_from_row,
     member_id_by_identity,
+    member_id_from_code,
 )
 from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
@@ -268,22 +269,11 @@ def _member_key(
     if ref.member_id is not None:
         return "id", ref.member_id, "id"
     if ref.code is not None:
-        key = member_code.brand_key(ctx.settings.secret, brand_id)
-        member_id = member_code.verify(
-            key, ref.code, int(now.timestamp()), ctx.settings.member_code_ttl_seconds
-        )
-        return "id", member_id, "id"
+        return "id", member_id_from_code(ctx, brand_id, ref.code, now), "id"
     if ref.phone is not None:
         return "phone", normalise_phone(ref.phone, ctx.settings.default_region), "phone"
     if ref.card_no is not None:
-        card = ref.card_no.strip()
-        if not member_code.is_card_number(card):
-            raise InvalidInput(
-                "卡号有误，请核对 (card number mistyped: check digit fails)",
-                code="card_number_invalid",
-                field="card_no",
-            )
-        return "card_no", card, "card number"
+        return "card_no", checked_card_no(ref.card_no), "card number"
     assert ref.identity is not None
     found = member_id_by_identity(conn, brand_id, ref.identity)
     if found is None:

@@ -242,7 +242,8 @@ def by_phone(ctx: Context, brand_id: int, phone: str) -> Member:
     return found
 
 
-def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
+def checked_card_no(card_no: str) -> str:
+    """A typed card number, trimmed, or a refusal when its check digit fails."""
     card_no = card_no.strip()
     if not member_code.is_card_number(card_no):
         raise InvalidInput(
@@ -250,6 +251,11 @@ def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
             code="card_number_invalid",
             field="card_no",
         )
+    return card_no
+
+
+def by_card(ctx: Context, brand_id: int, card_no: str) -> Member:
+    card_no = checked_card_no(card_no)
     with ctx.transaction(read_only=True) as conn:
         found = _by(conn, brand_id, members.c.card_no == card_no)
     if found is None:
@@ -369,12 +375,15 @@ def issue_code(
     return member_code.issue(key, member_id, issued), ctx.settings.member_code_ttl_seconds
 
 
+def member_id_from_code(ctx: Context, brand_id: int, code: str, now: datetime) -> int:
+    """The member id a dynamic code carries, verified against the brand's key at `now`."""
+    key = member_code.brand_key(ctx.settings.secret, brand_id)
+    return member_code.verify(key, code, int(now.timestamp()), ctx.settings.member_code_ttl_seconds)
+
+
 def by_code(ctx: Context, brand_id: int, code: str, *, now: datetime | None = None) -> Member:
     """The member behind a scanned dynamic code, or a clear reason it is refused."""
-    key = member_code.brand_key(ctx.settings.secret, brand_id)
-    member_id = member_code.verify(
-        key, code, int(ctx.now(now).timestamp()), ctx.settings.member_code_ttl_seconds
-    )
+    member_id = member_id_from_code(ctx, brand_id, code, ctx.now(now))
     try:
         return get(ctx, brand_id, member_id)
     except NotFound:
