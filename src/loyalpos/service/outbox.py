@@ -24,6 +24,22 @@ class EventType(StrEnum):
     TIER_CHANGED = "tier.changed"
 
 
+Event = tuple[EventType, str, dict[str, Any]]
+
+
+def _row(brand_id: int, event: Event, now: datetime) -> dict[str, Any]:
+    """An outbox row; the payload repeats type, subject and time so it stands alone."""
+    kind, subject, payload = event
+    body = {"type": kind.value, "subject": subject, "at": now.isoformat(), **payload}
+    return {
+        "brand_id": brand_id,
+        "event_type": kind.value,
+        "subject": subject,
+        "payload": json.dumps(body, ensure_ascii=False, sort_keys=True),
+        "created_at": now,
+    }
+
+
 def emit(
     conn: Connection,
     brand_id: int,
@@ -33,41 +49,11 @@ def emit(
     now: datetime,
 ) -> int:
     """Append one event; `subject` is what it is about (e.g. "order:42")."""
-    body = {"type": event_type.value, "subject": subject, "at": now.isoformat(), **payload}
-    return inserted_id(
-        conn.execute(
-            insert(outbox).values(
-                brand_id=brand_id,
-                event_type=event_type.value,
-                subject=subject,
-                payload=json.dumps(body, ensure_ascii=False, sort_keys=True),
-                created_at=now,
-            )
-        )
-    )
-
-
-Event = tuple[EventType, str, dict[str, Any]]
+    row = _row(brand_id, (event_type, subject, payload), now)
+    return inserted_id(conn.execute(insert(outbox).values(**row)))
 
 
 def emit_many(conn: Connection, brand_id: int, events: list[Event], now: datetime) -> None:
     """Append several events in one statement (a booking announces 2-5 at once)."""
-    if not events:
-        return
-    conn.execute(
-        insert(outbox),
-        [
-            {
-                "brand_id": brand_id,
-                "event_type": kind.value,
-                "subject": subject,
-                "payload": json.dumps(
-                    {"type": kind.value, "subject": subject, "at": now.isoformat(), **payload},
-                    ensure_ascii=False,
-                    sort_keys=True,
-                ),
-                "created_at": now,
-            }
-            for kind, subject, payload in events
-        ],
-    )
+    if events:
+        conn.execute(insert(outbox), [_row(brand_id, e, now) for e in events])
