@@ -420,11 +420,16 @@ def history(
     return [EntryRow(*r) for r in rows]
 
 
+def cached_balance(conn: Connection, member_id: int) -> int:
+    """The member row's balance (kept equal to the sum of entries by every booking)."""
+    return int(
+        conn.execute(select(members.c.points_balance).where(members.c.id == member_id)).scalar_one()
+    )
+
+
 def sums(conn: Connection, member_id: int) -> tuple[int, int, int]:
     """(cached balance, sum of entries, sum of open lots): the ledger invariant."""
-    cached = conn.execute(
-        select(members.c.points_balance).where(members.c.id == member_id)
-    ).scalar_one()
+    cached = cached_balance(conn, member_id)
     entries = conn.execute(
         select(func.coalesce(func.sum(point_entries.c.points), 0)).where(
             point_entries.c.member_id == member_id

@@ -237,7 +237,7 @@ def announce(conn: Connection, brand_id: int, member_id: int, entry_id: int, now
             "delta": row.points,
             "source_type": row.source_type,
             "source_ref": row.source_ref,
-            "balance": repo.sums(conn, member_id)[0],
+            "balance": repo.cached_balance(conn, member_id),
         },
         now,
     )

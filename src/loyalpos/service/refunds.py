@@ -329,7 +329,7 @@ def _book(
                 "member_id": member_id,
                 "refund_id": refund_id,
                 "delta": to_return - reversed_points,
-                "balance": ledger_repo.sums(conn, member_id)[0],
+                "balance": ledger_repo.cached_balance(conn, member_id),
             },
             now,
         )
