@@ -227,7 +227,7 @@ def _act(
             now,
             pending=False,
         )
-        points.announce(conn, brand.id, member_id, entry_id, now)
+        points.announce_entry(conn, brand.id, entry_id)
     if campaign.tag:
         add_tag(conn, brand.id, member_id, campaign.tag, f"{SOURCE}:{campaign.id}", now)
     log.info("campaign %s fired (%s) for member %s", campaign.id, key, member_id)

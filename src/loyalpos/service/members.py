@@ -24,7 +24,7 @@ from loyalpos.service.brands import check_store, load_brand
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
 from loyalpos.service.phones import normalise_phone
-from loyalpos.service.points import Source, announce, credit
+from loyalpos.service.points import Source, announce_entry, credit
 
 log = logging.getLogger(__name__)
 
@@ -500,7 +500,7 @@ def _claim(
         Source("claim", row.order_ref, row.description, store_id=row.store_id),
         now,
     )
-    announce(conn, brand_id, member_id, entry_id, now)
+    announce_entry(conn, brand_id, entry_id)
     return ClaimResult(member_id, int(row.points), row.order_ref, entry_id)
 
 

@@ -220,27 +220,32 @@ def _book(
     )
 
 
-def announce(conn: Connection, brand_id: int, member_id: int, entry_id: int, now: datetime) -> None:
+def announce(conn: Connection, entry: EntryRow) -> None:
     """Emit `points.changed` for one ledger entry (the checkout announces an order's
     points itself, once for the order)."""
-    row = repo.entry(conn, brand_id, entry_id)
-    assert row is not None
     emit(
         conn,
-        brand_id,
+        entry.brand_id,
         EventType.POINTS_CHANGED,
-        f"member:{member_id}",
+        f"member:{entry.member_id}",
         {
-            "member_id": member_id,
-            "entry_id": entry_id,
-            "kind": row.kind,
-            "delta": row.points,
-            "source_type": row.source_type,
-            "source_ref": row.source_ref,
-            "balance": repo.cached_balance(conn, member_id),
+            "member_id": entry.member_id,
+            "entry_id": entry.id,
+            "kind": entry.kind,
+            "delta": entry.points,
+            "source_type": entry.source_type,
+            "source_ref": entry.source_ref,
+            "balance": repo.cached_balance(conn, entry.member_id),
         },
-        now,
+        entry.created_at,
     )
+
+
+def announce_entry(conn: Connection, brand_id: int, entry_id: int) -> None:
+    """`announce` for an entry known by id (bookings made inside a larger use case)."""
+    row = repo.entry(conn, brand_id, entry_id)
+    assert row is not None
+    announce(conn, row)
 
 
 def _booking(
@@ -263,7 +268,7 @@ def _booking(
         entry_id = work(conn, brand)
         row = repo.entry(conn, brand_id, entry_id)
         assert row is not None
-        announce(conn, brand_id, member_id, entry_id, row.created_at)
+        announce(conn, row)
         return row
 
     try:
@@ -405,9 +410,9 @@ def reverse(
         if replayed is not None:
             return replayed
         new_id = reverse_entry(conn, brand, original, amount, source, at, allow_negative)
-        announce(conn, brand_id, original.member_id, new_id, at)
         row = repo.entry(conn, brand_id, new_id)
         assert row is not None
+        announce(conn, row)
         return row
 
     return ctx.run(run)
