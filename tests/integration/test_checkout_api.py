@@ -170,3 +170,49 @@ def test_bad_input_is_a_4xx_with_the_error_shape(till: Till, patch: dict[str, An
     r = till.post("/v1/orders", body)
     assert 400 <= r.status_code < 500, r.text
     assert set(r.json()["error"]) == {"code", "message", "detail"}
+
+
+def test_each_refusal_of_the_till_is_a_4xx_with_its_code(till: Till) -> None:
+    shop = till.shop
+    two_refs = {
+        **till.cart(("latte", 3000, 1)),
+        "member": {"member_id": shop.member, "phone": "13800138000"},
+    }
+    r = till.post("/v1/quotes", two_refs)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "member_ref_invalid")
+    anonymous = {**till.cart(("latte", 3000, 1)), "member": None}
+    r = till.post("/v1/orders", till.confirm_body("E-1", anonymous, 2000, points=1000))
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "member_required")
+    r = till.post(
+        "/v1/orders",
+        till.confirm_body("E-2", till.cart(("latte", 3000, 1)), 3000, quote_token="nope"),
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "quote_not_found")
+    assert (
+        till.post(
+            "/v1/orders", till.confirm_body("E-3", till.cart(("latte", 3000, 1)), 3000)
+        ).status_code
+        == 201
+    )
+    refunds = f"/v1/stores/{shop.store_a}/orders/E-3/refunds"
+    for lines, status, code in [
+        ([{"line_no": 2, "qty": 1}], 422, "refund_line_unknown"),
+        ([{"line_no": 1, "qty": 2}], 409, "refund_exceeds_order"),
+    ]:
+        r = till.post(refunds, {"refund_no": f"R-{code}", "cashier": "c01", "lines": lines})
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
+    assert till.post(refunds, {"refund_no": "R-all", "cashier": "c01"}).status_code == 201
+    r = till.post(refunds, {"refund_no": "R-again", "cashier": "c01"})
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "already_refunded")
+    r = till.post(refunds, {"refund_no": "R-all", "cashier": "c02"})
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "refund_no_reused")
+    missing = f"/v1/stores/{shop.store_a}/orders/NOPE/refunds"
+    r = till.post(missing, {"refund_no": "R-x", "cashier": "c01"})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "order_not_found")
+    r = till.post(f"/v1/members/{shop.member}/coupons", {"template": "nope"}, key="hq")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "template_not_found")
+    for r in [
+        till.post("/v1/quotes", two_refs),
+        till.post(missing, {"refund_no": "R-y", "cashier": "c"}),
+    ]:
+        assert set(r.json()["error"]) == {"code", "message", "detail"}
