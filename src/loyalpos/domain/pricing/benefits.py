@@ -355,6 +355,17 @@ def preview(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> i
     return min(outcome.saving, cap) if cap is not None else outcome.saving
 
 
+def _capped(outcome: Outcome, cap: int) -> Outcome:
+    """`outcome` held to `cap`. The units it consumes keep what the cap did not
+    take off them: a later benefit must not see them as free of charge."""
+    per_line = allocate(cap, outcome.per_line)
+    back = {i: d - per_line[i] for i, d in enumerate(outcome.per_line) if d != per_line[i]}
+    consume = []
+    for i, units, value in outcome.consume:
+        consume.append((i, units, value + back.pop(i, 0)))
+    return Outcome(cap, per_line, consume)
+
+
 def apply(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> Result:
     """Work out `b` on `st` and, if usable, book it into `st`."""
     outcome = KINDS[b.kind](b, st, default)
@@ -362,8 +373,8 @@ def apply(b: Benefit, st: State, default: ThresholdBase, cap: int | None) -> Res
         return outcome
     per_line = outcome.per_line
     if cap is not None and outcome.saving > cap:
-        per_line = allocate(cap, per_line)
-        outcome = Outcome(cap, per_line, outcome.consume)
+        outcome = _capped(outcome, cap)
+        per_line = outcome.per_line
     if outcome.consume:
         # A unit-level kind discounts only the lines it consumes units of.
         st.take(per_line, whole_line=False, lines=dict.fromkeys(i for i, _, _ in outcome.consume))
