@@ -872,6 +872,20 @@ def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> boo
     return True
 
 
+def _offset_slack(s: _Search) -> int:
+    """How much more points offset a combination may get than one it holds, in
+    fen. Adding a benefit can lower the discount (a 每满减 measured after it
+    drops a step; a unit it takes makes 买N免1 free less); more is then left to
+    pay, and the offset, which moves in steps and starts at a minimum, may grow
+    by a step or the minimum at once, plus rounding, on top of its share of what
+    the discount lost (never more than the loss itself)."""
+    if not _offset_possible(s):
+        return 0
+    po = s.rules.points_offset
+    step = max(po.step, po.min_points, 1)
+    return -(-step * po.unit_fen // po.points_per_unit) - (-po.unit_fen // po.points_per_unit) + 1
+
+
 def _offset_possible(s: _Search) -> bool:
     """Whether any combination may get a points offset (see `_offset`)."""
     po = s.rules.points_offset
@@ -924,6 +938,63 @@ def _touched(b: Benefit, st: State) -> int:
     for i in idx:
         mask |= 1 << i
     return mask
+
+
+UNIT_LEVEL = frozenset({Kind.ITEM, Kind.BUNDLE, Kind.NTH_DISCOUNT, Kind.BUY_N_FREE})
+
+
+class _Shifts(NamedTuple):
+    """Where a combination may save more once another benefit joins it (see
+    `_shifts`)."""
+
+    # id(candidate) -> (what it saves alone, whether what it gains is at most
+    # how much dearer its lines get, plus a fen of rounding)
+    gains: dict[int, tuple[int, bool]]
+    # id(candidate): whose discount may move off its lines (those that may gain too)
+    moving: frozenset[int]
+
+
+def _smooth(b: Benefit) -> bool:
+    """Whether a line dearer by d raises what `b` saves by at most d (+1 fen of
+    rounding): an order-level percent or cash benefit with no threshold. A
+    threshold jumps once reached; a unit-level one may find a whole unit freed."""
+    return b.kind in (Kind.PERCENT, Kind.CASH) and not b.threshold
+
+
+def _shifts(s: _Search, forced: Sequence[Candidate], optional: Sequence[Candidate]) -> _Shifts:
+    """The benefits that may save more in a combination when another joins it,
+    each with what it saves alone, which bounds what it saves anywhere.
+
+    Every benefit applied later sees a cart no dearer, line by line and unit by
+    unit, and saves no more on it; so a combination saves no more than its
+    benefits alone, and, as long as each benefit's discount stays on the same
+    lines, adding one never raises what the others save. A unit-level benefit
+    chooses its units: with another benefit on its lines applied before it, it
+    may discount other lines, or fewer, and leave a line dearer than it did,
+    which a benefit applied after it on that line may then take (a 兑换券 at the
+    item's own price saves nothing yet moves 买2免1 to another category, where a
+    category 代金券 saves more). Such moved lines, and those of any benefit that
+    touches them later, are followed in the order of application: what touches
+    them may gain. Empty when nothing can move (the search's quick bound holds)."""
+    pool = sorted([*forced, *optional], key=lambda c: _info(s, c)[0])
+    moved = 0  # lines whose discount may have moved
+    before = 0  # lines touched by the benefits before
+    gains: dict[int, tuple[int, bool]] = {}
+    moving: set[int] = set()
+    is_forced = {id(c) for c in forced}
+    for c in pool:
+        touched = _mask(s, c.benefit)
+        if touched & moved:
+            # An optional candidate's `alone` is known (`_choose`).
+            alone = _alone(s, c) if id(c) in is_forced else c.alone
+            gains[id(c)] = (alone if isinstance(alone, int) else 0, _smooth(c.benefit))
+            moving.add(id(c))
+            moved |= touched
+        elif c.benefit.kind in UNIT_LEVEL and touched & before:
+            moving.add(id(c))
+            moved |= touched
+        before |= touched
+    return _Shifts(gains, frozenset(moving))
 
 
 class _Ranking:
@@ -1030,6 +1101,63 @@ class _Ranking:
             units = sum([qty[i].qty for i in lines])
             self.limited.append((j, _line_mask(lines), units, need))
         self.taking: dict[int, tuple[tuple[int, int], ...]] = {}  # id(candidate) -> `takes`
+        self.shifts = _shifts(s, forced, cands)
+
+    def dearer(self, e: Evaluation) -> int:
+        """How much dearer, in all, the lines may get in a combination holding
+        `e` than they are in `e`: what the benefits of `e` whose discount may
+        move (`_Shifts.moving`) save there, at most."""
+        moving = self.shifts.moving
+        return sum([saved for c, saved in e.own if id(c) in moving])
+
+    def may_recover(self, e: Evaluation) -> bool:
+        """Whether a combination that fails may work once others join: when the
+        benefit that fails may gain (see `_shifts`), another one applied before
+        it may move off the lines it needs, or leave its threshold reached; a
+        threshold on what the lines still cost rises no more than they get dearer."""
+        if e.failed is None:
+            return False
+        c, why = e.failed
+        if id(c) not in self.shifts.gains:
+            return False
+        base = c.benefit.threshold_base or self.s.rules.stacking.threshold_base
+        if why.reason is Reason.BELOW_THRESHOLD and base is ThresholdBase.DISCOUNTED:
+            shortfall = why.detail.get("shortfall_fen")
+            return not isinstance(shortfall, int) or self.dearer(e) >= shortfall
+        return True
+
+    def ceiling(self, e: Evaluation) -> int:
+        """What `e`'s benefits save alone, together, plus the largest points
+        offset: no combination holding them saves more, whether `e` works or not."""
+        gains = self.shifts.gains
+        total = _offset(self.s, sum(self.s.start.amounts), ())[1]
+        for c in e.combo:
+            found = gains.get(id(c))
+            if found is not None:
+                total += found[0]
+            else:
+                alone = _alone(self.s, c)
+                total += alone if isinstance(alone, int) else 0
+        return total
+
+    def slack(self, e: Evaluation) -> int:
+        """How much more than in `e` the benefits of `e` may save once others join
+        (see `_shifts`): each that may gain, up to what it saves alone, and a
+        smooth one (`_smooth`) up to how much dearer its lines may get."""
+        gains = self.shifts.gains
+        total = 0
+        dearer = -1
+        for c, saved in e.own:
+            found = gains.get(id(c))
+            if found is None or found[0] <= saved:
+                continue
+            room = found[0] - saved
+            if found[1]:
+                if dearer < 0:
+                    dearer = self.dearer(e)
+                room = min(room, dearer + 1)
+            total += room
+        return total
 
     def takes(self, c: Candidate) -> tuple[tuple[int, int], ...]:
         """(k, units): `c` surely takes `units` units from the lines of
@@ -1401,6 +1529,8 @@ def _search(
     best = root
     max_coupons = s.rules.stacking.max_coupons
     unique, blockers = r.unique, r.blockers
+    gains = r.shifts.gains
+    offset_slack = _offset_slack(s)
 
     def dfs(
         i: int,
@@ -1422,7 +1552,12 @@ def _search(
         ):
             best = current
         coupons_left = max_coupons - coupons
-        floor = max(current.saving, 0)
+        if current.failed is not None:
+            floor = r.ceiling(current)  # see `_Ranking.may_recover`
+        else:
+            floor = max(current.saving, 0) + offset_slack
+            if gains:
+                floor += r.slack(current)
         order = r.steps(i, coupons_left, pending)
         consecutive = isinstance(order, range)
         row = r.row(coupons_left)
@@ -1474,7 +1609,7 @@ def _search(
             if floor + r.savings[j] + ahead < best.saving:
                 continue  # the same, counting only what may still join
             extended = _extend(s, current, c)
-            if extended.saving >= 0:
+            if extended.saving >= 0 or (gains and r.may_recover(extended)):
                 # (`dfs` is deleted only once the search is over: see below.)
                 dfs(  # noqa: F821
                     j + 1,
@@ -1579,6 +1714,18 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
     return found
 
 
+def _movers(s: _Search, idle: list[Candidate], pool: list[Candidate]) -> list[Candidate]:
+    """Those of `idle` (which save nothing alone) that can still make a
+    combination save more: by applying before a unit-level benefit on their
+    lines, they may move its discount elsewhere (see `_shifts`)."""
+    later = [(_info(s, c)[0], _mask(s, c.benefit)) for c in pool if c.benefit.kind in UNIT_LEVEL]
+    return [
+        c
+        for c in idle
+        if any(key > _info(s, c)[0] and mask & _mask(s, c.benefit) for key, mask in later)
+    ]
+
+
 def _choose(
     s: _Search, cands: list[Candidate], unusable: list[Unused], notes: list[str]
 ) -> Evaluation:
@@ -1605,6 +1752,7 @@ def _choose(
         notes.append(f"cashier forced coupon {coupon_id}")
     rest = [c for c in cands if c not in forced and c.key not in rejected]
     optional: list[Candidate] = []
+    idle: list[Candidate] = []  # usable, but save nothing alone
     for c in rest:
         saves = _alone(s, c)
         if isinstance(saves, Ineligible):
@@ -1614,11 +1762,17 @@ def _choose(
                 notes.append(f"promotion {c.benefit.id} does not apply: {saves.en}")
             continue
         if saves <= 0:
-            if c.coupon is not None:
-                unusable.append((c.coupon, reasons.simple(Reason.NO_EXTRA_SAVING)))
+            idle.append(c)
             continue
         c.alone = saves
         optional.append(c)
+    if idle:
+        movers = _movers(s, idle, [*forced, *optional, *idle])
+        optional += movers
+        kept = {id(c) for c in movers}
+        for c in idle:
+            if c.coupon is not None and id(c) not in kept:
+                unusable.append((c.coupon, reasons.simple(Reason.NO_EXTRA_SAVING)))
     if s.options.strategy is Strategy.EARLIEST_EXPIRY:
         chosen = list(forced)
         current = evaluate(s, tuple(chosen))
@@ -1720,6 +1874,7 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
         notes.append(
             f"{'coupon ' + c.key if c.coupon else 'promotion ' + c.benefit.id} "
             f"({c.benefit.kind.value}) saves {yuan(outcome.saving)}"
+            + ("" if outcome.saving else ", but the units it takes let the others save more")
         )
     if best.points:
         notes.append(f"points offset: {best.points} points for {yuan(best.offset)}")
