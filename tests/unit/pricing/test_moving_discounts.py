@@ -199,3 +199,51 @@ def test_a_pair_that_fails_alone_works_with_a_third_benefit() -> None:
     cands, _ = engine._candidates(rules, _wallet("tA", "t3"), Cart("S1", NOW, lines), Options(), [])
     coupons = tuple(c for c in cands if c.coupon is not None)
     assert engine.evaluate(s, coupons).failed is not None
+
+
+def test_a_lower_discount_can_leave_room_for_a_whole_offset_step() -> None:
+    """Two 兑换券 at 10.00 (dearer than any item: they save nothing) take the two
+    2.35 items, so the any-item coupon frees a 1.03 item instead of a 2.35 one:
+    the discount falls from 2.90 to 1.74, but 5.02 is then left to pay and the
+    points offset, in steps of 1.00, grows from 3.00 to 5.00: 6.74 in all
+    against 5.90. Found by the brute-force test with the offset step left out
+    of the bound (`engine._offset_slack`)."""
+    at_ten = Benefit(
+        id="t3",
+        name="item at 10",
+        kind=Kind.ITEM,
+        price=1_000,
+        priority=1,
+        max_per_order=2,
+        with_points=True,
+    )
+    any_free = Benefit(
+        id="t0", name="any item free", kind=Kind.ITEM, price=0, priority=1, with_points=True
+    )
+    off = Benefit(
+        id="t2",
+        name="87.6%",
+        kind=Kind.PERCENT,
+        percent=8_760,
+        max_per_order=3,
+        scope=Scope(categories=frozenset({"a", "b"})),
+        with_points=True,
+    )
+    rules = RuleSet(
+        benefits=(any_free, off, at_ten),
+        stacking=Stacking(max_coupons=4),
+        points_offset=PointsOffset(enabled=True),
+    )
+    wallet = (
+        WalletCoupon("c02", "t2", NOW + timedelta(days=4)),
+        WalletCoupon("c03", "t3", NOW + timedelta(days=1)),
+        WalletCoupon("c06", "t3", NOW + timedelta(days=2)),
+        WalletCoupon("c07", "t0", NOW + timedelta(days=1)),
+    )
+    member = MemberContext("normal", 1_611, False, wallet)
+    lines = (CartLine("s2", "a", 235, 1), CartLine("s2", "a", 235, 1), CartLine("s0", "a", 103, 2))
+    q = assert_quote_is_brute_force_best(
+        rules, member, Cart("S1", NOW, lines), Options(points=PointsRequest.MAX)
+    )
+    assert (q.discount, q.points_offset, q.payable) == (174, 500, 2)
+    assert {a.coupon_id: a.saving for a in q.applied} == {"c02": 71, "c03": 0, "c06": 0, "c07": 103}
