@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.service import apikeys, brands
@@ -14,7 +15,8 @@ from loyalpos.service.brands import Brand
 from loyalpos.service.context import Context
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
+    # async: a plain attribute read; a sync dependency would cost a thread-pool hop.
     ctx = request.app.state.ctx
     assert isinstance(ctx, Context)
     return ctx
@@ -29,12 +31,19 @@ _bearer = HTTPBearer(
 )
 
 
-def principal(
+async def principal(
     ctx: CtxDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
-    """The caller, from its API key; every query below is scoped to its brand."""
-    return apikeys.authenticate(ctx, credentials.credentials if credentials else None)
+    """The caller, from its API key; every query below is scoped to its brand.
+
+    A key in the per-process cache is checked on the event loop (no I/O: a hash
+    and a compare); only a key that has to be read from the database goes to the
+    thread pool. A sync dependency would cost every request a thread-pool hop."""
+    raw = credentials.credentials if credentials else None
+    if apikeys.needs_lookup(ctx, raw):
+        return await run_in_threadpool(apikeys.authenticate, ctx, raw)
+    return apikeys.authenticate(ctx, raw)
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

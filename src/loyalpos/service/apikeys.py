@@ -172,6 +172,13 @@ def parse_prefix(raw: str) -> str | None:
     return f"lp_{parts[1]}"
 
 
+def needs_lookup(ctx: Context, raw: str | None) -> bool:
+    """Whether `authenticate(ctx, raw)` would read the database (a well-formed key
+    that is not in the short per-process cache); otherwise it does no I/O."""
+    prefix = parse_prefix(raw) if raw else None
+    return prefix is not None and not ctx.recalls(("api_key", prefix))
+
+
 def authenticate(ctx: Context, raw: str | None) -> Principal:
     """The principal behind a raw key, or Unauthorized saying what is wrong."""
     if not raw:

@@ -79,6 +79,11 @@ class Context:
         self.cache[("ttl", key)] = (now + ttl, value)
         return value
 
+    def recalls(self, key: Any) -> bool:
+        """Whether `remember(key, ...)` would answer from the cache (no `load`)."""
+        hit = self.cache.get(("ttl", key))
+        return hit is not None and hit[0] > time.monotonic()
+
     def forget(self, key: Any) -> None:
         self.cache.pop(("ttl", key), None)
 
