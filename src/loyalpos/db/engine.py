@@ -8,11 +8,14 @@ booking when one tries to upgrade a read lock.
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 READ_ONLY = "loyalpos_read_only"
 
@@ -31,6 +34,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
     event.listen(engine, "checkout", _check_alive)
     return engine
+
+
+@contextmanager
+def deferred(conn: Connection) -> Iterator[None]:
+    """Statements whose results nobody reads (INSERT without RETURNING, UPDATE
+    whose row count is not looked at), sent without waiting for each answer.
+
+    On PostgreSQL the block runs in psycopg's pipeline mode: every statement goes
+    out at once and the end of the block waits for all the answers, one round
+    trip instead of one per statement; a statement that fails raises there, as a
+    SQLAlchemy `DBAPIError` like any other, and the transaction is rolled back
+    by its owner as usual. Elsewhere (SQLite: no round trips) the statements just
+    run one by one. Nothing in the block may read a result: with a pipeline it
+    is not there yet."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi_conn = conn.connection.dbapi_connection
+    assert isinstance(dbapi_conn, psycopg.Connection)
+    try:
+        with dbapi_conn.pipeline():
+            yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
 
 
 def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Connection, bindparam, exists, func, insert, 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalpos.db import ledger_repo
+from loyalpos.db.engine import deferred
 from loyalpos.db.tables import (
     brands,
     inserted_id,
@@ -1158,53 +1159,11 @@ def _book(
         )
     )
     receipt: dict[str, Any] = {"order_id": order_id, **body}
-    redeemed_per_line = allocate(q.points_redeemed, [x.points_offset for x in q.lines])
-    conn.execute(
-        insert(order_lines),
-        [
-            {
-                "order_id": order_id,
-                "line_no": n + 1,
-                "sku": line.sku,
-                "category": line.category,
-                "name": line.name,
-                "unit_price": line.unit_price,
-                "qty": line.qty,
-                "subtotal": lq.subtotal,
-                "discount": lq.discount,
-                "points_offset": lq.points_offset,
-                "payable": lq.payable,
-                "points_earned": lq.points_earned if member else 0,
-                "points_redeemed": redeemed_per_line[n],
-            }
-            for n, (line, lq) in enumerate(zip(req.cart.lines, q.lines, strict=True))
-        ],
-    )
-    if q.applied:
-        conn.execute(
-            insert(order_benefits),
-            [
-                {
-                    "order_id": order_id,
-                    "coupon_id": int(a.coupon_id) if a.coupon_id is not None else None,
-                    "benefit": a.benefit,
-                    "kind": a.kind,
-                    "saving": a.saving,
-                }
-                for a in q.applied
-            ],
-        )
-    conn.execute(
-        insert(order_tenders),
-        [
-            {"order_id": order_id, "method": t.method, "amount": t.amount, "reference": t.reference}
-            for t in req.tenders
-        ],
-    )
+    # The one write of the rest whose answer matters (a coupon taken meanwhile
+    # means running again), before those whose answers nobody reads.
     if used and not wallet.redeem(conn, brand.id, used, order_id, store.id, reservation_id, now):
         raise RetryTransaction
-    if reservation_id is not None:
-        _release(conn, reservation_id, now)
+    redeemed_per_line = allocate(q.points_redeemed, [x.points_offset for x in q.lines])
     events: list[Event] = [
         (
             EventType.ORDER_PAID,
@@ -1233,10 +1192,71 @@ def _book(
     ]
     if member is not None:
         assert growth is not None
-        _update_member(conn, member, plan, growth)
         events += _member_events(member, plan, order_id, used, growth)
-    emit_many(conn, brand.id, events, now)
+    # Lines, benefits, tenders, the hold's release, the member row and the events
+    # read no result: on PostgreSQL they go in one round trip (db.engine.deferred).
+    with deferred(conn):
+        conn.execute(
+            _INSERT_LINES,
+            [
+                {
+                    "order_id": order_id,
+                    "line_no": n + 1,
+                    "sku": line.sku,
+                    "category": line.category,
+                    "name": line.name,
+                    "unit_price": line.unit_price,
+                    "qty": line.qty,
+                    "subtotal": lq.subtotal,
+                    "discount": lq.discount,
+                    "points_offset": lq.points_offset,
+                    "payable": lq.payable,
+                    "points_earned": lq.points_earned if member else 0,
+                    "points_redeemed": redeemed_per_line[n],
+                }
+                for n, (line, lq) in enumerate(zip(req.cart.lines, q.lines, strict=True))
+            ],
+        )
+        if q.applied:
+            conn.execute(
+                _INSERT_BENEFITS,
+                [
+                    {
+                        "order_id": order_id,
+                        "coupon_id": int(a.coupon_id) if a.coupon_id is not None else None,
+                        "benefit": a.benefit,
+                        "kind": a.kind,
+                        "saving": a.saving,
+                    }
+                    for a in q.applied
+                ],
+            )
+        conn.execute(
+            _INSERT_TENDERS,
+            [
+                {
+                    "order_id": order_id,
+                    "method": t.method,
+                    "amount": t.amount,
+                    "reference": t.reference,
+                }
+                for t in req.tenders
+            ],
+        )
+        if reservation_id is not None:
+            _release(conn, reservation_id, now)
+        if member is not None:
+            assert growth is not None
+            _update_member(conn, member, plan, growth)
+        emit_many(conn, brand.id, events, now)
     return receipt
+
+
+# `inline`: no RETURNING of generated ids (none is read), also for a single row,
+# so that they can run in `deferred`.
+_INSERT_LINES = insert(order_lines).inline()
+_INSERT_BENEFITS = insert(order_benefits).inline()
+_INSERT_TENDERS = insert(order_tenders).inline()
 
 
 def _check_budgets(conn: Connection, brand_id: int, plan: _Plan) -> None:

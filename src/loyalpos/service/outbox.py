@@ -53,7 +53,13 @@ def emit(
     return inserted_id(conn.execute(insert(outbox).values(**row)))
 
 
+# `inline`: no RETURNING of the new id even for one row, so that it can run
+# where results are not read (db.engine.deferred).
+_INSERT_MANY = insert(outbox).inline()
+
+
 def emit_many(conn: Connection, brand_id: int, events: list[Event], now: datetime) -> None:
-    """Append several events in one statement (a booking announces 2-5 at once)."""
+    """Append several events in one statement (a booking announces 2-5 at once);
+    it reads no result, so it may run in `db.engine.deferred`."""
     if events:
-        conn.execute(insert(outbox), [_row(brand_id, e, now) for e in events])
+        conn.execute(_INSERT_MANY, [_row(brand_id, e, now) for e in events])
