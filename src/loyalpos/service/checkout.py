@@ -57,6 +57,7 @@ from loyalpos.service.members import (
     member_from_row,
     member_id_by_identity,
     member_id_from_code,
+    new_claim_token,
 )
 from loyalpos.service.outbox import Event, EventType, emit_many
 from loyalpos.service.phones import normalise_phone
@@ -1115,19 +1116,11 @@ def _book(
         growth = _growth(member, plan, ordered_at)
         body["tier"] = growth.tier
     elif q.points_earned > 0:
-        body["claim_token"] = insert_claim(
-            conn,
-            brand.id,
-            order_ref=f"{store.code}:{req.order_no}",
-            points=q.points_earned,
-            store_id=store.id,
-            description=f"订单 {req.order_no} 补积分 (points of order {req.order_no})",
-            now=now,
-            valid_days=ctx.settings.claim_valid_days,
-        )
+        # The claim row itself goes with the order's other writes (below).
+        body["claim_token"] = new_claim_token()
     order_id = inserted_id(
         conn.execute(
-            insert(orders),
+            _INSERT_ORDER,
             {
                 "brand_id": brand.id,
                 "store_id": store.id,
@@ -1193,9 +1186,21 @@ def _book(
     if member is not None:
         assert growth is not None
         events += _member_events(member, plan, order_id, used, growth)
-    # Lines, benefits, tenders, the hold's release, the member row and the events
-    # read no result: on PostgreSQL they go in one round trip (db.engine.deferred).
+    # The claim, lines, benefits, tenders, the hold's release, the member row and
+    # the events read no result: on PostgreSQL they go in one round trip (db.engine.deferred).
     with deferred(conn):
+        if body["claim_token"] is not None:
+            insert_claim(
+                conn,
+                brand.id,
+                order_ref=f"{store.code}:{req.order_no}",
+                points=q.points_earned,
+                store_id=store.id,
+                description=f"订单 {req.order_no} 补积分 (points of order {req.order_no})",
+                now=now,
+                valid_days=ctx.settings.claim_valid_days,
+                token=body["claim_token"],
+            )
         conn.execute(
             _INSERT_LINES,
             [
@@ -1254,6 +1259,7 @@ def _book(
 
 # `inline`: no RETURNING of generated ids (none is read), also for a single row,
 # so that they can run in `deferred`.
+_INSERT_ORDER = insert(orders)  # RETURNING its id
 _INSERT_LINES = insert(order_lines).inline()
 _INSERT_BENEFITS = insert(order_benefits).inline()
 _INSERT_TENDERS = insert(order_tenders).inline()

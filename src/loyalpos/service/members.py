@@ -431,6 +431,19 @@ def create_claim(
         raise Conflict(f"order {order_ref} already has a claim", code="claim_exists") from None
 
 
+def new_claim_token() -> str:
+    """A claim token as the receipt shows it: 8 characters in two groups of 4."""
+    raw = secrets.token_bytes(8)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    token = "".join(alphabet[b % len(alphabet)] for b in raw)
+    return token[:4] + "-" + token[4:]
+
+
+# `inline`: no RETURNING of the new id (not read), so that a confirm can send it
+# with the rest of its writes (db.engine.deferred).
+_INSERT_CLAIM = insert(claims).inline()
+
+
 def insert_claim(
     conn: Connection,
     brand_id: int,
@@ -441,25 +454,25 @@ def insert_claim(
     description: str,
     now: datetime,
     valid_days: int,
+    token: str | None = None,
 ) -> str:
-    """Create a claim in an open transaction; returns the token (shown once)."""
+    """Create a claim in an open transaction; returns the token (shown once):
+    `token` if given (from `new_claim_token`), else a new one. Reads no result."""
     if points <= 0:
         raise InvalidInput("claim points must be positive", field="points")
-    raw = secrets.token_bytes(8)
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    token = "".join(alphabet[b % len(alphabet)] for b in raw)
-    token = token[:4] + "-" + token[4:]
+    token = token or new_claim_token()
     conn.execute(
-        insert(claims).values(
-            brand_id=brand_id,
-            store_id=store_id,
-            token_hash=_token_hash(brand_id, token),
-            order_ref=order_ref,
-            points=points,
-            description=description or f"订单 {order_ref} 补积分 (points of order {order_ref})",
-            created_at=now,
-            expires_at=now + timedelta(days=valid_days),
-        )
+        _INSERT_CLAIM,
+        {
+            "brand_id": brand_id,
+            "store_id": store_id,
+            "token_hash": _token_hash(brand_id, token),
+            "order_ref": order_ref,
+            "points": points,
+            "description": description or f"订单 {order_ref} 补积分 (points of order {order_ref})",
+            "created_at": now,
+            "expires_at": now + timedelta(days=valid_days),
+        },
     )
     return token
 
