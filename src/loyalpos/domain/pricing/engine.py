@@ -947,21 +947,34 @@ class _Shifts(NamedTuple):
     """Where a combination may save more once another benefit joins it (see
     `_shifts`)."""
 
-    # id(candidate) -> (what it saves alone, whether what it gains is at most
-    # how much dearer its lines get, plus a fen of rounding)
-    gains: dict[int, tuple[int, bool]]
-    # id(candidate): whose discount may move off its lines (those that may gain too)
-    moving: frozenset[int]
+    # step (`Candidate.step`) -> (what it saves alone, its `_growth`)
+    gains: dict[Step, tuple[int, tuple[int, int]]]
+    # the steps whose discount may move off their lines (those that may gain too)
+    moving: frozenset[Step]
 
 
-def _smooth(b: Benefit) -> bool:
-    """Whether a line dearer by d raises what `b` saves by at most d (+1 fen of
-    rounding): an order-level percent or cash benefit with no threshold. A
-    threshold jumps once reached; a unit-level one may find a whole unit freed."""
-    return b.kind in (Kind.PERCENT, Kind.CASH) and not b.threshold
+def _growth(b: Benefit, default: ThresholdBase) -> tuple[int, int]:
+    """(per, step): once `b` applies, lines dearer by d in all raise what it saves
+    by at most (d // step + 1) * per; step 0: by nothing known short of what it
+    saves alone. An order-level benefit, its threshold met, saves a function of
+    what its lines still cost that grows no faster than they do (+1 fen of
+    rounding); a stepped 满减 on discounted amounts gains `amount` per step the
+    amount crosses; on original amounts, a line no longer free brings its whole
+    original price; a unit-level benefit may find a whole unit freed."""
+    if b.kind not in benefits.ORDER_LEVEL:
+        return 0, 0
+    if b.kind is Kind.THRESHOLD and b.step:
+        if (b.threshold_base or default) is ThresholdBase.ORIGINAL:
+            return 0, 0
+        return b.amount, b.step
+    return 1, 1
 
 
-def _shifts(s: _Search, forced: Sequence[Candidate], optional: Sequence[Candidate]) -> _Shifts:
+_Key = tuple[int, int | None]  # (id(benefit), cap): coupons of one template and budget
+_NO_SHIFTS = _Shifts({}, frozenset())
+
+
+def _shifts(s: _Search, forced: Sequence[Candidate], reps: Sequence[Candidate]) -> _Shifts:
     """The benefits that may save more in a combination when another joins it,
     each with what it saves alone, which bounds what it saves anywhere.
 
@@ -975,26 +988,63 @@ def _shifts(s: _Search, forced: Sequence[Candidate], optional: Sequence[Candidat
     item's own price saves nothing yet moves 买2免1 to another category, where a
     category 代金券 saves more). Such moved lines, and those of any benefit that
     touches them later, are followed in the order of application: what touches
-    them may gain. Empty when nothing can move (the search's quick bound holds)."""
-    pool = sorted([*forced, *optional], key=lambda c: _info(s, c)[0])
-    moved = 0  # lines whose discount may have moved
-    before = 0  # lines touched by the benefits before
-    gains: dict[int, tuple[int, bool]] = {}
-    moving: set[int] = set()
+    them may gain. Empty when nothing can move (the search's quick bound holds).
+
+    Worked out per template (and budget), by one of its coupons (`reps`; the
+    forced ones count too): its coupons do not move each other's
+    discounts (whichever goes first, together they take the dearest units at
+    the same terms). Templates of one place in the order (kind, priority) are
+    applied in the order of their coupons' ids, so each is taken to come both
+    before and after the others there."""
+    keyed: dict[_Key, Candidate] = {}
+    unit_level = False
+    for c in (*reps, *forced):
+        key = (id(c.benefit), c.cap)
+        if key not in keyed:
+            keyed[key] = c
+            unit_level = unit_level or c.benefit.kind in UNIT_LEVEL
+    if len(keyed) < 2 or not unit_level:
+        return _NO_SHIFTS
+    by_place: dict[tuple[int, int], list[_Key]] = {}
+    for key, c in keyed.items():
+        by_place.setdefault(_traits(s, c.benefit).place, []).append(key)
+    before = 0  # the lines of the templates in earlier places
+    moved = 0  # the lines of those whose discount may move
+    moving: list[_Key] = []
+    gaining: list[_Key] = []
+    for place in sorted(by_place):
+        keys = by_place[place]
+        masks = [_mask(s, keyed[k].benefit) for k in keys]
+        seen = twice = 0  # lines of this place's templates; of two or more of them
+        for lines in masks:
+            twice |= seen & lines
+            seen |= lines
+        here = 0  # the lines of this place's templates found moving so far
+        left = list(range(len(keys)))
+        changed = True
+        while changed:
+            changed = False
+            for i in left[:]:
+                lines, k = masks[i], keys[i]
+                if lines & (moved | here):
+                    gaining.append(k)
+                elif not (keyed[k].benefit.kind in UNIT_LEVEL and lines & (before | twice)):
+                    continue
+                moving.append(k)
+                here |= lines
+                left.remove(i)
+                changed = True
+        moved |= here
+        before |= seen
+    default = s.rules.stacking.threshold_base
     is_forced = {id(c) for c in forced}
-    for c in pool:
-        touched = _mask(s, c.benefit)
-        if touched & moved:
-            # An optional candidate's `alone` is known (`_choose`).
-            alone = _alone(s, c) if id(c) in is_forced else c.alone
-            gains[id(c)] = (alone if isinstance(alone, int) else 0, _smooth(c.benefit))
-            moving.add(id(c))
-            moved |= touched
-        elif c.benefit.kind in UNIT_LEVEL and touched & before:
-            moving.add(id(c))
-            moved |= touched
-        before |= touched
-    return _Shifts(gains, frozenset(moving))
+    gains: dict[Step, tuple[int, tuple[int, int]]] = {}
+    for k in gaining:
+        c = keyed[k]
+        # An optional candidate's `alone` is known (`_choose`).
+        alone = _alone(s, c) if id(c) in is_forced else c.alone
+        gains[_step(s, c)] = (alone if isinstance(alone, int) else 0, _growth(c.benefit, default))
+    return _Shifts(gains, frozenset(_step(s, keyed[k]) for k in moving))
 
 
 class _Ranking:
@@ -1048,6 +1098,16 @@ class _Ranking:
         # As tuples of ints, which the collector stops tracking.
         frozen = {id(v): tuple(v) for v in seen.values()}
         self.same: list[tuple[int, ...]] = [frozen[id(v)] for v in same_lists]
+        self.shifts = _shifts(s, forced, [cands[j] for j in range(n) if not place[j]])
+        gains = self.shifts.gains
+        # The candidates that may gain, as bits of `held`; any forced one counts always.
+        self.gain_bits = 0
+        if gains:
+            for j in range(n):
+                if not place[j] and _step(s, cands[j]) in gains:
+                    for k in self.same[j]:
+                        self.gain_bits |= 1 << k
+        self.forced_gain = any(_step(s, c) in gains for c in forced)
         is_coupon, savings = self.is_coupon, self.savings
         self.promotions = [i for i in range(n) if not is_coupon[i]]
 
@@ -1101,14 +1161,15 @@ class _Ranking:
             units = sum([qty[i].qty for i in lines])
             self.limited.append((j, _line_mask(lines), units, need))
         self.taking: dict[int, tuple[tuple[int, int], ...]] = {}  # id(candidate) -> `takes`
-        self.shifts = _shifts(s, forced, cands)
 
     def dearer(self, e: Evaluation) -> int:
         """How much dearer, in all, the lines may get in a combination holding
         `e` than they are in `e`: what the benefits of `e` whose discount may
         move (`_Shifts.moving`) save there, at most."""
         moving = self.shifts.moving
-        return sum([saved for c, saved in e.own if id(c) in moving])
+        return sum(
+            [saved for c, saved in zip(e.ordered, e.savings, strict=False) if c.step in moving]
+        )
 
     def may_recover(self, e: Evaluation) -> bool:
         """Whether a combination that fails may work once others join: when the
@@ -1118,7 +1179,7 @@ class _Ranking:
         if e.failed is None:
             return False
         c, why = e.failed
-        if id(c) not in self.shifts.gains:
+        if c.step not in self.shifts.gains:
             return False
         base = c.benefit.threshold_base or self.s.rules.stacking.threshold_base
         if why.reason is Reason.BELOW_THRESHOLD and base is ThresholdBase.DISCOUNTED:
@@ -1132,7 +1193,7 @@ class _Ranking:
         gains = self.shifts.gains
         total = _offset(self.s, sum(self.s.start.amounts), ())[1]
         for c in e.combo:
-            found = gains.get(id(c))
+            found = gains.get(c.step)
             if found is not None:
                 total += found[0]
             else:
@@ -1142,20 +1203,21 @@ class _Ranking:
 
     def slack(self, e: Evaluation) -> int:
         """How much more than in `e` the benefits of `e` may save once others join
-        (see `_shifts`): each that may gain, up to what it saves alone, and a
-        smooth one (`_smooth`) up to how much dearer its lines may get."""
+        (see `_shifts`): each that may gain, up to what it saves alone, and no
+        more than its `_growth` allows for lines as much dearer as they may get."""
         gains = self.shifts.gains
         total = 0
         dearer = -1
-        for c, saved in e.own:
-            found = gains.get(id(c))
+        for c, saved in zip(e.ordered, e.savings, strict=False):
+            found = gains.get(c.step)
             if found is None or found[0] <= saved:
                 continue
             room = found[0] - saved
-            if found[1]:
+            per, step = found[1]
+            if step:
                 if dearer < 0:
                     dearer = self.dearer(e)
-                room = min(room, dearer + 1)
+                room = min(room, (dearer // step + 1) * per)
             total += room
         return total
 
@@ -1530,6 +1592,7 @@ def _search(
     max_coupons = s.rules.stacking.max_coupons
     unique, blockers = r.unique, r.blockers
     gains = r.shifts.gains
+    gain_bits, forced_gain = r.gain_bits, r.forced_gain
     offset_slack = _offset_slack(s)
 
     def dfs(
@@ -1556,7 +1619,7 @@ def _search(
             floor = r.ceiling(current)  # see `_Ranking.may_recover`
         else:
             floor = max(current.saving, 0) + offset_slack
-            if gains:
+            if held & gain_bits or forced_gain:
                 floor += r.slack(current)
         order = r.steps(i, coupons_left, pending)
         consecutive = isinstance(order, range)
