@@ -1779,13 +1779,16 @@ def _alone(s: _Search, c: Candidate) -> int | Ineligible:
 
 def _movers(s: _Search, idle: list[Candidate], pool: list[Candidate]) -> list[Candidate]:
     """Those of `idle` (which save nothing alone) that can still make a
-    combination save more: by applying before a unit-level benefit on their
-    lines, they may move its discount elsewhere (see `_shifts`)."""
+    combination save more: a unit-level one applied before another unit-level
+    benefit on its lines takes units that benefit may then not take, and so may
+    move its discount elsewhere (see `_shifts`). One that saves nothing and
+    takes no unit leaves the cart as it is."""
     later = [(_info(s, c)[0], _mask(s, c.benefit)) for c in pool if c.benefit.kind in UNIT_LEVEL]
     return [
         c
         for c in idle
-        if any(key > _info(s, c)[0] and mask & _mask(s, c.benefit) for key, mask in later)
+        if c.benefit.kind in UNIT_LEVEL
+        and any(key > _info(s, c)[0] and mask & _mask(s, c.benefit) for key, mask in later)
     ]
 
 
