@@ -1618,7 +1618,9 @@ def _search(
         if current.failed is not None:
             floor = r.ceiling(current)  # see `_Ranking.may_recover`
         else:
-            floor = max(current.saving, 0) + offset_slack
+            floor = max(current.saving, 0)
+            if offset_slack and _points_allowed(current.combo):
+                floor += offset_slack  # (a coupon without points keeps them out below too)
             if held & gain_bits or forced_gain:
                 floor += r.slack(current)
         order = r.steps(i, coupons_left, pending)
