@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from loyalpos.db.tables import coupons, order_lines, orders, outbox, point_entries
-from loyalpos.domain.errors import Conflict, InvalidInput
+from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing.model import Options, PointsRequest
 from loyalpos.service import checkout, members, points
 from loyalpos.service.checkout import MemberRef, PriceChanged
@@ -152,6 +153,39 @@ def test_reserved_coupon_and_points_are_not_offered_to_another_till(
     clock.now += timedelta(seconds=ctx.settings.quote_hold_seconds + 1)
     freed = checkout.quote(ctx, shop.brand.id, c_a).priced.quote
     assert [a.kind for a in freed.applied] == ["cash"]
+
+
+def test_a_member_confirm_checks_replay_then_its_quote_token(ctx: Context) -> None:
+    # One statement reads the member's state, the replay and the hold (under the
+    # lock): the answers must be the ones the separate reads gave.
+    shop = open_shop(ctx)
+    opts = Options(points=PointsRequest.MAX)
+    c_a = cart(shop.store_a, shop.member, ("latte", 3000, 1), options=opts)
+    held = checkout.quote(ctx, shop.brand.id, c_a, reserve=True)
+    assert held.token and held.priced.quote.points_redeemed == 1000
+    # Another store's token is not this store's quote: nothing booked.
+    c_b = cart(shop.store_b, shop.member, ("latte", 3000, 1), options=opts)
+    wrong = confirm_request(
+        "A-9", c_b, held.priced.quote.payable, points_used=1000, quote_token=held.token
+    )
+    with pytest.raises(NotFound) as err:
+        checkout.confirm(ctx, shop.brand.id, wrong)
+    assert err.value.code == "quote_not_found"
+    req = confirm_request(
+        "A-9", c_a, held.priced.quote.payable, points_used=1000, quote_token=held.token
+    )
+    first = checkout.confirm(ctx, shop.brand.id, req)
+    assert not first.replayed
+    # The repeat replays (its hold is released by now, and the points are spent).
+    again = checkout.confirm(ctx, shop.brand.id, req)
+    assert again.replayed and again.receipt == first.receipt
+    # The same number with another body is refused before the token is looked at.
+    other = replace(req, quote_token="nope", points=0)
+    with pytest.raises(Conflict) as reused:
+        checkout.confirm(ctx, shop.brand.id, other)
+    assert reused.value.code == "order_no_reused"
+    with ctx.transaction() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
 
 
 def test_tier_upgrade_and_progress(ctx: Context) -> None:

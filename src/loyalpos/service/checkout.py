@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalpos.db import ledger_repo
@@ -299,17 +299,19 @@ class MemberState:
     in_debt: bool = False
 
 
-def _state_columns(member_id: Any, other_than_reservation: bool) -> list[Any]:
+def _state_columns(member_id: Any, other_than: Any = None) -> list[Any]:
     """The columns of a `MemberState` in a SELECT from `members`; `member_id` is a
-    bind parameter or `members.c.id` (subqueries correlated with the row)."""
+    bind parameter or `members.c.id` (subqueries correlated with the row);
+    `other_than`: the id (parameter or scalar subquery) of the reservation whose
+    hold does not count (this till's own), or None."""
     now: Any = bindparam("now")
     held = select(func.coalesce(func.sum(reservations.c.points), 0)).where(
         reservations.c.member_id == member_id,
         reservations.c.released_at.is_(None),
         reservations.c.expires_at > now,
     )
-    if other_than_reservation:
-        held = held.where(reservations.c.id != bindparam("reservation_id"))
+    if other_than is not None:
+        held = held.where(reservations.c.id != other_than)
     return [
         *ledger_repo.balance_columns(member_id, now, bindparam("today")),
         held.scalar_subquery().label("held"),
@@ -324,18 +326,61 @@ def _state_columns(member_id: Any, other_than_reservation: bool) -> list[Any]:
 
 def _member_state_select(other_than_reservation: bool) -> Any:
     member_id: Any = bindparam("member_id")
-    return select(*_state_columns(member_id, other_than_reservation)).where(
+    other: Any = bindparam("reservation_id") if other_than_reservation else None
+    return select(*_state_columns(member_id, other)).where(
         members.c.id == member_id, members.c.brand_id == bindparam("brand_id")
     )
 
 
 _MEMBER_STATE = {other: _member_state_select(other) for other in (False, True)}
+
+
+def _confirm_state_select(quoted: bool) -> Any:
+    """For a member's confirm, run once the member's row is locked: the member's
+    state (as `member_state`), the order already booked under this order number
+    in this store if any (the replay check: a separate statement after the lock
+    wait, so at READ COMMITTED its snapshot includes what an earlier holder of
+    the lock committed), and with `quoted` the id of the till's quote hold (NULL
+    if the token is not one of this store's), whose own hold does not count."""
+    member_id: Any = bindparam("member_id")
+    quoted_id = None
+    if quoted:
+        mine = reservations.alias("quoted")
+        quoted_id = (
+            select(mine.c.id)
+            .where(
+                mine.c.token == bindparam("token"),
+                mine.c.brand_id == bindparam("brand_id"),
+                mine.c.store_id == bindparam("store_id"),
+            )
+            .scalar_subquery()
+        )
+    booked = and_(
+        orders.c.store_id == bindparam("store_id"), orders.c.order_no == bindparam("order_no")
+    )
+    columns = [
+        *_state_columns(member_id, quoted_id),
+        orders.c.id.label("order_id"),
+        orders.c.request_hash,
+        orders.c.response,
+        orders.c.brand_id.label("order_brand_id"),
+    ]
+    if quoted_id is not None:
+        columns.append(quoted_id.label("reservation_id"))
+    return (
+        select(*columns)
+        .select_from(members.outerjoin(orders, booked))
+        .where(members.c.id == member_id, members.c.brand_id == bindparam("brand_id"))
+    )
+
+
+_CONFIRM_STATE = {quoted: _confirm_state_select(quoted) for quoted in (False, True)}
 # A member and its state in one statement, for reads without the booking lock
 # (quote, identify): the member's columns, then the state's extra ones.
 _MEMBER_AND_STATE = {
     column: select(
         members,
-        *(c for c in _state_columns(members.c.id, False) if c.name not in members.c),
+        *(c for c in _state_columns(members.c.id) if c.name not in members.c),
     ).where(members.c.brand_id == bindparam("brand_id"), members.c[column] == bindparam("key"))
     for column in ("id", "phone", "card_no")
 }
@@ -827,9 +872,11 @@ def _plan(
     reservation_id: int | None,
     ordered_at: datetime,
     late: bool,
+    state: MemberState | None = None,
 ) -> _Plan:
     """Price what the POS chose. Live orders must match exactly or nothing is
-    booked; a late order keeps what can still be honoured and lists the rest."""
+    booked; a late order keeps what can still be honoured and lists the rest.
+    `state`: the member's, read already under the lock (see `_confirm_state`)."""
     paid = sum(t.amount for t in req.tenders)
     if member is None and (req.coupon_ids or req.points):
         if not late:
@@ -847,6 +894,7 @@ def _plan(
         ordered_at,
         member=member,
         reservation_id=reservation_id,
+        state=state,
         with_wallet=with_wallet,
     )
     wallet_ids = [c.id for c in inputs.usable]
@@ -964,16 +1012,27 @@ def confirm(
             if replay is not None:
                 return replay
             raise
-        if member is not None or not checked:
-            replay = _replay(conn, brand_id, req, digest)
+        state = None
+        if member is not None:
+            # The replay check, the quote hold and the member's state: one
+            # statement, after the lock (see _confirm_state_select).
+            assert locked_brand is not None
+            state, replay, reservation_id = _confirm_state(
+                conn, locked_brand, member, req, digest, ordered_at
+            )
             if replay is not None:
                 return replay
+        else:
+            if not checked:
+                replay = _replay(conn, brand_id, req, digest)
+                if replay is not None:
+                    return replay
+            found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
+            reservation_id = found[0] if found else None
         # The brand's points policy as it is now, read with the member's lock, for
         # the points this order books; without a member no points are booked.
         brand = locked_brand or cached_brand(ctx, conn, brand_id)
-        found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
-        reservation_id = found[0] if found else None
-        plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late)
+        plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late, state)
         if unknown is not None:
             plan = replace(plan, exceptions=(unknown, *plan.exceptions))
         receipt = _book(
@@ -1007,15 +1066,71 @@ def _replay(conn: Connection, brand_id: int, req: ConfirmRequest, digest: str) -
     row = conn.execute(
         _ORDER_BY_NO, {"store_id": req.cart.store_id, "order_no": req.order_no}
     ).first()
-    if row is None or row.brand_id != brand_id:
+    if row is None:
         return None
-    if row.request_hash != digest:
+    return _replayed(row.id, row.brand_id, row.request_hash, row.response, brand_id, req, digest)
+
+
+def _confirm_state(
+    conn: Connection,
+    brand: Brand,
+    member: Member,
+    req: ConfirmRequest,
+    digest: str,
+    ordered_at: datetime,
+) -> tuple[MemberState, Confirmed | None, int | None]:
+    """The member's state at `ordered_at` (no hold of the till's own quote
+    counted), the replay if this order number is booked, and the id of the
+    till's quote hold; a token that is not one of this store's is NotFound (after
+    the replay check, as `_replay` then `_reservation` had it)."""
+    quoted = req.quote_token is not None
+    row = conn.execute(
+        _CONFIRM_STATE[quoted],
+        {
+            "member_id": member.id,
+            "brand_id": brand.id,
+            "now": ordered_at,
+            "today": brand.local_date(ordered_at),
+            "store_id": req.cart.store_id,
+            "order_no": req.order_no,
+            "token": req.quote_token,
+        },
+    ).first()
+    assert row is not None, "the member row is locked before its state is read"
+    if row.order_id is not None:
+        replay = _replayed(
+            row.order_id, row.order_brand_id, row.request_hash, row.response, brand.id, req, digest
+        )
+        if replay is not None:
+            return _state_from_row(row), replay, None
+    reservation_id = None
+    if quoted:
+        if row.reservation_id is None:
+            raise NotFound(
+                "报价已失效 (quote token not found for this store)", code="quote_not_found"
+            )
+        reservation_id = int(row.reservation_id)
+    return _state_from_row(row), None, reservation_id
+
+
+def _replayed(
+    order_id: int,
+    order_brand_id: int,
+    request_hash: str,
+    response: str,
+    brand_id: int,
+    req: ConfirmRequest,
+    digest: str,
+) -> Confirmed | None:
+    if order_brand_id != brand_id:
+        return None
+    if request_hash != digest:
         raise Conflict(
             f"订单号 {req.order_no} 已用于另一笔订单 (order number already used with a different body)",
             code="order_no_reused",
             order_no=req.order_no,
         )
-    return Confirmed(_receipt(row.id, row.response), True)
+    return Confirmed(_receipt(order_id, response), True)
 
 
 def _order_member(
