@@ -194,6 +194,30 @@ def test_brand_policy_allows_negative_balance(ctx: Context) -> None:
         points.spend(ctx, brand.id, m, 1, order("C"))
 
 
+def test_an_earn_pays_off_debt_then_opens_its_lot_with_its_entry(ctx: Context) -> None:
+    # On PostgreSQL the new lot and its entry are one statement: the entry must
+    # point at a lot of its own with the rest of the points.
+    brand = new_brand(ctx, allow_negative_balance=True)
+    m = new_member(ctx, brand)
+    earned = points.earn(ctx, brand.id, m, 100, order("A"))
+    points.spend(ctx, brand.id, m, 100, order("B"))
+    points.reverse(ctx, brand.id, earned.id, Source("refund", "R"), points=30)
+    e = points.earn(ctx, brand.id, m, 50, order("C"))
+    assert e.lot_id is not None and e.lot_id != earned.lot_id
+    with ctx.transaction() as conn:
+        lot = conn.execute(
+            select(
+                point_lots.c.original_points,
+                point_lots.c.remaining,
+                point_lots.c.is_debt,
+                point_lots.c.member_id,
+                point_lots.c.brand_id,
+            ).where(point_lots.c.id == e.lot_id)
+        ).one()
+    assert tuple(lot) == (20, 20, False, m, brand.id)
+    assert invariant(ctx, m) == 20
+
+
 def test_adjustments_need_an_operator_and_a_reason(ctx: Context) -> None:
     brand = new_brand(ctx)
     m = new_member(ctx, brand)

@@ -229,6 +229,62 @@ def set_lot_expiry(conn: Connection, lot_id: int, expires_on: date | None) -> No
     conn.execute(update(point_lots).where(point_lots.c.id == lot_id).values(expires_on=expires_on))
 
 
+@dataclass(frozen=True, slots=True)
+class NewLot:
+    """A lot `insert_entry` opens for its entry (not a debt lot)."""
+
+    points: int
+    expires_on: date | None
+    available_at: datetime
+
+
+def _entry_with_new_lot() -> Any:
+    """WITH lot AS (INSERT INTO point_lots ... RETURNING id) INSERT INTO
+    point_entries (..., lot_id) VALUES (..., (SELECT id FROM lot)) RETURNING id:
+    PostgreSQL only (a data-modifying WITH)."""
+    lot = (
+        insert(point_lots)
+        .values(
+            brand_id=bindparam("brand_id"),
+            member_id=bindparam("member_id"),
+            original_points=bindparam("lot_points"),
+            remaining=bindparam("lot_points"),
+            is_debt=False,
+            expires_on=bindparam("lot_expires_on"),
+            available_at=bindparam("lot_available_at"),
+            created_at=bindparam("created_at"),
+        )
+        .returning(point_lots.c.id)
+        .cte("new_lot")
+    )
+    columns = (
+        "brand_id",
+        "member_id",
+        "store_id",
+        "kind",
+        "points",
+        "reverses_entry_id",
+        "source_type",
+        "source_ref",
+        "description",
+        "operator",
+        "reason",
+        "idempotency_key",
+        "created_at",
+    )
+    return (
+        insert(point_entries)
+        .values(
+            {**{c: bindparam(c) for c in columns}, "lot_id": select(lot.c.id).scalar_subquery()}
+        )
+        .add_cte(lot)
+        .returning(point_entries.c.id)
+    )
+
+
+_ENTRY_WITH_NEW_LOT = _entry_with_new_lot()
+
+
 def insert_entry(
     conn: Connection,
     *,
@@ -248,30 +304,54 @@ def insert_entry(
     idempotency_key: str | None = None,
     draws: Sequence[tuple[int, int]] = (),
     move_balance: bool = True,
+    new_lot: NewLot | None = None,
 ) -> int:
     """Append one entry, its signed lot movements, and move the cached balance
     (unless `move_balance` is false: the caller then moves it in its own UPDATE of
-    the member row, before its transaction ends)."""
-    result = conn.execute(
-        insert(point_entries),
-        {
-            "brand_id": brand_id,
-            "member_id": member_id,
-            "store_id": store_id,
-            "kind": kind,
-            "points": points,
-            "lot_id": lot_id,
-            "reverses_entry_id": reverses_entry_id,
-            "source_type": source_type,
-            "source_ref": source_ref,
-            "description": description,
-            "operator": operator,
-            "reason": reason,
-            "idempotency_key": idempotency_key,
-            "created_at": now,
-        },
-    )
-    entry_id = inserted_id(result)
+    the member row, before its transaction ends). `new_lot`: a lot to open for
+    the entry (instead of `lot_id`); on PostgreSQL the lot and the entry are one
+    statement (one round trip), elsewhere two."""
+    values = {
+        "brand_id": brand_id,
+        "member_id": member_id,
+        "store_id": store_id,
+        "kind": kind,
+        "points": points,
+        "reverses_entry_id": reverses_entry_id,
+        "source_type": source_type,
+        "source_ref": source_ref,
+        "description": description,
+        "operator": operator,
+        "reason": reason,
+        "idempotency_key": idempotency_key,
+        "created_at": now,
+    }
+    if new_lot is not None and conn.dialect.name == "postgresql":
+        assert lot_id is None
+        entry_id = int(
+            conn.execute(
+                _ENTRY_WITH_NEW_LOT,
+                {
+                    **values,
+                    "lot_points": new_lot.points,
+                    "lot_expires_on": new_lot.expires_on,
+                    "lot_available_at": new_lot.available_at,
+                },
+            ).scalar_one()
+        )
+    else:
+        if new_lot is not None:
+            assert lot_id is None
+            lot_id = insert_lot(
+                conn,
+                brand_id=brand_id,
+                member_id=member_id,
+                points=new_lot.points,
+                expires_on=new_lot.expires_on,
+                available_at=new_lot.available_at,
+                now=now,
+            )
+        entry_id = inserted_id(conn.execute(insert(point_entries), {**values, "lot_id": lot_id}))
     if draws:
         conn.execute(
             insert(point_draws),

@@ -117,19 +117,12 @@ def credit(
         _roll_expiry(conn, brand, member_id, now)
     settle, rest = plan_debt_settlement([] if no_debt else repo.debt_lots(conn, member_id), points)
     repo.add_to_lots(conn, settle)
-    lot_id = None
+    new_lot = None
     if rest:
         lot_expiry = expires_on or brand.policy.expiry_for_new_lot(brand.local_date(now))
         delay = timedelta(days=brand.pending_days if pending else 0)
-        lot_id = repo.insert_lot(
-            conn,
-            brand_id=brand.id,
-            member_id=member_id,
-            points=rest,
-            expires_on=lot_expiry,
-            available_at=now + delay,
-            now=now,
-        )
+        new_lot = repo.NewLot(rest, lot_expiry, now + delay)
+    # The lot and its entry: one statement on PostgreSQL (ledger_repo.insert_entry).
     return _book(
         conn,
         brand,
@@ -138,7 +131,7 @@ def credit(
         points,
         source,
         now,
-        lot_id=lot_id,
+        new_lot=new_lot,
         draws=[(d.lot_id, d.points) for d in settle],
         move_balance=move_balance,
     )
@@ -198,6 +191,7 @@ def _book(
     reverses: int | None = None,
     draws: list[tuple[int, int]] | None = None,
     move_balance: bool = True,
+    new_lot: repo.NewLot | None = None,
 ) -> int:
     return repo.insert_entry(
         conn,
@@ -217,6 +211,7 @@ def _book(
         idempotency_key=source.idempotency_key,
         draws=draws or [],
         move_balance=move_balance,
+        new_lot=new_lot,
     )
 
 
