@@ -678,24 +678,29 @@ def _reservation(
     if token is None:
         return None
     row = conn.execute(
-        select(reservations.c.id, reservations.c.released_at).where(
-            reservations.c.token == token,
-            reservations.c.brand_id == brand_id,
-            reservations.c.store_id == store_id,
-        )
+        _RESERVATION_BY_TOKEN, {"token": token, "brand_id": brand_id, "store_id": store_id}
     ).first()
     if row is None:
         raise NotFound("报价已失效 (quote token not found for this store)", code="quote_not_found")
     return int(row.id), row.released_at is None
 
 
+_RESERVATION_BY_TOKEN = select(reservations.c.id, reservations.c.released_at).where(
+    reservations.c.token == bindparam("token"),
+    reservations.c.brand_id == bindparam("brand_id"),
+    reservations.c.store_id == bindparam("store_id"),
+)
+_RELEASE = (
+    update(reservations)
+    .where(reservations.c.id == bindparam("reservation_id"), reservations.c.released_at.is_(None))
+    .values(released_at=bindparam("now"))
+)
+_INSERT_RESERVATION = insert(reservations)
+
+
 def _release(conn: Connection, reservation_id: int, now: datetime) -> None:
     wallet.unlock(conn, reservation_id)
-    conn.execute(
-        update(reservations)
-        .where(reservations.c.id == reservation_id, reservations.c.released_at.is_(None))
-        .values(released_at=now)
-    )
+    conn.execute(_RELEASE, {"reservation_id": reservation_id, "now": now})
 
 
 def quote(
@@ -736,15 +741,16 @@ def quote(
         token = secrets.token_urlsafe(18)
         reservation_id = inserted_id(
             conn.execute(
-                insert(reservations).values(
-                    brand_id=brand_id,
-                    store_id=req.store_id,
-                    member_id=member.id,
-                    token=token,
-                    points=priced.quote.points_redeemed,
-                    created_at=at,
-                    expires_at=until,
-                )
+                _INSERT_RESERVATION,
+                {
+                    "brand_id": brand_id,
+                    "store_id": req.store_id,
+                    "member_id": member.id,
+                    "token": token,
+                    "points": priced.quote.points_redeemed,
+                    "created_at": at,
+                    "expires_at": until,
+                },
             )
         )
         chosen = _chosen_coupons(priced.quote)

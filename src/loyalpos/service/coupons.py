@@ -297,11 +297,18 @@ def _free(reservation_id: int | None, now: datetime) -> Any:
 
 def unlock(conn: Connection, reservation_id: int) -> None:
     """Give back what a reservation held (confirm or cancel)."""
-    conn.execute(
-        update(coupons)
-        .where(coupons.c.reservation_id == reservation_id, coupons.c.state == State.LOCKED.value)
-        .values(state=State.ISSUED.value, reservation_id=None, locked_until=None)
+    conn.execute(_UNLOCK, {"held_by": reservation_id})
+
+
+_UNLOCK = (
+    update(coupons)
+    .where(
+        # Not named "reservation_id": that name is the SET clause's own parameter.
+        coupons.c.reservation_id == bindparam("held_by"),
+        coupons.c.state == State.LOCKED.value,
     )
+    .values(state=State.ISSUED.value, reservation_id=None, locked_until=None)
+)
 
 
 def redeem(
