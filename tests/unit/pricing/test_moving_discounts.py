@@ -34,7 +34,11 @@ from loyalpos.domain.pricing.rules import (
     Stacking,
     ThresholdBase,
 )
-from tests.unit.pricing.test_optimizer_oracle import NOW, assert_quote_is_brute_force_best
+from tests.unit.pricing.test_optimizer_oracle import (
+    NOW,
+    assert_quote_is_brute_force_best,
+    draw_wallet,
+)
 
 SKUS = ["s0", "s1", "s2"]
 CATEGORIES = ["a", "b"]
@@ -93,14 +97,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
         min_points=draw(st.sampled_from([0, 0, 300])),
     )
     rules = RuleSet(benefits=(*templates, *promotions), stacking=stacking, points_offset=offset)
-    wallet = tuple(
-        WalletCoupon(
-            f"c{j:02d}",
-            draw(st.sampled_from(templates)).id,
-            NOW + timedelta(days=draw(st.integers(1, 3))),
-        )
-        for j in range(draw(st.integers(0, 8)))
-    )
+    wallet = draw_wallet(draw, templates, 8, 3)
     member = MemberContext("normal", draw(st.integers(0, 1_500)), False, wallet)
     lines = draw(
         st.lists(

@@ -84,6 +84,21 @@ def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
     )
 
 
+def draw_wallet(
+    draw: st.DrawFn, templates: list[Benefit], most: int, days: int
+) -> tuple[WalletCoupon, ...]:
+    """Up to `most` coupons of random `templates`, ids c00, c01, ..., each
+    expiring 1 to `days` days after NOW."""
+    return tuple(
+        WalletCoupon(
+            f"c{j:02d}",
+            draw(st.sampled_from(templates)).id,
+            NOW + timedelta(days=draw(st.integers(1, days))),
+        )
+        for j in range(draw(st.integers(0, most)))
+    )
+
+
 @st.composite
 def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     templates = [draw(benefit(i, False)) for i in range(draw(st.integers(1, 6)))]
@@ -101,14 +116,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     )
     offset = PointsOffset(enabled=draw(st.booleans()), cap_percent=draw(st.integers(500, 5000)))
     rules = RuleSet(benefits=(*templates, *promotions), stacking=stacking, points_offset=offset)
-    wallet = tuple(
-        WalletCoupon(
-            f"c{j:02d}",
-            draw(st.sampled_from(templates)).id,
-            NOW + timedelta(days=draw(st.integers(1, 30))),
-        )
-        for j in range(draw(st.integers(0, 12)))
-    )
+    wallet = draw_wallet(draw, templates, 12, 30)
     member = MemberContext("normal", draw(st.integers(0, 20_000)), False, wallet)
     cart = Cart("S1", NOW, tuple(draw(lines)))
     # Budgets: uses, and discounts the template's coupons in one order share.

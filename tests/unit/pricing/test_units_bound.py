@@ -33,7 +33,11 @@ from loyalpos.domain.pricing.rules import (
     Scope,
     Stacking,
 )
-from tests.unit.pricing.test_optimizer_oracle import NOW, assert_quote_is_brute_force_best
+from tests.unit.pricing.test_optimizer_oracle import (
+    NOW,
+    assert_quote_is_brute_force_best,
+    draw_wallet,
+)
 
 SKUS = ["s0", "s1", "s2"]
 CATEGORIES = ["a", "b"]
@@ -81,14 +85,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     stacking = Stacking(max_coupons=draw(st.integers(1, 4)), order=order)
     offset = PointsOffset(enabled=draw(st.booleans()))
     rules = RuleSet(benefits=(*templates, *promotions), stacking=stacking, points_offset=offset)
-    wallet = tuple(
-        WalletCoupon(
-            f"c{j:02d}",
-            draw(st.sampled_from(templates)).id,
-            NOW + timedelta(days=draw(st.integers(1, 5))),
-        )
-        for j in range(draw(st.integers(0, 9)))
-    )
+    wallet = draw_wallet(draw, templates, 9, 5)
     member = MemberContext("normal", draw(st.integers(0, 5_000)), False, wallet)
     lines = draw(
         st.lists(
