@@ -1786,12 +1786,13 @@ def _movers(s: _Search, idle: list[Candidate], pool: list[Candidate]) -> list[Ca
     move its discount elsewhere (see `_shifts`). One that saves nothing and
     takes no unit leaves the cart as it is."""
     later = [(_info(s, c)[0], _mask(s, c.benefit)) for c in pool if c.benefit.kind in UNIT_LEVEL]
-    return [
-        c
-        for c in idle
-        if c.benefit.kind in UNIT_LEVEL
-        and any(key > _info(s, c)[0] and mask & _mask(s, c.benefit) for key, mask in later)
-    ]
+    found = []
+    for c in idle:
+        if c.benefit.kind in UNIT_LEVEL:
+            mine, lines = _info(s, c)[0], _mask(s, c.benefit)
+            if any(key > mine and mask & lines for key, mask in later):
+                found.append(c)
+    return found
 
 
 def _choose(
