@@ -21,8 +21,11 @@ counted in the figures):
                   quoted coupons, points and token. Each client task serves its own
                   members (one customer stands at one till). Figures per request kind.
 
-Each client task keeps one keep-alive HTTP/1.1 connection and sends its next request
-when the previous answer arrives (closed loop), so `--concurrency` is the number of
+The server is `loyalpos serve --workers N` (on Linux each worker has its own
+SO_REUSEPORT socket, see loyalpos.serving). The client holds `--connections` (32)
+keep-alive HTTP/1.1 connections, as many tills do; each client task sends its next
+request on the connection idle longest when the previous answer arrives (closed
+loop), so `--concurrency` is the number of
 requests in flight. The client is a minimal asyncio (uvloop) HTTP/1.1 client rather
 than httpx, to keep its share of the 2 CPUs small (0.1-0.3 ms of CPU per request);
 its own CPU time is printed. CPU milliseconds per request of the server's workers, of
@@ -80,11 +83,11 @@ from benchlib import (
     print_table,
     scratch_database,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
-from loyalpos.db.tables import orders
+from loyalpos.db.tables import order_lines, order_tenders, orders
 from loyalpos.domain import member_code
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.ledger import EntryKind
@@ -221,7 +224,7 @@ def cart_request(store: int, lines: list[dict[str, Any]], member: int | None) ->
     )
 
 
-def seed(url: str, n_members: int, n_stores: int) -> Fixture:
+def seed(url: str, n_members: int, n_stores: int, n_history: int) -> Fixture:
     ctx = Context(make_engine(url), settings(url))
     rnd = random.Random(7)
     started = time.perf_counter()
@@ -284,13 +287,97 @@ def seed(url: str, n_members: int, n_stores: int) -> Fixture:
             checkout.quote(ctx, brand.id, cart_request(stores[0], c, None)).priced.quote.payable
             for c in carts
         ]
+        seed_history(ctx, brand.id, stores, carts, prices, n_history)
     finally:
         ctx.engine.dispose()
     print(
         f"fixture: {n_members} members, {len(stores)} stores, {len(carts)} carts, "
+        f"{n_history} past orders, "
         f"seeded in {time.perf_counter() - started:.1f} s"
     )
     return Fixture(url, brand.id, stores, keys, member_ids, cards, carts, prices)
+
+
+def seed_history(
+    ctx: Context,
+    brand_id: int,
+    stores: list[int],
+    carts: list[list[dict[str, Any]]],
+    prices: list[int],
+    n: int,
+) -> None:
+    """Past anonymous orders (lines and a tender each, written straight to the
+    tables), then planner statistics: a till's database is not empty, and its
+    statistics are kept by autovacuum. A scratch database has neither; there the
+    planner's guesses for an empty or never-analysed `orders` (the replay lookup,
+    the foreign-key checks of every line) turn into scans of the whole table
+    that grow with the run, and the figures would measure that instead."""
+    at = ctx.now() - timedelta(days=30)
+    with ctx.transaction() as conn:
+        for start in range(0, n, 2000):
+            batch = range(start, min(n, start + 2000))
+            rows = [
+                {
+                    "brand_id": brand_id,
+                    "store_id": stores[i % len(stores)],
+                    "order_no": f"hist-{i}",
+                    "member_id": None,
+                    "status": "paid",
+                    "request_hash": "0" * 64,
+                    "rule_version": 1,
+                    "subtotal": prices[i % len(carts)],
+                    "discount": 0,
+                    "points_redeemed": 0,
+                    "points_offset": 0,
+                    "rounding": 0,
+                    "payable": prices[i % len(carts)],
+                    "points_earned": 0,
+                    "cashier": "c00",
+                    "terminal": "T0",
+                    "response": "{}",
+                    "ordered_at": at + timedelta(seconds=i),
+                    "booked_at": at + timedelta(seconds=i),
+                }
+                for i in batch
+            ]
+            ids = conn.execute(
+                insert(orders).returning(orders.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+            lines: list[dict[str, Any]] = []
+            tenders: list[dict[str, Any]] = []
+            for i, order_id in zip(batch, ids, strict=True):
+                cart = carts[i % len(carts)]
+                for no, x in enumerate(cart, 1):
+                    sub = x["unit_price_fen"] * x["qty"]
+                    lines.append(
+                        {
+                            "order_id": order_id,
+                            "line_no": no,
+                            "sku": x["sku"],
+                            "category": x["category"],
+                            "name": x["sku"],
+                            "unit_price": x["unit_price_fen"],
+                            "qty": x["qty"],
+                            "subtotal": sub,
+                            "discount": 0,
+                            "points_offset": 0,
+                            "payable": sub,
+                            "points_earned": 0,
+                            "points_redeemed": 0,
+                        }
+                    )
+                tenders.append(
+                    {
+                        "order_id": order_id,
+                        "method": "cash",
+                        "amount": prices[i % len(carts)],
+                        "reference": None,
+                    }
+                )
+            conn.execute(insert(order_lines), lines)
+            conn.execute(insert(order_tenders), tenders)
+    with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 # --- server --------------------------------------------------------------------
@@ -350,11 +437,9 @@ def server(url: str, workers: int, log_dir: Path) -> Iterator[Server]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "loyalpos.api.main:app_from_env",
+                str(Path(sys.executable).parent / "loyalpos"),
+                "serve",
+                "--no-demo",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -475,11 +560,21 @@ class Run:
     transport_errors: int = 0
     server_cpu: float = 0.0  # in the counted window (see drive)
     pg_cpu: float = 0.0
+    # Each worker's share of the server CPU, busiest first: the kernel hands
+    # keep-alive connections to whichever worker accepts first, and with few
+    # connections one worker can end up with most of them.
+    worker_shares: list[float] = field(default_factory=list)
 
 
 class Load:
-    def __init__(self, fx: Fixture, scenario: str, port: int, tag: str) -> None:
+    def __init__(self, fx: Fixture, scenario: str, port: int, tag: str, connections: int) -> None:
         self.fx = fx
+        # Keep-alive connections, more than requests in flight: a chain has many
+        # tills, each with its own connection, and the server's workers each get
+        # a share of them (not all of the load on whichever accepted first).
+        self.idle: asyncio.Queue[Http] = asyncio.Queue()
+        for _ in range(connections):
+            self.idle.put_nowait(Http(port))
         self.scenario = scenario
         self.port = port
         self.tag = tag
@@ -492,16 +587,20 @@ class Load:
     def kind(self, name: str) -> Kind:
         return self.kinds.setdefault(name, Kind())
 
-    async def call(self, http: Http, name: str, path: str, body: Any, key: str) -> Any:
-        started = time.perf_counter_ns()
-        counting = self.counting
-        status, data = await http.post(path, body, key)
-        self.kind(name).record(status, data, started, counting)
+    async def call(self, name: str, path: str, body: Any, key: str) -> Any:
+        """One request on the connection idle longest (tills take turns)."""
+        http = await self.idle.get()
+        try:
+            started = time.perf_counter_ns()
+            counting = self.counting
+            status, data = await http.post(path, body, key)
+            self.kind(name).record(status, data, started, counting)
+        finally:
+            self.idle.put_nowait(http)
         return status, data
 
     async def task(self, n: int, concurrency: int) -> None:
         rnd = random.Random(hash((self.tag, n)))
-        http = Http(self.port)
         store_ix = n % len(self.fx.stores)
         store, key = self.fx.stores[store_ix], self.fx.keys[store_ix]
         mine = self.fx.members[n::concurrency]
@@ -509,15 +608,13 @@ class Load:
         while not self.stop:
             seq += 1
             try:
-                await self.one(http, rnd, store, key, mine, f"{self.tag}-{n}-{seq}")
+                await self.one(rnd, store, key, mine, f"{self.tag}-{n}-{seq}")
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
                 self.transport_errors += 1
                 await asyncio.sleep(0.01)
-        http.close()
 
     async def one(
         self,
-        http: Http,
         rnd: random.Random,
         store: int,
         key: str,
@@ -532,25 +629,25 @@ class Load:
             else:
                 ref = {"code": member_code.issue(self.code_key, member, int(time.time()))}
             await self.call(
-                http, "identify", "/v1/identify", {"store_id": store, "member": ref}, key
+                "identify", "/v1/identify", {"store_id": store, "member": ref}, key
             )
             return
         c = rnd.randrange(len(fx.carts))
         cart: dict[str, Any] = {"store_id": store, "lines": fx.carts[c]}
         if self.scenario == "quote":
             cart |= {"member": {"member_id": member}, "options": {"points": "max"}}
-            await self.call(http, "quote", "/v1/quotes", cart, key)
+            await self.call("quote", "/v1/quotes", cart, key)
             return
         if self.scenario == "confirm":
             if rnd.random() < 0.5:
                 cart["member"] = {"member_id": member}
             await self.call(
-                http, "confirm", "/v1/orders", confirm_body(cart, order_no, fx.prices[c]), key
+                "confirm", "/v1/orders", confirm_body(cart, order_no, fx.prices[c]), key
             )
             return
         # quote+confirm: this till's own customers
         cart |= {"member": {"member_id": rnd.choice(mine)}, "options": {"points": "max"}}
-        status, data = await self.call(http, "quote", "/v1/quotes", {**cart, "reserve": True}, key)
+        status, data = await self.call("quote", "/v1/quotes", {**cart, "reserve": True}, key)
         if status != 200:
             return
         q = json.loads(data)
@@ -560,7 +657,7 @@ class Load:
             "points": q["points_redeemed"],
             "quote_token": q["quote_token"],
         }
-        await self.call(http, "confirm", "/v1/orders", body, key)
+        await self.call("confirm", "/v1/orders", body, key)
 
 
 def confirm_body(cart: dict[str, Any], order_no: str, paid: int) -> dict[str, Any]:
@@ -594,8 +691,13 @@ async def drive(
     after = meter() if meter else ({}, {})
     load.stop = True
     await asyncio.gather(*tasks)
+    while not load.idle.empty():
+        load.idle.get_nowait().close()
     run = Run(load.kinds, elapsed, cpu, load.transport_errors)
     run.server_cpu = cpu_delta(before[0], after[0])
+    used = {pid: v - before[0].get(pid, 0.0) for pid, v in after[0].items()}
+    if run.server_cpu > 0:
+        run.worker_shares = sorted((v / run.server_cpu for v in used.values()), reverse=True)
     run.pg_cpu = cpu_delta(before[1], after[1])
     return run
 
@@ -673,6 +775,7 @@ def report(rows: list[Row]) -> None:
                     f"{r.server_cpu * per_req:.2f}",
                     "-" if r.pg_cpu is None else f"{r.pg_cpu * per_req:.2f}",
                     f"{r.run.client_cpu * per_req:.2f}",
+                    "/".join(f"{100 * x:.0f}" for x in r.run.worker_shares) or "-",
                 ]
             )
     print_table(
@@ -693,6 +796,7 @@ def report(rows: list[Row]) -> None:
             "srv cpu ms/req",
             "pg cpu ms/req",
             "client cpu ms/req",
+            "worker cpu %",
         ],
         table,
     )
@@ -800,14 +904,14 @@ def profile(fx: Fixture, n: int, db: str) -> None:
 def bench_db(db: str, args: argparse.Namespace, log_dir: Path) -> list[Row]:
     rows: list[Row] = []
     with scratch_database(db) as url:
-        fx = seed(url, args.members, args.stores)
+        fx = seed(url, args.members, args.stores, args.history)
         created = 0
         for workers in args.workers:
             with server(url, workers, log_dir) as srv:
                 for concurrency in args.concurrency:
                     for scenario in args.scenarios:
                         tag = f"{scenario[:2]}{workers}{concurrency}-{secrets.token_hex(3)}"
-                        load = Load(fx, scenario, srv.port, tag)
+                        load = Load(fx, scenario, srv.port, tag, args.connections)
                         pids = srv.workers
 
                         def meter() -> tuple[dict[int, float], dict[int, float]]:
@@ -830,7 +934,9 @@ def bench_db(db: str, args: argparse.Namespace, log_dir: Path) -> list[Row]:
         try:
             with engine.connect() as conn:
                 booked = conn.execute(
-                    select(func.count()).select_from(orders).where(orders.c.brand_id == fx.brand_id)
+                    select(func.count())
+                    .select_from(orders)
+                    .where(orders.c.brand_id == fx.brand_id, orders.c.order_no.not_like("hist-%"))
                 ).scalar_one()
             print(check_ledger(engine, fx.brand_id))
             verdict = "OK" if booked == created else "MISMATCH"
@@ -856,6 +962,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--stores", type=int, default=4)
+    parser.add_argument("--history", type=int, default=20000, metavar="ORDERS")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     parser.add_argument(
         "--scenarios",
         type=lambda v: [s for s in v.split(",") if s],

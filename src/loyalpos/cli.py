@@ -140,11 +140,16 @@ def _print_demo_keys(ctx: Context, brand_id: int) -> None:
 def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
-    workers: int = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes; on Linux each gets a fair share of connections")
+    ] = 1,
     with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True,
+    log_level: str = "info",
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Upgrade the database, seed the demo brand, and serve the API."""
-    import uvicorn
+    from loyalpos.serving import Options
+    from loyalpos.serving import serve as run_server
 
     ctx = _ctx()
     _upgrade(ctx)
@@ -154,14 +159,7 @@ def serve(
         _print_demo_keys(ctx, seed(ctx).id)
     ctx.engine.dispose()
     typer.echo(f"loyalpos on http://{host}:{port}  (API docs: /docs, health: /healthz)")
-    uvicorn.run(
-        "loyalpos.api.main:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    run_server(Options(host, port, workers, log_level, access_log))
 
 
 @_command(brand_app, "create")

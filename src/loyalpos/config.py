@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # How long a quote holds its coupons and points for the till (预占).
     quote_hold_seconds: int = Field(default=300, ge=10, le=3600)
     held_cart_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    # Threads per server process for the till's calls (identify, quote, confirm);
+    # more requests wait their turn on the event loop (see api/till.py).
+    till_threads: int = Field(default=2, ge=1, le=64)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from starlette.concurrency import run_in_threadpool
 
 from loyalpos.api.checkout_schemas import (
     CartIn,
@@ -31,6 +30,7 @@ from loyalpos.api.checkout_schemas import (
 from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
 from loyalpos.api.errors import error_body
 from loyalpos.api.schemas import MAX_ID
+from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest, Strategy
 from loyalpos.domain.times import check_instant
@@ -93,17 +93,18 @@ def confirm_request(body: ConfirmIn) -> ConfirmRequest:
 
 
 # The till's three hot endpoints are `async` and hand only the service call to
-# the thread pool: a sync endpoint costs a hop for itself and another for its
-# response validation (on top of its sync dependencies'), each a thread switch
-# and an event-loop wake-up, which a 2-CPU till server pays on every request.
+# a thread (api/till.py: a few per process): a sync endpoint costs a hop for
+# itself and another for its response validation (on top of its sync
+# dependencies'), each a thread switch and an event-loop wake-up, which a 2-CPU
+# till server pays on every request.
 
 
 @router.post("/identify", response_model=IdentifyOut)
 async def identify(body: IdentifyIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
     """识别会员: member, tier, points, usable coupons and the tier progress line."""
     who.require_store(body.store_id)
-    return await run_in_threadpool(
-        checkout.identify, ctx, who.brand_id, body.store_id, member_ref(body.member)
+    return await run_till(
+        ctx, checkout.identify, ctx, who.brand_id, body.store_id, member_ref(body.member)
     )
 
 
@@ -120,7 +121,7 @@ async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]
             ctx, who.brand_id, req, reserve=body.reserve, replaces=body.replaces
         ).as_json()
 
-    return await run_in_threadpool(work)
+    return await run_till(ctx, work)
 
 
 @router.delete("/stores/{store_id}/quotes/{token}", status_code=204)
@@ -155,7 +156,7 @@ async def confirm(
     chosen coupons or points are no longer valid, or the tenders do not add up to
     the price, it answers 409 with a fresh quote and books nothing."""
     who.require_store(body.store_id)
-    done = await run_in_threadpool(checkout.confirm, ctx, who.brand_id, confirm_request(body))
+    done = await run_till(ctx, checkout.confirm, ctx, who.brand_id, confirm_request(body))
     if done.replayed:
         response.status_code = 200
     return {**done.receipt, "replayed": done.replayed}
