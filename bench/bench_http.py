@@ -22,7 +22,7 @@ counted in the figures):
                   members (one customer stands at one till). Figures per request kind.
 
 The server is `loyalpos serve --workers N` (on Linux each worker has its own
-SO_REUSEPORT socket, see loyalpos.serving). The client holds `--connections` (32)
+SO_REUSEPORT socket, see loyalpos.serving). The client holds `--connections` (256)
 keep-alive HTTP/1.1 connections, as many tills do; each client task sends its next
 request on the connection idle longest when the previous answer arrives (closed
 loop), so `--concurrency` is the number of
@@ -963,7 +963,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--stores", type=int, default=4)
     parser.add_argument("--history", type=int, default=20000, metavar="ORDERS")
-    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
+    parser.add_argument("--connections", type=int, default=256, help="keep-alive connections")
     parser.add_argument(
         "--scenarios",
         type=lambda v: [s for s in v.split(",") if s],

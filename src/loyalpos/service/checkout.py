@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, exists, func, in
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalpos.db import ledger_repo
-from loyalpos.db.engine import deferred
+from loyalpos.db.engine import deferred, write_many
 from loyalpos.db.tables import (
     brands,
     inserted_id,
@@ -1322,7 +1322,8 @@ def _book(
                 valid_days=ctx.settings.claim_valid_days,
                 token=body["claim_token"],
             )
-        conn.execute(
+        write_many(
+            conn,
             _INSERT_LINES,
             [
                 {
@@ -1344,7 +1345,8 @@ def _book(
             ],
         )
         if q.applied:
-            conn.execute(
+            write_many(
+                conn,
                 _INSERT_BENEFITS,
                 [
                     {
@@ -1357,7 +1359,8 @@ def _book(
                     for a in q.applied
                 ],
             )
-        conn.execute(
+        write_many(
+            conn,
             _INSERT_TENDERS,
             [
                 {
@@ -1482,16 +1485,19 @@ def _update_member(conn: Connection, member: Member, plan: _Plan, growth: _Growt
     """One UPDATE of the member row: the cached balance (by the order's points)
     and the growth (spent, orders, last order, tier)."""
     q = plan.priced.quote
-    conn.execute(
+    write_many(
+        conn,
         _UPDATE_MEMBER,
-        {
-            "member_id": member.id,
-            "delta": q.points_earned - q.points_redeemed,
-            "spent": growth.spent,
-            "orders": growth.orders_count,
-            "last_order_at": growth.last_order_at,
-            "tier": growth.tier,
-        },
+        [
+            {
+                "member_id": member.id,
+                "delta": q.points_earned - q.points_redeemed,
+                "spent": growth.spent,
+                "orders": growth.orders_count,
+                "last_order_at": growth.last_order_at,
+                "tier": growth.tier,
+            }
+        ],
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from loyalpos.db.engine import write_many
 from loyalpos.db.ledger_repo import lock_member
 from loyalpos.db.tables import claims, inserted_id, member_identities, members
 from loyalpos.domain import member_code
@@ -461,18 +462,22 @@ def insert_claim(
     if points <= 0:
         raise InvalidInput("claim points must be positive", field="points")
     token = token or new_claim_token()
-    conn.execute(
+    write_many(
+        conn,
         _INSERT_CLAIM,
-        {
-            "brand_id": brand_id,
-            "store_id": store_id,
-            "token_hash": _token_hash(brand_id, token),
-            "order_ref": order_ref,
-            "points": points,
-            "description": description or f"订单 {order_ref} 补积分 (points of order {order_ref})",
-            "created_at": now,
-            "expires_at": now + timedelta(days=valid_days),
-        },
+        [
+            {
+                "brand_id": brand_id,
+                "store_id": store_id,
+                "token_hash": _token_hash(brand_id, token),
+                "order_ref": order_ref,
+                "points": points,
+                "description": description
+                or f"订单 {order_ref} 补积分 (points of order {order_ref})",
+                "created_at": now,
+                "expires_at": now + timedelta(days=valid_days),
+            }
+        ],
     )
     return token
 

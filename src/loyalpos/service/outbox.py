@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from loyalpos.db.engine import write_many
 from loyalpos.db.tables import inserted_id, outbox
 
 
@@ -61,5 +62,4 @@ _INSERT_MANY = insert(outbox).inline()
 def emit_many(conn: Connection, brand_id: int, events: list[Event], now: datetime) -> None:
     """Append several events in one statement (a booking announces 2-5 at once);
     it reads no result, so it may run in `db.engine.deferred`."""
-    if events:
-        conn.execute(_INSERT_MANY, [_row(brand_id, e, now) for e in events])
+    write_many(conn, _INSERT_MANY, [_row(brand_id, e, now) for e in events])
