@@ -628,9 +628,7 @@ class Load:
                 ref: dict[str, Any] = {"card_no": fx.cards[member]}
             else:
                 ref = {"code": member_code.issue(self.code_key, member, int(time.time()))}
-            await self.call(
-                "identify", "/v1/identify", {"store_id": store, "member": ref}, key
-            )
+            await self.call("identify", "/v1/identify", {"store_id": store, "member": ref}, key)
             return
         c = rnd.randrange(len(fx.carts))
         cart: dict[str, Any] = {"store_id": store, "lines": fx.carts[c]}
