@@ -6,17 +6,23 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from loyalpos.db.tables import coupons, order_lines, orders, outbox, point_entries
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing.model import Options, PointsRequest
-from loyalpos.service import checkout, members, points
+from loyalpos.service import checkout, members, points, rulesets
 from loyalpos.service.checkout import MemberRef, PriceChanged
 from loyalpos.service.context import Context
 from loyalpos.service.members import Identity
 from tests.conftest import Clock
-from tests.integration.checkout_helpers import cart, confirm_request, give_coupon, open_shop
+from tests.integration.checkout_helpers import (
+    RULES,
+    cart,
+    confirm_request,
+    give_coupon,
+    open_shop,
+)
 from tests.integration.ledger_helpers import invariant
 
 
@@ -184,6 +190,62 @@ def test_a_member_confirm_checks_replay_then_its_quote_token(ctx: Context) -> No
     with pytest.raises(Conflict) as reused:
         checkout.confirm(ctx, shop.brand.id, other)
     assert reused.value.code == "order_no_reused"
+    with ctx.transaction() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+
+
+def _statements(ctx: Context) -> list[str]:
+    """The SQL the engine sends from now on (SQLAlchemy's execute path)."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(ctx.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_first_anonymous_booking_does_not_look_for_a_replay(ctx: Context) -> None:
+    # The (store, order number) key finds a repeat; a first booking reads nothing
+    # of `orders` before writing it.
+    shop = open_shop(ctx)
+    c = cart(shop.store_a, None, ("latte", 3000, 1))
+    seen = _statements(ctx)
+    first = checkout.confirm(ctx, shop.brand.id, confirm_request("N-1", c, 3000))
+    assert not first.replayed
+    assert not [s for s in seen if s.startswith("SELECT") and "FROM orders" in s]
+    again = checkout.confirm(ctx, shop.brand.id, confirm_request("N-1", c, 3000))
+    assert again.replayed and again.receipt == first.receipt
+    with pytest.raises(Conflict) as err:
+        checkout.confirm(ctx, shop.brand.id, confirm_request("N-1", c, 2999))
+    assert err.value.code == "order_no_reused"
+    with ctx.transaction() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+
+
+def test_an_anonymous_repeat_replays_after_the_price_changed(ctx: Context, clock: Clock) -> None:
+    # A repeat answers what was booked even though the cart is priced differently
+    # now (a promotion started): the price check does not refuse a replay.
+    shop = open_shop(ctx)
+    c = cart(shop.store_a, None, ("latte", 3000, 2))
+    req = confirm_request("N-2", c, 6000)
+    first = checkout.confirm(ctx, shop.brand.id, req)
+    half = (
+        RULES
+        + """promotions:
+  - {id: half, name: 第二件半价, kind: nth_discount, nth: 2, percent: 50,
+     scope: {categories: [food]}}
+"""
+    )
+    draft = rulesets.save_draft(ctx, shop.brand.id, half)
+    rulesets.publish(ctx, shop.brand.id, draft.version, effective_from=clock.now)
+    clock.now += timedelta(seconds=1)
+    assert checkout.quote(ctx, shop.brand.id, c).priced.quote.payable == 4500
+    again = checkout.confirm(ctx, shop.brand.id, req)
+    assert again.replayed and again.receipt == first.receipt
+    # A new order number at the old price is refused with the fresh price.
+    with pytest.raises(PriceChanged):
+        checkout.confirm(ctx, shop.brand.id, replace(req, order_no="N-3"))
     with ctx.transaction() as conn:
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
 

@@ -999,25 +999,36 @@ def confirm(
         raise InvalidInput("订单时间在未来 (ordered_at is in the future)", field="ordered_at")
     digest = request_fingerprint(req)
 
-    def run(conn: Connection) -> Confirmed:
-        # A member order looks for a replay once it holds the member's lock (a
-        # copy of this request may have booked while it waited); an order without
-        # a member, at once. Either way, once.
-        checked = req.cart.member is None
-        if checked:
+    def run(conn: Connection, conflicted: bool) -> Confirmed:
+        # A member's order looks for a replay once it holds the member's lock (a
+        # copy of this request may have booked while it waited). An order without
+        # a member looks only when something says it may be one: its INSERT hit
+        # the (store, order number) key, so this is the second run (`conflicted`),
+        # or it cannot be priced or booked as sent (a replay answers what was
+        # booked, even if prices changed since). A first booking, the common
+        # case, then costs no lookup.
+        anonymous = req.cart.member is None
+        if anonymous and conflicted:
             replay = _replay(conn, brand_id, req, digest)
             if replay is not None:
                 return replay
+
+        def replay_or(exc: DomainError) -> Confirmed:
+            """The replay of this order number, else `exc`: the order cannot go
+            through as sent."""
+            looked = anonymous and conflicted
+            replay = None if looked else _replay(conn, brand_id, req, digest)
+            if replay is None:
+                raise exc
+            return replay
+
         try:
             member, unknown, locked_brand = _order_member(
                 conn, ctx, brand_id, req, ordered_at if late else at, late
             )
-        except DomainError:
+        except DomainError as exc:
             # The member cannot be found (any more): a replay still answers.
-            replay = None if checked else _replay(conn, brand_id, req, digest)
-            if replay is not None:
-                return replay
-            raise
+            return replay_or(exc)
         state = None
         if member is not None:
             # The replay check, the quote hold and the member's state: one
@@ -1029,16 +1040,25 @@ def confirm(
             if replay is not None:
                 return replay
         else:
-            if not checked:
+            if not anonymous:
+                # A late order whose member is gone: its replay, if any, first.
                 replay = _replay(conn, brand_id, req, digest)
                 if replay is not None:
                     return replay
-            found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
+            try:
+                found = _reservation(conn, brand_id, req.cart.store_id, req.quote_token)
+            except DomainError as exc:
+                return replay_or(exc)
             reservation_id = found[0] if found else None
         # The brand's points policy as it is now, read with the member's lock, for
         # the points this order books; without a member no points are booked.
         brand = locked_brand or cached_brand(ctx, conn, brand_id)
-        plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late, state)
+        try:
+            plan = _plan(conn, ctx, brand, req, member, reservation_id, ordered_at, late, state)
+        except DomainError as exc:
+            if member is not None:
+                raise  # its replay was looked for under the lock
+            return replay_or(exc)
         if unknown is not None:
             plan = replace(plan, exceptions=(unknown, *plan.exceptions))
         receipt = _book(
@@ -1048,10 +1068,10 @@ def confirm(
 
     def attempt() -> Confirmed:
         try:
-            return ctx.run(run)
+            return ctx.run(lambda conn: run(conn, False))
         except IntegrityError:
             # Another request booked this order number first: answer as its replay.
-            return ctx.run(run)
+            return ctx.run(lambda conn: run(conn, True))
 
     # Safe to repeat: a confirm that committed before the connection dropped replays.
     return _once_more_if_dropped(attempt)
