@@ -16,6 +16,7 @@ before it exits itself.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import signal
 import socket
@@ -72,6 +73,21 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _refuse_if_served(host: str, port: int) -> None:
+    """Fail at start if the port is taken, rather than workers dying one after
+    another. Binding catches a program that holds it without SO_REUSEPORT; a
+    second loyalpos on the same port would bind beside the first and share its
+    connections silently, so a listener that answers is refused as well."""
+    listening_socket(host, port).close()
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=1.0):
+            pass
+    except OSError:
+        return
+    raise OSError(errno.EADDRINUSE, f"{host}:{port} is already served by another process")
+
+
 def _worker(options: Options) -> None:
     """One worker process: its own socket, one uvicorn server."""
     sock = listening_socket(options.host, options.port)
@@ -95,9 +111,7 @@ class Supervisor:
         self.processes: list[tuple[SpawnProcess, float]] = []
 
     def run(self) -> None:
-        # Bind once here first, so that a port held by another program is an
-        # error at start rather than workers dying one after another.
-        listening_socket(self.options.host, self.options.port).close()
+        _refuse_if_served(self.options.host, self.options.port)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         print(

@@ -329,3 +329,24 @@ def test_port_held_by_another_program_fails_at_start(tmp_path: Path) -> None:
             assert "Address already in use" in output
             assert "Started server process" not in output
             assert "starting another" not in output
+
+
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """SO_REUSEPORT would let a second loyalpos bind beside the first (an old and
+    a new deploy, two databases) and take half its connections: refused at start."""
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    port = free_port()
+    with serving(first_dir, port) as first:
+        first.wait_ready(WORKERS)
+        with serving(second_dir, port) as second:
+            try:
+                returncode = second.proc.wait(timeout=STARTUP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"second server still running:\n{second.output()}")
+            assert returncode != 0, second.output()
+            assert "already served by another process" in second.output()
+            assert "Started server process" not in second.output()
+        assert len(listening_sockets(port)) == WORKERS
+        assert httpx.get(f"{first.base}/healthz", timeout=5).status_code == 200
