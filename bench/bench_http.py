@@ -43,10 +43,14 @@ with the SQL statements per call and a cProfile of the confirms.
 Usage:
     .venv/bin/python bench/bench_http.py [--db postgresql|sqlite|both] [--workers 2,4]
         [--concurrency 16] [--seconds 15] [--warmup 3] [--members 2000]
+        [--history 20000] [--connections 256] [--till-threads 2]
         [--scenarios identify,quote,confirm,quote+confirm] [--profile 300]
 
 PostgreSQL runs in a scratch database made through LOYALPOS_BENCH_PG_URL (see
-benchlib); SQLite in a temporary file.
+benchlib; default TCP to 127.0.0.1:5432; on one machine the Unix socket is
+`postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql`); SQLite in a
+temporary file. Before the server starts, `--history` past orders are written and
+the planner's statistics gathered (see seed_history).
 """
 
 from __future__ import annotations
@@ -424,7 +428,7 @@ class Server:
 
 
 @contextmanager
-def server(url: str, workers: int, log_dir: Path) -> Iterator[Server]:
+def server(url: str, workers: int, log_dir: Path, till_threads: int) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALPOS_")}
     env.update(
@@ -432,6 +436,7 @@ def server(url: str, workers: int, log_dir: Path) -> Iterator[Server]:
         LOYALPOS_SECRET_KEY=SECRET,
         LOYALPOS_ENV="test",
         LOYALPOS_MEMBER_CODE_TTL_SECONDS="600",
+        LOYALPOS_TILL_THREADS=str(till_threads),
     )
     log = log_dir / f"server-{port}.log"
     with log.open("wb") as out:
@@ -905,7 +910,7 @@ def bench_db(db: str, args: argparse.Namespace, log_dir: Path) -> list[Row]:
         fx = seed(url, args.members, args.stores, args.history)
         created = 0
         for workers in args.workers:
-            with server(url, workers, log_dir) as srv:
+            with server(url, workers, log_dir, args.till_threads) as srv:
                 for concurrency in args.concurrency:
                     for scenario in args.scenarios:
                         tag = f"{scenario[:2]}{workers}{concurrency}-{secrets.token_hex(3)}"
@@ -962,6 +967,7 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=4)
     parser.add_argument("--history", type=int, default=20000, metavar="ORDERS")
     parser.add_argument("--connections", type=int, default=256, help="keep-alive connections")
+    parser.add_argument("--till-threads", type=int, default=2, help="LOYALPOS_TILL_THREADS")
     parser.add_argument(
         "--scenarios",
         type=lambda v: [s for s in v.split(",") if s],
