@@ -159,7 +159,11 @@ def serve(
         _print_demo_keys(ctx, seed(ctx).id)
     ctx.engine.dispose()
     typer.echo(f"loyalpos on http://{host}:{port}  (API docs: /docs, health: /healthz)")
-    run_server(Options(host, port, workers, log_level, access_log))
+    try:
+        run_server(Options(host, port, workers, log_level, access_log))
+    except OSError as exc:  # the port is taken (by another program or loyalpos)
+        typer.echo(f"loyalpos: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @_command(brand_app, "create")
