@@ -10,11 +10,14 @@ from __future__ import annotations
 import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.sql.compiler import Compiled
@@ -65,28 +68,49 @@ def deferred(conn: Connection) -> Iterator[None]:
         ) from exc
 
 
-_Processors = dict[str, Callable[[Any], Any]]
-_DriverForm = tuple[str, _Processors]
-_compiled: WeakKeyDictionary[UpdateBase, dict[tuple[str, ...], _DriverForm]] = WeakKeyDictionary()
+# A statement the till runs often: a write, or a SELECT / a write with RETURNING.
+Hot = UpdateBase | Select[Any]
 
 
-def _driver_form(stmt: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> _DriverForm:
-    """The statement's SQL for the driver, for parameters named `keys`, and their
-    type conversions; worked out once (the hot statements are module constants)."""
+@dataclass(frozen=True, slots=True)
+class _DriverForm:
+    """A statement as psycopg takes it: its SQL, the type conversions of its
+    parameters, and the values of the parameters SQLAlchemy made of literals in
+    it (`coalesce(x, 0)`), already converted."""
+
+    sql: str
+    processors: dict[str, Callable[[Any], Any]]
+    fixed: dict[str, Any]
+
+    def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        procs = self.processors
+        values = {k: (procs[k](v) if k in procs else v) for k, v in given.items()}
+        return {**self.fixed, **values} if self.fixed else values
+
+
+_compiled: WeakKeyDictionary[Hot, dict[tuple[str, ...], _DriverForm]] = WeakKeyDictionary()
+
+
+def _driver_form(stmt: Hot, dialect: Dialect, keys: tuple[str, ...]) -> _DriverForm:
+    """The statement for the driver, for parameters named `keys`; worked out once
+    (the hot statements are module constants)."""
     forms = _compiled.setdefault(stmt, {})
     found = forms.get(keys)
     if found is None:
         compiled: Compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+        binds = compiled.binds.items()  # type: ignore[attr-defined]
         processors = {
             name: proc
-            for name, bind in compiled.binds.items()  # type: ignore[attr-defined]
+            for name, bind in binds
             if (proc := bind.type.bind_processor(dialect)) is not None
         }
-        found = forms[keys] = (compiled.string, processors)
+        fixed = {name: bind.effective_value for name, bind in binds if not bind.required}
+        fixed = {k: (processors[k](v) if k in processors else v) for k, v in fixed.items()}
+        found = forms[keys] = _DriverForm(compiled.string, processors, fixed)
     return found
 
 
-def write_many(conn: Connection, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
+def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -> None:
     """Run `stmt` (an INSERT or UPDATE whose result nobody reads) once per row.
 
     On PostgreSQL it goes straight to psycopg's cursor with the SQL compiled once:
@@ -99,12 +123,9 @@ def write_many(conn: Connection, stmt: UpdateBase, rows: Sequence[Mapping[str, A
     if conn.dialect.name != "postgresql":
         conn.execute(stmt, list(rows))
         return
-    sql, processors = _driver_form(stmt, conn.dialect, tuple(rows[0]))
-    if processors:
-        rows = [
-            {k: (processors[k](v) if k in processors else v) for k, v in row.items()}
-            for row in rows
-        ]
+    form = _driver_form(stmt, conn.dialect, tuple(rows[0]))
+    sql = form.sql
+    rows = [form.params(row) for row in rows]
     dbapi_conn = conn.connection.dbapi_connection
     assert isinstance(dbapi_conn, psycopg.Connection)
     try:
@@ -117,6 +138,39 @@ def write_many(conn: Connection, stmt: UpdateBase, rows: Sequence[Mapping[str, A
         raise DBAPIError.instance(
             sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
         ) from exc
+
+
+def read_first(conn: Connection, stmt: Hot, params: Mapping[str, Any]) -> Any | None:
+    """The first row of `stmt` (a SELECT, or a write with RETURNING), or None.
+
+    On PostgreSQL straight from psycopg's cursor, as `write_many` does for writes:
+    a named tuple of the statement's column labels, times in UTC as
+    `db.types.UTCDateTime` gives them. Elsewhere SQLAlchemy's Row (the same
+    attributes). Statement timers on the engine's events do not see these."""
+    if conn.dialect.name != "postgresql":
+        return conn.execute(stmt, params).first()
+    form = _driver_form(stmt, conn.dialect, tuple(params))
+    sql = form.sql
+    params = form.params(params)
+    dbapi_conn = conn.connection.dbapi_connection
+    assert isinstance(dbapi_conn, psycopg.Connection)
+    try:
+        with dbapi_conn.cursor(row_factory=_utc_named_row) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
+        ) from exc
+
+
+def _utc_named_row(cursor: Any) -> Callable[[Sequence[Any]], Any]:
+    make = namedtuple_row(cursor)
+
+    def row(values: Sequence[Any]) -> Any:
+        return make([v.astimezone(UTC) if isinstance(v, datetime) else v for v in values])
+
+    return row
 
 
 def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from loyalpos.db.engine import read_first
 from loyalpos.db.tables import inserted_id, members, outbox, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
 
@@ -328,17 +329,18 @@ def insert_entry(
     }
     if new_lot is not None and conn.dialect.name == "postgresql":
         assert lot_id is None
-        entry_id = int(
-            conn.execute(
-                _ENTRY_WITH_NEW_LOT,
-                {
-                    **values,
-                    "lot_points": new_lot.points,
-                    "lot_expires_on": new_lot.expires_on,
-                    "lot_available_at": new_lot.available_at,
-                },
-            ).scalar_one()
+        row = read_first(
+            conn,
+            _ENTRY_WITH_NEW_LOT,
+            {
+                **values,
+                "lot_points": new_lot.points,
+                "lot_expires_on": new_lot.expires_on,
+                "lot_available_at": new_lot.available_at,
+            },
         )
+        assert row is not None
+        entry_id = int(row[0])
     else:
         if new_lot is not None:
             assert lot_id is None

@@ -45,23 +45,27 @@ class Store:
 
 
 def _brand(row: Any, prefix: str = "") -> Brand:
-    m = row._mapping
-    period = m[prefix + "expiry_period"]
+    """From a SQLAlchemy Row or a named tuple (db.engine.read_first): by attribute."""
+
+    def m(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    period = m("expiry_period")
     policy = ExpiryPolicy(
-        mode=ExpiryMode(m[prefix + "expiry_mode"]),
-        months=m[prefix + "expiry_months"],
+        mode=ExpiryMode(m("expiry_mode")),
+        months=m("expiry_months"),
         period=Period(period) if period else None,
-        periods_later=m[prefix + "expiry_periods_later"],
-        birthday_extension_months=m[prefix + "birthday_extension_months"],
+        periods_later=m("expiry_periods_later"),
+        birthday_extension_months=m("birthday_extension_months"),
     )
     return Brand(
-        m[prefix + "id"],
-        m[prefix + "code"],
-        m[prefix + "name"],
-        m[prefix + "timezone"],
+        m("id"),
+        m("code"),
+        m("name"),
+        m("timezone"),
         policy,
-        m[prefix + "pending_days"],
-        bool(m[prefix + "allow_negative_balance"]),
+        m("pending_days"),
+        bool(m("allow_negative_balance")),
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, exists, func, in
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalpos.db import ledger_repo
-from loyalpos.db.engine import deferred, write_many
+from loyalpos.db.engine import deferred, read_first, write_many
 from loyalpos.db.tables import (
     brands,
     inserted_id,
@@ -224,7 +224,7 @@ def _find_member(
     """`find_member`; with `lock`, also the brand as it is now (read in the same
     statement as the locked member row: its points policy is what a booking uses)."""
     column, value, what = _member_key(conn, ctx, brand_id, ref, now)
-    row = conn.execute(_MEMBER_BY[column, lock], {"brand_id": brand_id, "key": value}).first()
+    row = read_first(conn, _MEMBER_BY[column, lock], {"brand_id": brand_id, "key": value})
     if row is None:
         raise NotFound(
             f"未找到会员 (no member with this {what})", code="member_not_found", key=what
@@ -1110,7 +1110,8 @@ def _confirm_state(
     till's quote hold; a token that is not one of this store's is NotFound (after
     the replay check, as `_replay` then `_reservation` had it)."""
     quoted = req.quote_token is not None
-    row = conn.execute(
+    row = read_first(
+        conn,
         _CONFIRM_STATE[quoted],
         {
             "member_id": member.id,
@@ -1121,7 +1122,7 @@ def _confirm_state(
             "order_no": req.order_no,
             "token": req.quote_token,
         },
-    ).first()
+    )
     assert row is not None, "the member row is locked before its state is read"
     if row.order_id is not None:
         replay = _replayed(
@@ -1259,39 +1260,40 @@ def _book(
     elif q.points_earned > 0:
         # The claim row itself goes with the order's other writes (below).
         body["claim_token"] = new_claim_token()
-    order_id = inserted_id(
-        conn.execute(
-            _INSERT_ORDER,
-            {
-                "brand_id": brand.id,
-                "store_id": store.id,
-                "order_no": req.order_no,
-                "member_id": member.id if member else None,
-                "status": "paid",
-                "request_hash": digest,
-                "rule_version": plan.priced.rules.version,
-                "subtotal": q.subtotal,
-                "discount": q.discount,
-                "points_redeemed": q.points_redeemed,
-                "points_offset": q.points_offset,
-                "rounding": q.rounding,
-                "payable": q.payable,
-                "points_earned": body["points_earned"],
-                "cashier": req.cashier,
-                "terminal": req.terminal,
-                "payer": None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
-                "late": late,
-                "exceptions": json.dumps(list(plan.exceptions), ensure_ascii=False),
-                "claim_token": "issued" if body["claim_token"] is not None else None,
-                "earn_entry_id": earn_id,
-                "spend_entry_id": spend_id,
-                # The receipt less its order id (see _receipt).
-                "response": json.dumps(body, ensure_ascii=False),
-                "ordered_at": ordered_at,
-                "booked_at": now,
-            },
-        )
+    inserted = read_first(
+        conn,
+        _INSERT_ORDER,
+        {
+            "brand_id": brand.id,
+            "store_id": store.id,
+            "order_no": req.order_no,
+            "member_id": member.id if member else None,
+            "status": "paid",
+            "request_hash": digest,
+            "rule_version": plan.priced.rules.version,
+            "subtotal": q.subtotal,
+            "discount": q.discount,
+            "points_redeemed": q.points_redeemed,
+            "points_offset": q.points_offset,
+            "rounding": q.rounding,
+            "payable": q.payable,
+            "points_earned": body["points_earned"],
+            "cashier": req.cashier,
+            "terminal": req.terminal,
+            "payer": None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
+            "late": late,
+            "exceptions": json.dumps(list(plan.exceptions), ensure_ascii=False),
+            "claim_token": "issued" if body["claim_token"] is not None else None,
+            "earn_entry_id": earn_id,
+            "spend_entry_id": spend_id,
+            # The receipt less its order id (see _receipt).
+            "response": json.dumps(body, ensure_ascii=False),
+            "ordered_at": ordered_at,
+            "booked_at": now,
+        },
     )
+    assert inserted is not None
+    order_id = int(inserted.id)
     receipt: dict[str, Any] = {"order_id": order_id, **body}
     # The one write of the rest whose answer matters (a coupon taken meanwhile
     # means running again), before those whose answers nobody reads.
@@ -1403,7 +1405,7 @@ def _book(
 
 # `inline`: no RETURNING of generated ids (none is read), also for a single row,
 # so that they can run in `deferred`.
-_INSERT_ORDER = insert(orders)  # RETURNING its id
+_INSERT_ORDER = insert(orders).returning(orders.c.id)
 _INSERT_LINES = insert(order_lines).inline()
 _INSERT_BENEFITS = insert(order_benefits).inline()
 _INSERT_TENDERS = insert(order_tenders).inline()
