@@ -83,9 +83,11 @@ class _DriverForm:
     fixed: dict[str, Any]
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        procs = self.processors
-        values = {k: (procs[k](v) if k in procs else v) for k, v in given.items()}
-        return {**self.fixed, **values} if self.fixed else values
+        values = {**self.fixed, **given}
+        for name, convert in self.processors.items():
+            if name in given:
+                values[name] = convert(given[name])
+        return values
 
 
 _compiled: WeakKeyDictionary[Hot, dict[tuple[str, ...], _DriverForm]] = WeakKeyDictionary()
