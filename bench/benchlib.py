@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -258,15 +259,23 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 class StatementTimer:
-    """Wall time of each SQL statement an engine runs, keyed by its first words."""
+    """Wall time of each SQL statement an engine runs, keyed by its first words.
+
+    On PostgreSQL it times psycopg's `Cursor.execute`/`executemany` while recording,
+    so that the statements the booking sends straight to the driver
+    (`db.engine.write_many`/`read_first`, which SQLAlchemy's events do not see) are
+    counted with the rest; elsewhere SQLAlchemy's cursor events. In pipeline mode
+    (`db.engine.deferred`) a statement's time is its sending, not its answer."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.records: list[tuple[str, int]] = []
         self._started: dict[int, int] = {}
         self.enabled = False
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        self.driver_level = engine.dialect.name == "postgresql"
+        if not self.driver_level:
+            event.listen(engine, "before_cursor_execute", self._before)
+            event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, conn: Connection, *_: object) -> None:
         if self.enabled:
@@ -275,14 +284,44 @@ class StatementTimer:
     def _after(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
         started = self._started.pop(id(conn), None)
         if started is not None:
-            words = " ".join(statement.split())
-            self.records.append((words[:70], time.perf_counter_ns() - started))
+            self._record(statement, started)
+
+    def _record(self, statement: object, started: int) -> None:
+        words = " ".join(str(statement).split())
+        self.records.append((words[:70], time.perf_counter_ns() - started))
+
+    @contextmanager
+    def _psycopg_timed(self) -> Iterator[None]:
+        cls = psycopg.Cursor
+        execute, executemany = cls.execute, cls.executemany
+
+        def timed(original: Any) -> Any:
+            def run(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter_ns()
+                try:
+                    return original(cursor, query, *args, **kwargs)
+                finally:
+                    self._record(query, started)
+
+            return run
+
+        cls.execute = timed(execute)  # type: ignore[method-assign]
+        cls.executemany = timed(executemany)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            cls.execute = execute  # type: ignore[method-assign]
+            cls.executemany = executemany  # type: ignore[method-assign]
 
     @contextmanager
     def recording(self) -> Iterator[list[tuple[str, int]]]:
         self.records = []
         self.enabled = True
         try:
-            yield self.records
+            if self.driver_level:
+                with self._psycopg_timed():
+                    yield self.records
+            else:
+                yield self.records
         finally:
             self.enabled = False
