@@ -25,8 +25,7 @@ The server is `loyalpos serve --workers N` (on Linux each worker has its own
 SO_REUSEPORT socket, see loyalpos.serving). The client holds `--connections` (256)
 keep-alive HTTP/1.1 connections, as many tills do; each client task sends its next
 request on the connection idle longest when the previous answer arrives (closed
-loop), so `--concurrency` is the number of
-requests in flight. The client is a minimal asyncio (uvloop) HTTP/1.1 client rather
+loop), so `--concurrency` is the number of requests in flight. The client is a minimal asyncio (uvloop) HTTP/1.1 client rather
 than httpx, to keep its share of the 2 CPUs small (0.1-0.3 ms of CPU per request);
 its own CPU time is printed. CPU milliseconds per request of the server's workers, of
 the scratch database's PostgreSQL backends (a lower bound: backends that close during
