@@ -1403,9 +1403,9 @@ def _book(
     return receipt
 
 
+_INSERT_ORDER = insert(orders).returning(orders.c.id)
 # `inline`: no RETURNING of generated ids (none is read), also for a single row,
 # so that they can run in `deferred`.
-_INSERT_ORDER = insert(orders).returning(orders.c.id)
 _INSERT_LINES = insert(order_lines).inline()
 _INSERT_BENEFITS = insert(order_benefits).inline()
 _INSERT_TENDERS = insert(order_tenders).inline()
