@@ -57,14 +57,21 @@ def deferred(conn: Connection) -> Iterator[None]:
     if conn.dialect.name != "postgresql":
         yield
         return
+    with _psycopg(conn) as dbapi_conn, dbapi_conn.pipeline():
+        yield
+
+
+@contextmanager
+def _psycopg(conn: Connection, sql: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """The driver's connection under `conn`; psycopg's errors leave the block as
+    SQLAlchemy's (IntegrityError for a key, ...), as if SQLAlchemy had run `sql`."""
     dbapi_conn = conn.connection.dbapi_connection
     assert isinstance(dbapi_conn, psycopg.Connection)
     try:
-        with dbapi_conn.pipeline():
-            yield
+        yield dbapi_conn
     except psycopg.Error as exc:
         raise DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
+            sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
         ) from exc
 
 
@@ -128,18 +135,11 @@ def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -
     form = _driver_form(stmt, conn.dialect, tuple(rows[0]))
     sql = form.sql
     rows = [form.params(row) for row in rows]
-    dbapi_conn = conn.connection.dbapi_connection
-    assert isinstance(dbapi_conn, psycopg.Connection)
-    try:
-        with dbapi_conn.cursor() as cursor:
-            if len(rows) == 1:
-                cursor.execute(sql, rows[0])
-            else:
-                cursor.executemany(sql, rows)
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(
-            sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
-        ) from exc
+    with _psycopg(conn, sql) as dbapi_conn, dbapi_conn.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
 
 
 def read_first(conn: Connection, stmt: Hot, params: Mapping[str, Any]) -> Any | None:
@@ -154,16 +154,9 @@ def read_first(conn: Connection, stmt: Hot, params: Mapping[str, Any]) -> Any | 
     form = _driver_form(stmt, conn.dialect, tuple(params))
     sql = form.sql
     params = form.params(params)
-    dbapi_conn = conn.connection.dbapi_connection
-    assert isinstance(dbapi_conn, psycopg.Connection)
-    try:
-        with dbapi_conn.cursor(row_factory=_utc_named_row) as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(
-            sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
-        ) from exc
+    with _psycopg(conn, sql) as dbapi_conn, dbapi_conn.cursor(row_factory=_utc_named_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
 
 
 def _utc_named_row(cursor: Any) -> Callable[[Sequence[Any]], Any]:
