@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
 from loyalpos.api import errors
+from loyalpos.api.fastpath import TillApp
 from loyalpos.api.routes import campaigns as campaign_routes
 from loyalpos.api.routes import checkout as checkout_routes
 from loyalpos.api.routes import health, holds, keys, members, points, reconcile, rules
@@ -32,7 +33,7 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 def create_app(ctx: Context) -> FastAPI:
     install_redaction()
-    app = FastAPI(
+    app = TillApp(
         lifespan=_lifespan,
         title="loyalpos",
         version=__version__,
@@ -52,6 +53,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(holds.router)
     app.include_router(reconcile.router)
     app.include_router(keys.router)
+    app.till_routes = checkout_routes.TILL_ROUTES
     return app
 
 

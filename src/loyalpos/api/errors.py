@@ -61,6 +61,18 @@ def status_for(exc: DomainError) -> int:
     return next(status for cls, status in STATUS_BY_CATEGORY if isinstance(exc, cls))
 
 
+def domain_response(exc: DomainError) -> JSONResponse:
+    return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.detail))
+
+
+def unexpected_response() -> JSONResponse:
+    """The answer to a bug (logged with its traceback; call it in an `except`)."""
+    log.exception("unhandled error")
+    return error_response(
+        500, "internal_error", "系统繁忙，请稍后重试 (internal error; please retry)"
+    )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -74,7 +86,7 @@ def _jsonable(value: Any) -> Any:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.detail))
+        return domain_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,7 +113,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(
-            500, "internal_error", "系统繁忙，请稍后重试 (internal error; please retry)"
-        )
+        return unexpected_response()

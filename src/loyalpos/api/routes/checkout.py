@@ -29,13 +29,16 @@ from loyalpos.api.checkout_schemas import (
 )
 from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
 from loyalpos.api.errors import error_body
+from loyalpos.api.fastpath import Answer, TillRoute
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest, Strategy
 from loyalpos.domain.times import check_instant
 from loyalpos.service import checkout, coupons, refunds
+from loyalpos.service.apikeys import Principal
 from loyalpos.service.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
+from loyalpos.service.context import Context
 from loyalpos.service.members import Identity
 from loyalpos.service.refunds import RefundLine, RefundRequest
 
@@ -96,23 +99,21 @@ def confirm_request(body: ConfirmIn) -> ConfirmRequest:
 # a thread (api/till.py: a few per process): a sync endpoint costs a hop for
 # itself and another for its response validation (on top of its sync
 # dependencies'), each a thread switch and an event-loop wake-up, which a 2-CPU
-# till server pays on every request.
+# till server pays on every request. Their work is in the `*_call` functions,
+# which api/fastpath.py also runs for a well-formed request without FastAPI's
+# per-request machinery; the routes stay the documented contract and answer
+# everything else (bad input, a key to look up) exactly as before.
 
 
-@router.post("/identify", response_model=IdentifyOut)
-async def identify(body: IdentifyIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
-    """识别会员: member, tier, points, usable coupons and the tier progress line."""
+async def identify_call(ctx: Context, who: Principal, body: IdentifyIn) -> Answer:
     who.require_store(body.store_id)
-    return await run_till(
+    found = await run_till(
         ctx, checkout.identify, ctx, who.brand_id, body.store_id, member_ref(body.member)
     )
+    return 200, found
 
 
-@router.post("/quotes", response_model=QuoteOut)
-async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
-    """Price a cart with the best legal combination of benefits (试算). With
-    `reserve`, the chosen coupons and points are held for this till for a few
-    minutes; confirm (with `quote_token`) or the time running out releases them."""
+async def quote_call(ctx: Context, who: Principal, body: QuoteIn) -> Answer:
     who.require_store(body.store_id)
     req = cart_request(body)
 
@@ -121,7 +122,34 @@ async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]
             ctx, who.brand_id, req, reserve=body.reserve, replaces=body.replaces
         ).as_json()
 
-    return await run_till(ctx, work)
+    return 200, await run_till(ctx, work)
+
+
+async def confirm_call(ctx: Context, who: Principal, body: ConfirmIn) -> Answer:
+    who.require_store(body.store_id)
+    done = await run_till(ctx, checkout.confirm, ctx, who.brand_id, confirm_request(body))
+    return (200 if done.replayed else 201), {**done.receipt, "replayed": done.replayed}
+
+
+TILL_ROUTES: dict[str, TillRoute[Any]] = {
+    "/v1/identify": TillRoute(IdentifyIn, IdentifyOut, identify_call),
+    "/v1/quotes": TillRoute(QuoteIn, QuoteOut, quote_call),
+    "/v1/orders": TillRoute(ConfirmIn, ReceiptOut, confirm_call),
+}
+
+
+@router.post("/identify", response_model=IdentifyOut)
+async def identify(body: IdentifyIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """识别会员: member, tier, points, usable coupons and the tier progress line."""
+    return (await identify_call(ctx, who, body))[1]
+
+
+@router.post("/quotes", response_model=QuoteOut)
+async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Price a cart with the best legal combination of benefits (试算). With
+    `reserve`, the chosen coupons and points are held for this till for a few
+    minutes; confirm (with `quote_token`) or the time running out releases them."""
+    return (await quote_call(ctx, who, body))[1]
 
 
 @router.delete("/stores/{store_id}/quotes/{token}", status_code=204)
@@ -155,11 +183,8 @@ async def confirm(
     """支付成功回调: book a paid order once. The server prices the cart again; if the
     chosen coupons or points are no longer valid, or the tenders do not add up to
     the price, it answers 409 with a fresh quote and books nothing."""
-    who.require_store(body.store_id)
-    done = await run_till(ctx, checkout.confirm, ctx, who.brand_id, confirm_request(body))
-    if done.replayed:
-        response.status_code = 200
-    return {**done.receipt, "replayed": done.replayed}
+    response.status_code, receipt = await confirm_call(ctx, who, body)
+    return receipt
 
 
 @router.get("/stores/{store_id}/orders/{order_no}", response_model=ReceiptOut)
