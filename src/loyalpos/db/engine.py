@@ -7,6 +7,7 @@ booking when one tries to upgrade a read lock.
 
 from __future__ import annotations
 
+import re
 import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,11 +18,11 @@ from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Engine, Select, create_engine, event
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.sql.compiler import Compiled
-from sqlalchemy.sql.expression import UpdateBase
+from sqlalchemy.sql.expression import Insert, Update, UpdateBase
 
 READ_ONLY = "loyalpos_read_only"
 
@@ -44,21 +45,101 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 @contextmanager
 def deferred(conn: Connection) -> Iterator[None]:
-    """Statements whose results nobody reads (INSERT without RETURNING, UPDATE
-    whose row count is not looked at), sent without waiting for each answer.
+    """Writes whose results nobody reads, sent together at the end of the block.
 
-    On PostgreSQL the block runs in psycopg's pipeline mode: every statement goes
-    out at once and the end of the block waits for all the answers, one round
-    trip instead of one per statement; a statement that fails raises there, as a
-    SQLAlchemy `DBAPIError` like any other, and the transaction is rolled back
-    by its owner as usual. Elsewhere (SQLite: no round trips) the statements just
-    run one by one. Nothing in the block may read a result: with a pipeline it
-    is not there yet."""
+    On PostgreSQL every `write_many` in the block is kept and the end of the block
+    sends them as one statement (`_Batch`): one message, one round trip, one
+    wake-up of the server process, where sending them one by one (even in
+    psycopg's pipeline mode, which flushes each) cost a wake-up each; under load
+    on 2 vCPUs those context switches were a tenth of a server process's time per
+    confirm. A write that fails raises at the end of the block, as a SQLAlchemy
+    `DBAPIError` like any other, and the transaction is rolled back by its owner
+    as usual. Elsewhere (SQLite: no round trips) the writes run one by one.
+
+    Nothing in the block may read what it wrote, and its rows may not refer to
+    each other (they are written side by side, from one snapshot). Statements
+    other than `write_many` (`conn.execute`) run at once, before the kept ones.
+    A block that raises sends nothing."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    with _psycopg(conn) as dbapi_conn, dbapi_conn.pipeline():
+    batch = _Batch(conn.dialect)
+    conn.info[_BATCH] = batch
+    try:
         yield
+    finally:
+        del conn.info[_BATCH]
+    batch.send(conn)
+
+
+_BATCH = "loyalpos.deferred"
+_PARAM = re.compile(r"(?<!%)%\((\w+)\)s")
+
+
+class _Batch:
+    """Writes kept for one statement: each INSERT a data-modifying CTE over
+    `unnest` of one array per column (so the SQL, and psycopg's prepared
+    statement, depends on which writes there are, not on how many rows), each
+    UPDATE row a CTE of its own with its parameters renamed apart. The arrays go
+    in binary (`%(name)b`): the text form escapes every string element with a
+    regular expression, 0.2 ms of Python per confirm.
+
+    All CTEs of a statement see the same snapshot, so a write to a table an
+    UPDATE of the batch already touched, or an UPDATE of a table already written,
+    would not see the earlier one: the batch is sent first and a new one begun,
+    keeping the order of the writes."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.parts: list[str] = []
+        self.params: dict[str, Any] = {}
+        self.written: set[str] = set()
+        self.updated: set[str] = set()
+
+    def add(self, conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -> None:
+        table = stmt.table.name  # type: ignore[union-attr]
+        is_update = isinstance(stmt, Update)
+        if table in self.updated or (is_update and table in self.written):
+            self.send(conn)
+        self.written.add(table)
+        form = _driver_form(stmt, self.dialect, tuple(rows[0]))
+        if is_update:
+            self.updated.add(table)
+            for row in rows:
+                self._update(form, row)
+        elif isinstance(stmt, Insert):
+            self._insert(stmt, form, rows)
+        else:
+            raise TypeError(f"deferred writes are INSERT or UPDATE, not {type(stmt).__name__}")
+
+    def _insert(self, stmt: Insert, form: _DriverForm, rows: Sequence[Mapping[str, Any]]) -> None:
+        prefix = f"w{len(self.parts)}"
+        values = [form.params(row) for row in rows]
+        into, columns = _unnest_form(stmt, self.dialect, tuple(values[0]))
+        arrays = []
+        for name, array_type in columns:
+            self.params[f"{prefix}_{name}"] = [v[name] for v in values]
+            arrays.append(f"%({prefix}_{name})b::{array_type}")
+        self.parts.append(f"{prefix} AS ({into} SELECT * FROM unnest({', '.join(arrays)}))")
+
+    def _update(self, form: _DriverForm, row: Mapping[str, Any]) -> None:
+        prefix = f"w{len(self.parts)}"
+        if "%%" in form.sql:
+            raise ValueError("a deferred UPDATE may not hold a literal %")
+        for name, value in form.params(row).items():
+            self.params[f"{prefix}_{name}"] = value
+        sql = _PARAM.sub(lambda m: f"%({prefix}_{m.group(1)})s", form.sql)
+        self.parts.append(f"{prefix} AS ({sql})")
+
+    def send(self, conn: Connection) -> None:
+        if not self.parts:
+            return
+        sql = "WITH " + ", ".join(self.parts) + " SELECT 1"
+        params, self.params, self.parts = self.params, {}, []
+        self.written.clear()
+        self.updated.clear()
+        with _psycopg(conn, sql) as dbapi_conn, dbapi_conn.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 @contextmanager
@@ -119,6 +200,29 @@ def _driver_form(stmt: Hot, dialect: Dialect, keys: tuple[str, ...]) -> _DriverF
     return found
 
 
+_unnest_forms: WeakKeyDictionary[
+    Insert, dict[tuple[str, ...], tuple[str, list[tuple[str, str]]]]
+] = WeakKeyDictionary()
+
+
+def _unnest_form(
+    stmt: Insert, dialect: Dialect, names: tuple[str, ...]
+) -> tuple[str, list[tuple[str, str]]]:
+    """`INSERT INTO table (columns)` and each column's array type, worked out once."""
+    forms = _unnest_forms.setdefault(stmt, {})
+    found = forms.get(names)
+    if found is None:
+        quote = dialect.identifier_preparer
+        table = stmt.table
+        assert isinstance(table, Table)
+        into = (
+            f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)})"
+        )
+        types = [(n, f"{table.c[n].type.compile(dialect=dialect)}[]") for n in names]
+        found = forms[names] = (into, types)
+    return found
+
+
 def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -> None:
     """Run `stmt` (an INSERT or UPDATE whose result nobody reads) once per row.
 
@@ -131,6 +235,10 @@ def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -
         return
     if conn.dialect.name != "postgresql":
         conn.execute(stmt, list(rows))
+        return
+    batch: _Batch | None = conn.info.get(_BATCH)
+    if batch is not None:
+        batch.add(conn, stmt, rows)
         return
     form = _driver_form(stmt, conn.dialect, tuple(rows[0]))
     sql = form.sql

@@ -700,7 +700,7 @@ _INSERT_RESERVATION = insert(reservations)
 
 def _release(conn: Connection, reservation_id: int, now: datetime) -> None:
     wallet.unlock(conn, reservation_id)
-    conn.execute(_RELEASE, {"reservation_id": reservation_id, "now": now})
+    write_many(conn, _RELEASE, [{"reservation_id": reservation_id, "now": now}])
 
 
 def quote(

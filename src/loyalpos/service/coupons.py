@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
+from loyalpos.db.engine import write_many
 from loyalpos.db.tables import coupon_events, coupons, inserted_id
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.pricing.model import Usage, WalletCoupon
@@ -296,8 +297,9 @@ def _free(reservation_id: int | None, now: datetime) -> Any:
 
 
 def unlock(conn: Connection, reservation_id: int) -> None:
-    """Give back what a reservation held (confirm or cancel)."""
-    conn.execute(_UNLOCK, {"held_by": reservation_id})
+    """Give back what a reservation held (confirm or cancel); reads no result, so
+    it may run in `db.engine.deferred`."""
+    write_many(conn, _UNLOCK, [{"held_by": reservation_id}])
 
 
 _UNLOCK = (
