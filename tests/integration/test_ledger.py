@@ -3,10 +3,12 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from loyalpos.db import ledger_repo
 from loyalpos.db.tables import point_entries, point_lots
 from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
+from loyalpos.domain.ledger import Draw
 from loyalpos.service import brands, jobs, members, points
 from loyalpos.service.context import Context
 from loyalpos.service.points import Source
@@ -443,3 +445,40 @@ def test_an_expiry_run_for_one_brand_leaves_other_brands_alone(ctx: Context) -> 
     run = jobs.expire_points(ctx, date(2024, 7, 10), brand_id=a.id)
     assert (run.members, run.points) == (2, 100)
     assert invariant(ctx, b1) == 50 and invariant(ctx, a1) == 0 == invariant(ctx, a2)
+
+
+def test_lots_move_together_and_a_lot_that_no_longer_holds_its_draw_stops_the_spend(
+    ctx: Context,
+) -> None:
+    # On PostgreSQL several lots move in one statement: it must move each by its
+    # own amount, and refuse (False) when any one lot cannot give its draw.
+    brand = new_brand(ctx)
+    m = new_member(ctx, brand)
+    for ref, n in (("A", 30), ("B", 40), ("C", 50)):
+        points.earn(ctx, brand.id, m, n, order(ref))
+
+    def remaining() -> list[int]:
+        with ctx.transaction(read_only=True) as conn:
+            rows = conn.execute(
+                select(point_lots.c.remaining)
+                .where(point_lots.c.member_id == m)
+                .order_by(point_lots.c.id)
+            )
+            return [int(r[0]) for r in rows]
+
+    with ctx.transaction() as conn:
+        lots = [
+            int(r[0])
+            for r in conn.execute(
+                select(point_lots.c.id).where(point_lots.c.member_id == m).order_by(point_lots.c.id)
+            )
+        ]
+        assert ledger_repo.take_from_lots(conn, [Draw(lots[0], 30), Draw(lots[2], 5)])
+        ledger_repo.add_to_lots(conn, [Draw(lots[0], 7), Draw(lots[1], 1)])
+    assert remaining() == [7, 41, 45]
+    with ctx.transaction() as conn:
+        assert not ledger_repo.take_from_lots(
+            conn, [Draw(lots[0], 7), Draw(lots[1], 42), Draw(lots[2], 1)]
+        )
+        conn.rollback()
+    assert remaining() == [7, 41, 45]

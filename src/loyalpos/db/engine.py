@@ -229,14 +229,23 @@ def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -
     On PostgreSQL it goes straight to psycopg's cursor with the SQL compiled once:
     SQLAlchemy's execution context (parameter processing, result set-up, events)
     cost about as much Python per statement as psycopg's own work, and a
-    booking writes several. Elsewhere (SQLite) it is a plain `conn.execute`.
-    Statement timers on the engine's events do not see these."""
+    booking writes several. Several rows of an INSERT go as one statement over
+    arrays (as in `deferred`, which keeps the writes for the end of its block).
+    Elsewhere (SQLite) it is a plain `conn.execute`. Statement timers on the
+    engine's events do not see these."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
         conn.execute(stmt, list(rows))
         return
     batch: _Batch | None = conn.info.get(_BATCH)
+    if batch is None and len(rows) > 1 and isinstance(stmt, Insert):
+        # Several rows: one statement over arrays, one message (an executemany
+        # sends each row).
+        batch = _Batch(conn.dialect)
+        batch.add(conn, stmt, rows)
+        batch.send(conn)
+        return
     if batch is not None:
         batch.add(conn, stmt, rows)
         return

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     String,
     and_,
@@ -24,8 +25,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from loyalpos.db.engine import read_first
+from loyalpos.db.engine import read_first, write_many
 from loyalpos.db.tables import inserted_id, members, outbox, point_draws, point_entries, point_lots
 from loyalpos.domain.ledger import Draw, Lot
 
@@ -180,6 +182,45 @@ _TAKE_FROM_LOT = (
     .where(point_lots.c.id == bindparam("lot_id"), point_lots.c.remaining >= bindparam("n"))
     .values(remaining=point_lots.c.remaining - bindparam("n"))
 )
+_ADD_TO_LOT = (
+    update(point_lots)
+    .where(point_lots.c.id == bindparam("lot_id"))
+    .values(remaining=point_lots.c.remaining + bindparam("n"))
+)
+# PostgreSQL: every lot of a spend in one statement, `(lot_id, n)` pairs from two arrays.
+_DRAWS = (
+    func.unnest(
+        bindparam("lot_ids", type_=ARRAY(BigInteger)), bindparam("ns", type_=ARRAY(BigInteger))
+    )
+    .table_valued("lot_id", "n")
+    .render_derived(name="d")
+)
+_TAKE_FROM_LOTS = (
+    update(point_lots)
+    .where(point_lots.c.id == _DRAWS.c.lot_id, point_lots.c.remaining >= _DRAWS.c.n)
+    .values(remaining=point_lots.c.remaining - _DRAWS.c.n)
+)
+_ADD_TO_LOTS = (
+    update(point_lots)
+    .where(point_lots.c.id == _DRAWS.c.lot_id)
+    .values(remaining=point_lots.c.remaining + _DRAWS.c.n)
+)
+
+
+def _one_statement(conn: Connection, draws: Sequence[Draw]) -> bool:
+    """Whether `draws` go as one `UPDATE ... FROM unnest(...)`: on PostgreSQL, with
+    more than one lot, each lot once (a lot twice in the FROM list would be moved
+    once). A spend draws from 5-6 lots in the till's benchmark: one statement
+    instead of a round trip per lot."""
+    return (
+        len(draws) > 1
+        and conn.dialect.name == "postgresql"
+        and len({d.lot_id for d in draws}) == len(draws)
+    )
+
+
+def _arrays(draws: Sequence[Draw]) -> dict[str, list[int]]:
+    return {"lot_ids": [d.lot_id for d in draws], "ns": [d.points for d in draws]}
 
 
 def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
@@ -188,6 +229,8 @@ def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
     Returns False when a lot changed since it was read (a concurrent expiry or
     spend), so the caller retries its transaction instead of overdrawing.
     """
+    if _one_statement(conn, draws):
+        return conn.execute(_TAKE_FROM_LOTS, _arrays(draws)).rowcount == len(draws)
     for d in draws:
         result = conn.execute(_TAKE_FROM_LOT, {"lot_id": d.lot_id, "n": d.points})
         if result.rowcount != 1:
@@ -197,12 +240,11 @@ def take_from_lots(conn: Connection, draws: Sequence[Draw]) -> bool:
 
 def add_to_lots(conn: Connection, draws: Sequence[Draw]) -> None:
     """Add each draw to its lot (pays off debt, or gives points back)."""
+    if _one_statement(conn, draws):
+        conn.execute(_ADD_TO_LOTS, _arrays(draws))
+        return
     for d in draws:
-        conn.execute(
-            update(point_lots)
-            .where(point_lots.c.id == d.lot_id)
-            .values(remaining=point_lots.c.remaining + d.points)
-        )
+        conn.execute(_ADD_TO_LOT, {"lot_id": d.lot_id, "n": d.points})
 
 
 def set_open_lots_expiry(conn: Connection, member_id: int, expires_on: date) -> None:
@@ -355,8 +397,9 @@ def insert_entry(
             )
         entry_id = inserted_id(conn.execute(insert(point_entries), {**values, "lot_id": lot_id}))
     if draws:
-        conn.execute(
-            insert(point_draws),
+        write_many(
+            conn,
+            _INSERT_DRAWS,
             [{"entry_id": entry_id, "lot_id": lot, "points": n} for lot, n in draws],
         )
     if move_balance:
@@ -366,6 +409,9 @@ def insert_entry(
             .values(points_balance=members.c.points_balance + points)
         )
     return entry_id
+
+
+_INSERT_DRAWS = insert(point_draws).inline()
 
 
 def entry(conn: Connection, brand_id: int, entry_id: int) -> EntryRow | None:
