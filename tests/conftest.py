@@ -114,7 +114,10 @@ def clock() -> Clock:
 
 
 def make_context(url: str, clock: Clock) -> Context:
-    settings = Settings(env="test", database_url=url, secret_key=TEST_SECRET)
+    # Webhook tests post to a receiver on loopback.
+    settings = Settings(
+        env="test", database_url=url, secret_key=TEST_SECRET, webhook_private_network=True
+    )
     return Context(make_engine(url), settings, clock)
 
 

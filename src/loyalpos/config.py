@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Threads per server process for the till's calls (identify, quote, confirm);
     # more requests wait their turn on the event loop (see api/till.py).
     till_threads: int = Field(default=2, ge=1, le=64)
+    # Webhooks to loopback, private and link-local addresses (an on-premise ERP):
+    # off, so that an HQ key cannot point the worker at the server's own network.
+    webhook_private_network: bool = False
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -9,7 +9,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -759,6 +759,8 @@ def test_cli(
             "LOYALPOS_DATABASE_URL": db_url,
             "LOYALPOS_ENV": "test",
             "LOYALPOS_SECRET_KEY": TEST_SECRET,
+            # the receiver is on loopback, as an on-premise ERP would be on 10.x
+            "LOYALPOS_WEBHOOK_PRIVATE_NETWORK": "true",
             "NO_PROXY": "127.0.0.1",
         }
     )
@@ -806,3 +808,92 @@ def test_cli(
     finally:
         get_settings.cache_clear()
         gc.collect()
+
+
+# --------------------------------------------------------------------------- public addresses only
+
+
+def public_only(ctx: Context) -> Context:
+    """`ctx` as a production server has it: webhooks to public addresses only."""
+    settings = ctx.settings.model_copy(update={"webhook_private_network": False})
+    return replace(ctx, settings=settings, cache={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://api.localhost./hook",
+        "http://[::1]/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.1.10:8080/erp",
+        "http://169.254.169.254/latest/meta-data",
+        "https://100.64.0.1/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_subscribing_a_private_or_loopback_address_is_refused(
+    ctx: Context, brand: brands.Brand, url: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        webhooks.subscribe(public_only(ctx), brand.id, url, ["*"])
+    assert refused.value.code == "webhook_url_not_public"
+    assert "LOYALPOS_WEBHOOK_PRIVATE_NETWORK" in refused.value.message
+    # where the operator allows the private network, it is taken
+    assert webhooks.subscribe(ctx, brand.id, url, ["*"]).subscription.url == url
+
+
+def test_a_name_that_resolves_to_a_private_address_is_not_delivered_to(
+    ctx: Context,
+    clock: Clock,
+    brand: brands.Brand,
+    receiver: Receiver,
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The name passes at subscribe (not resolved then); each delivery resolves it.
+    strict = public_only(ctx)
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    webhooks.subscribe(strict, brand.id, url, ["order.paid"])
+    monkeypatch.setattr(worker, "resolve", lambda host, port: ["127.0.0.1"])
+    emit_events(ctx, brand.id, [EVENTS[1]])
+    dispatch_outbox(ctx, clock.now)
+    result = deliver_due(strict, clock.now, client)
+    assert (result.delivered, result.retrying) == (0, 1)
+    (delivery,) = deliveries(ctx, brand.id)
+    assert delivery.last_error is not None and "not a public address" in delivery.last_error
+    assert receiver.requests == []
+
+
+def test_a_delivery_goes_to_the_address_that_was_checked_with_the_name_as_host(
+    ctx: Context,
+    clock: Clock,
+    brand: brands.Brand,
+    receiver: Receiver,
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The receiver on loopback stands for a public server: the worker connects to
+    # the address it resolved and checked (not to a second lookup of the name)
+    # and sends the name in Host.
+    strict = public_only(ctx)
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    sub = webhooks.subscribe(strict, brand.id, url, ["order.paid"])
+    looked_up: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        looked_up.append((host, port))
+        return ["10.9.9.9", "127.0.0.1"]
+
+    monkeypatch.setattr(worker, "resolve", resolve)
+    monkeypatch.setattr(worker, "public_address", lambda address: address == "127.0.0.1")
+    emit_events(ctx, brand.id, [EVENTS[1]])
+    dispatch_outbox(ctx, clock.now)
+    assert deliver_due(strict, clock.now, client).delivered == 1
+    (request,) = receiver.answered()
+    assert looked_up == [("hooks.example.test", receiver.port)]
+    assert request.path == "/hook"
+    assert request.headers["Host"] == f"hooks.example.test:{receiver.port}"
+    assert_signed(request, sub.secret)

@@ -14,6 +14,7 @@ from loyalpos.domain.webhooks import (
     compute_signature,
     is_success,
     parse_signature_header,
+    public_address,
     sign,
     verify,
 )
@@ -140,3 +141,33 @@ def test_backoff_counts_from_one() -> None:
 
 def test_only_2xx_is_success() -> None:
     assert [s for s in (199, 200, 204, 299, 300, 301, 404, 503) if is_success(s)] == [200, 204, 299]
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("203.0.113.9", False),  # documentation
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("127.8.9.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.0.1", False),
+        ("169.254.169.254", False),  # the cloud's metadata service
+        ("100.64.1.1", False),  # shared address space (carrier NAT)
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("255.255.255.255", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped: judged as IPv4
+        ("::ffff:8.8.8.8", True),
+        ("ff02::1", False),
+        ("not an address", False),
+    ],
+)
+def test_only_public_unicast_addresses_receive_webhooks(address: str, public: bool) -> None:
+    assert public_address(address) is public

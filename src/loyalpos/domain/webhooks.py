@@ -8,6 +8,12 @@ The timestamp is inside the signed text, so a captured request cannot be
 replayed later than `tolerance` seconds by changing `t`. Several `v1=` entries
 may appear (e.g. while a secret is rotated); one match is enough.
 
+Where deliveries may go: only to public unicast addresses (`public_address`), unless
+the operator allows the private network (an ERP on 10.x in an on-premise chain). An
+HQ key chooses the URL; without the check, the worker would fetch whatever it names
+on the server's own network (loopback, the cloud's metadata service at
+169.254.169.254, the database): server-side request forgery.
+
 Retries: after the n-th failed attempt the next one is due
 `min(cap, base * 2**(n-1))` seconds later; after `max_attempts` failures the
 delivery is dead (a dead letter an operator can replay).
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 
 SIGNATURE_HEADER = "X-Loyalpos-Signature"
@@ -125,3 +132,17 @@ class RetryPolicy:
 def is_success(status: int) -> bool:
     """Only a 2xx answer counts as delivered; redirects are not followed."""
     return 200 <= status < 300
+
+
+def public_address(address: str) -> bool:
+    """Whether `address` (an IPv4 or IPv6 literal) is a public unicast address:
+    not loopback, private, link-local, shared (100.64/10), documentation,
+    reserved, unspecified or multicast; an IPv4-mapped IPv6 address is judged
+    by its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast

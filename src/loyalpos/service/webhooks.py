@@ -5,6 +5,7 @@ sends the deliveries; signing and the retry schedule are in `domain/webhooks.py`
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalpos.db.tables import inserted_id, outbox, webhook_deliveries, webhook_subscriptions
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.webhooks import public_address
 from loyalpos.service.brands import load_brand
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType
@@ -112,6 +114,30 @@ def check_url(url: str) -> str:
     return url
 
 
+PRIVATE_NETWORK_HINT = (
+    "an on-premise installation can allow private addresses with "
+    "LOYALPOS_WEBHOOK_PRIVATE_NETWORK=true"
+)
+
+
+def check_public_host(url: str) -> None:
+    """Refuse at once a URL whose host is a non-public address or `localhost`; a
+    host name is resolved, and checked again, at each delivery (worker.send)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        literal = True
+    except ValueError:
+        literal = False
+    if host == "localhost" or host.endswith(".localhost") or (literal and not public_address(host)):
+        raise InvalidInput(
+            f"回调地址不能指向内网或本机 (webhook URL must point to a public address; "
+            f"{PRIVATE_NETWORK_HINT})",
+            code="webhook_url_not_public",
+            field="url",
+        )
+
+
 def check_event_types(event_types: Iterable[str]) -> tuple[str, ...]:
     """Known event types (deduplicated, sorted), or ("*",) for all of them."""
     given = list(event_types)
@@ -144,6 +170,8 @@ def subscribe(
     """Subscribe `url` to `event_types`; the signing secret is returned only here."""
     at = ctx.now(now)
     clean_url = check_url(url)
+    if not ctx.settings.webhook_private_network:
+        check_public_host(clean_url)
     types = check_event_types(event_types)
     secret = new_secret()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,11 +43,16 @@ from loyalpos.domain.webhooks import (
     SIGNATURE_HEADER,
     RetryPolicy,
     is_success,
+    public_address,
     sign,
 )
 from loyalpos.service import campaigns
 from loyalpos.service.context import RETRYABLE_SQLSTATES, Context, RetryTransaction
-from loyalpos.service.webhooks import DeliveryStatus, subscription_from_row
+from loyalpos.service.webhooks import (
+    PRIVATE_NETWORK_HINT,
+    DeliveryStatus,
+    subscription_from_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -283,17 +289,61 @@ class Attempt:
     error: str | None  # None when delivered
 
 
-def send(client: httpx.Client, claim: Claim, now: datetime, timeout: float) -> Attempt:
-    """POST one delivery. Never raises: every failure is an `Attempt` with an error."""
+class NotPublic(Exception):
+    """The delivery's host resolves to no public address (see `public_address`)."""
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to (a seam for tests)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def pinned(url: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """Where to send `url` when only public addresses are allowed: the URL with its
+    host replaced by a public address the name resolves to (the connection goes
+    to the address that was checked, so a name that resolves differently a moment
+    later, DNS rebinding, cannot redirect it), the Host header, and the TLS server
+    name for https (certificates are checked against the name, not the address)."""
+    target = httpx.URL(url)
+    host = target.host
+    port = target.port or (443 if target.scheme == "https" else 80)
+    addresses = resolve(host, port)
+    public = [a for a in addresses if public_address(a)]
+    if not public:
+        raise NotPublic(
+            f"{host} resolves to {', '.join(sorted(set(addresses))) or 'nothing'}, not a "
+            f"public address; {PRIVATE_NETWORK_HINT}"
+        )
+    extensions: dict[str, Any] = {"sni_hostname": host} if target.scheme == "https" else {}
+    headers = {"Host": target.netloc.decode("ascii")}
+    return target.copy_with(host=public[0]), headers, extensions
+
+
+def send(
+    client: httpx.Client,
+    claim: Claim,
+    now: datetime,
+    timeout: float,
+    *,
+    private_network: bool = False,
+) -> Attempt:
+    """POST one delivery. Never raises: every failure is an `Attempt` with an error.
+    Unless `private_network`, only to a public address (`pinned`)."""
     body, headers = signed_request(claim, now)
     try:
+        url: httpx.URL | str = claim.url
+        extensions: dict[str, Any] = {}
+        if not private_network:
+            url, host, extensions = pinned(claim.url)
+            headers.update(host)
         with client.stream(
             "POST",
-            claim.url,
+            url,
             content=body,
             headers=headers,
             timeout=timeout,
             follow_redirects=False,
+            extensions=extensions,
         ) as response:
             if is_success(response.status_code):
                 return Attempt(response.status_code, None)
@@ -400,7 +450,10 @@ def deliver_due(
         return DeliverResult(0, 0, 0, 0)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(claims)))) as pool:
-        futures = [(c, pool.submit(send, client, c, at, timeout)) for c in claims]
+        private = ctx.settings.webhook_private_network
+        futures = [
+            (c, pool.submit(send, client, c, at, timeout, private_network=private)) for c in claims
+        ]
         for claim, future in futures:
             outcomes.append(record(ctx, claim, future.result(), at, rules))
     counts = {s: sum(1 for o in outcomes if o.status is s) for s in DeliveryStatus}
