@@ -845,6 +845,20 @@ def test_subscribing_a_private_or_loopback_address_is_refused(
     assert webhooks.subscribe(ctx, brand.id, url, ["*"]).subscription.url == url
 
 
+def due_by_name(
+    ctx: Context, clock: Clock, brand: brands.Brand, receiver: Receiver
+) -> tuple[Context, webhooks.NewSubscription]:
+    """A public-only context, and an `order.paid` delivery due to a host *name* on
+    the receiver's port: a name passes at subscribe (not resolved then); each
+    delivery resolves it."""
+    strict = public_only(ctx)
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    sub = webhooks.subscribe(strict, brand.id, url, ["order.paid"])
+    emit_events(ctx, brand.id, [EVENTS[1]])
+    dispatch_outbox(ctx, clock.now)
+    return strict, sub
+
+
 def test_a_name_that_resolves_to_a_private_address_is_not_delivered_to(
     ctx: Context,
     clock: Clock,
@@ -853,13 +867,8 @@ def test_a_name_that_resolves_to_a_private_address_is_not_delivered_to(
     client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The name passes at subscribe (not resolved then); each delivery resolves it.
-    strict = public_only(ctx)
-    url = f"http://hooks.example.test:{receiver.port}/hook"
-    webhooks.subscribe(strict, brand.id, url, ["order.paid"])
+    strict, _ = due_by_name(ctx, clock, brand, receiver)
     monkeypatch.setattr(worker, "resolve", lambda host, port: ["127.0.0.1"])
-    emit_events(ctx, brand.id, [EVENTS[1]])
-    dispatch_outbox(ctx, clock.now)
     result = deliver_due(strict, clock.now, client)
     assert (result.delivered, result.retrying) == (0, 1)
     (delivery,) = deliveries(ctx, brand.id)
@@ -878,9 +887,7 @@ def test_a_delivery_goes_to_the_address_that_was_checked_with_the_name_as_host(
     # The receiver on loopback stands for a public server: the worker connects to
     # the address it resolved and checked (not to a second lookup of the name)
     # and sends the name in Host.
-    strict = public_only(ctx)
-    url = f"http://hooks.example.test:{receiver.port}/hook"
-    sub = webhooks.subscribe(strict, brand.id, url, ["order.paid"])
+    strict, sub = due_by_name(ctx, clock, brand, receiver)
     looked_up: list[tuple[str, int]] = []
 
     def resolve(host: str, port: int) -> list[str]:
@@ -889,8 +896,6 @@ def test_a_delivery_goes_to_the_address_that_was_checked_with_the_name_as_host(
 
     monkeypatch.setattr(worker, "resolve", resolve)
     monkeypatch.setattr(worker, "public_address", lambda address: address == "127.0.0.1")
-    emit_events(ctx, brand.id, [EVENTS[1]])
-    dispatch_outbox(ctx, clock.now)
     assert deliver_due(strict, clock.now, client).delivered == 1
     (request,) = receiver.answered()
     assert looked_up == [("hooks.example.test", receiver.port)]
