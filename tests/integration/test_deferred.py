@@ -177,3 +177,21 @@ def test_deferred_sends_its_writes_as_few_statements_at_its_end(
             ("x", "b"),
             ("x", "c"),
         ]
+
+
+def test_a_deferred_block_inside_another_joins_it(ctx: Context) -> None:
+    brand = brands.create_brand(ctx, "def", "Deferred")
+    now = ctx.now()
+    row = {"brand_id": brand.id, "event_type": "x", "created_at": now, "payload": "{}"}
+
+    def work(conn: Connection) -> None:
+        with deferred(conn):
+            with deferred(conn):
+                write_many(conn, _INSERT, [{**row, "subject": "a"}])
+            # still kept for the outer block's end, in order with the inner write
+            write_many(conn, _INSERT, [{**row, "subject": "b"}])
+            write_many(conn, _MARK, [{"key": "a", "at": now}])
+
+    ctx.run(work)
+    with ctx.transaction(read_only=True) as conn:
+        assert [e[:2] for e in _events(conn, brand.id)] == [("seen", "a"), ("x", "b")]

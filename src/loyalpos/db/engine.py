@@ -59,8 +59,9 @@ def deferred(conn: Connection) -> Iterator[None]:
     Nothing in the block may read what it wrote, and its rows may not refer to
     each other (they are written side by side, from one snapshot). Statements
     other than `write_many` (`conn.execute`) run at once, before the kept ones.
-    A block that raises sends nothing."""
-    if conn.dialect.name != "postgresql":
+    A block that raises sends nothing; a block inside another adds to the outer
+    one's batch."""
+    if conn.dialect.name != "postgresql" or _BATCH in conn.info:
         yield
         return
     batch = _Batch(conn.dialect)
