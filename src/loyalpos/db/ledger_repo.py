@@ -395,7 +395,9 @@ def insert_entry(
                 available_at=new_lot.available_at,
                 now=now,
             )
-        entry_id = inserted_id(conn.execute(insert(point_entries), {**values, "lot_id": lot_id}))
+        inserted = read_first(conn, _INSERT_ENTRY, {**values, "lot_id": lot_id})
+        assert inserted is not None
+        entry_id = int(inserted.id)
     if draws:
         write_many(
             conn,
@@ -412,6 +414,7 @@ def insert_entry(
 
 
 _INSERT_DRAWS = insert(point_draws).inline()
+_INSERT_ENTRY = insert(point_entries).returning(point_entries.c.id)
 
 
 def entry(conn: Connection, brand_id: int, entry_id: int) -> EntryRow | None:

@@ -85,6 +85,9 @@ def _coupon(row: Any) -> Coupon:
     )
 
 
+_INSERT_EVENT = insert(coupon_events).inline()
+
+
 def record(
     conn: Connection,
     brand_id: int,
@@ -97,17 +100,21 @@ def record(
     store_id: int | None = None,
     detail: str = "",
 ) -> None:
-    conn.execute(
-        insert(coupon_events).values(
-            brand_id=brand_id,
-            coupon_id=coupon_id,
-            event=event,
-            order_id=order_id,
-            refund_id=refund_id,
-            store_id=store_id,
-            detail=detail,
-            created_at=now,
-        )
+    write_many(
+        conn,
+        _INSERT_EVENT,
+        [
+            {
+                "brand_id": brand_id,
+                "coupon_id": coupon_id,
+                "event": event,
+                "order_id": order_id,
+                "refund_id": refund_id,
+                "store_id": store_id,
+                "detail": detail,
+                "created_at": now,
+            }
+        ],
     )
 
 
