@@ -264,8 +264,8 @@ class StatementTimer:
     On PostgreSQL it times psycopg's `Cursor.execute`/`executemany` while recording,
     so that the statements the booking sends straight to the driver
     (`db.engine.write_many`/`read_first`, which SQLAlchemy's events do not see) are
-    counted with the rest; elsewhere SQLAlchemy's cursor events. In pipeline mode
-    (`db.engine.deferred`) a statement's time is its sending, not its answer."""
+    counted with the rest; elsewhere SQLAlchemy's cursor events. The writes of a
+    `db.engine.deferred` block are one statement, timed once at the block's end."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

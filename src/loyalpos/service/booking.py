@@ -618,7 +618,7 @@ def _book(
         assert growth is not None
         events += _member_events(member, plan, order_id, used, growth)
     # The claim, lines, benefits, tenders, the hold's release, the member row and
-    # the events read no result: on PostgreSQL they go in one round trip (db.engine.deferred).
+    # the events read no result: on PostgreSQL they go as one statement (db.engine.deferred).
     with deferred(conn):
         if body["claim_token"] is not None:
             insert_claim(
