@@ -310,16 +310,15 @@ def member_state(
     """One statement: balance parts (as `points.balance` counts them), points
     other tills' live quotes hold, growth, and whether the member owes points (a
     debt lot: an earn must pay it off first)."""
-    row = conn.execute(
-        _MEMBER_STATE[reservation_id is not None],
-        {
-            "member_id": member_id,
-            "brand_id": brand.id,
-            "now": now,
-            "today": brand.local_date(now),
-            "reservation_id": reservation_id,
-        },
-    ).first()
+    params: dict[str, Any] = {
+        "member_id": member_id,
+        "brand_id": brand.id,
+        "now": now,
+        "today": brand.local_date(now),
+    }
+    if reservation_id is not None:
+        params["reservation_id"] = reservation_id
+    row = read_first(conn, _MEMBER_STATE[reservation_id is not None], params)
     assert row is not None, "the member row is read before its state"
     return state_from_row(row)
 
