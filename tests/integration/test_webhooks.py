@@ -845,6 +845,29 @@ def test_subscribing_a_private_or_loopback_address_is_refused(
     assert webhooks.subscribe(ctx, brand.id, url, ["*"]).subscription.url == url
 
 
+def test_the_api_refuses_a_private_webhook_url_with_the_error_shape(
+    ctx: Context, brand: brands.Brand
+) -> None:
+    strict = public_only(ctx)
+    hq = apikeys.create_key(strict, brand.id, apikeys.Scope.HQ, "hq").secret
+    with TestClient(create_app(strict)) as api:
+        refused = api.post(
+            "/v1/webhooks",
+            json={"url": "http://169.254.169.254/latest/meta-data", "event_types": ["*"]},
+            headers={"Authorization": f"Bearer {hq}"},
+        )
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert set(error) == {"code", "message", "detail"}
+        assert error["code"] == "webhook_url_not_public" and error["detail"]["field"] == "url"
+        taken = api.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/x", "event_types": ["*"]},
+            headers={"Authorization": f"Bearer {hq}"},
+        )
+        assert taken.status_code == 201, taken.text
+
+
 def due_by_name(
     ctx: Context, clock: Clock, brand: brands.Brand, receiver: Receiver
 ) -> tuple[Context, webhooks.NewSubscription]:

@@ -16,7 +16,7 @@ Anything else goes, untouched, to the FastAPI application: a request it
 cannot take as is (bad JSON, a validation error, a key to look up, a body over
 the limit, another content type) is replayed there with the body already
 read, so every error keeps its one shape and its one place. The routes remain
-the documented contract (OpenAPI) and the fallback; tests/api/test_fastpath.py
+the documented contract (OpenAPI) and the fallback; tests/integration/test_fastpath.py
 holds both paths to the same answers.
 """
 

@@ -240,15 +240,15 @@ def write_many(conn: Connection, stmt: Hot, rows: Sequence[Mapping[str, Any]]) -
         conn.execute(stmt, list(rows))
         return
     batch: _Batch | None = conn.info.get(_BATCH)
-    if batch is None and len(rows) > 1 and isinstance(stmt, Insert):
-        # Several rows: one statement over arrays, one message (an executemany
-        # sends each row).
-        batch = _Batch(conn.dialect)
-        batch.add(conn, stmt, rows)
-        batch.send(conn)
-        return
     if batch is not None:
         batch.add(conn, stmt, rows)
+        return
+    if len(rows) > 1 and isinstance(stmt, Insert):
+        # Several rows: one statement over arrays, one message (an executemany
+        # sends each row).
+        alone = _Batch(conn.dialect)
+        alone.add(conn, stmt, rows)
+        alone.send(conn)
         return
     form = _driver_form(stmt, conn.dialect, tuple(rows[0]))
     sql = form.sql

@@ -134,15 +134,27 @@ def is_success(status: int) -> bool:
     return 200 <= status < 300
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`text` as an IP address (a zone id dropped, an IPv4-mapped IPv6 address as
+    its IPv4 address), or None when it is not an address literal."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def is_address(text: str) -> bool:
+    """Whether `text` is an IPv4 or IPv6 literal rather than a host name."""
+    return _address(text) is not None
+
+
 def public_address(address: str) -> bool:
     """Whether `address` (an IPv4 or IPv6 literal) is a public unicast address:
     not loopback, private, link-local, shared (100.64/10), documentation,
     reserved, unspecified or multicast; an IPv4-mapped IPv6 address is judged
     by its IPv4 address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    ip = _address(address)
+    return ip is not None and ip.is_global and not ip.is_multicast

@@ -5,7 +5,6 @@ sends the deliveries; signing and the retry schedule are in `domain/webhooks.py`
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from collections.abc import Iterable
@@ -19,7 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalpos.db.tables import inserted_id, outbox, webhook_deliveries, webhook_subscriptions
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
-from loyalpos.domain.webhooks import public_address
+from loyalpos.domain.webhooks import is_address, public_address
 from loyalpos.service.brands import load_brand
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType
@@ -124,12 +123,8 @@ def check_public_host(url: str) -> None:
     """Refuse at once a URL whose host is a non-public address or `localhost`; a
     host name is resolved, and checked again, at each delivery (worker.send)."""
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-        literal = True
-    except ValueError:
-        literal = False
-    if host == "localhost" or host.endswith(".localhost") or (literal and not public_address(host)):
+    local_name = host == "localhost" or host.endswith(".localhost")
+    if local_name or (is_address(host) and not public_address(host)):
         raise InvalidInput(
             f"回调地址不能指向内网或本机 (webhook URL must point to a public address; "
             f"{PRIVATE_NETWORK_HINT})",
