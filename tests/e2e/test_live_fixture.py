@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.live import Live, live_pg_server  # noqa: F401  (fixture)
+from tests.e2e.live import Live
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
