@@ -11,6 +11,7 @@ does not touch (the tier stays).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from loyalpos.api.app import create_app
-from loyalpos.db.tables import campaign_firings, coupons, outbox, point_entries
+from loyalpos.db import ledger_repo
+from loyalpos.db.tables import campaign_firings, coupons, orders, outbox, point_entries
 from loyalpos.service import apikeys, campaigns, checkout, points, refunds
 from loyalpos.service import coupons as wallet
 from loyalpos.service.apikeys import Scope
@@ -362,3 +364,38 @@ def test_a_firing_row_without_gifts_recorded_is_revoked_harmlessly(
     assert spender.status == "revoked"
     assert spender.detail is not None and spender.detail["coupons_voided"] == []
     assert campaign_coupons(ctx, shop)["big-spender"] == ["issued"]
+
+
+def test_a_refund_in_flight_while_the_worker_fires_is_seen_after_the_member_lock(
+    ctx: Context, shop: Shop
+) -> None:
+    """The worker reads the order's state only once it holds the member's lock,
+    which a refund holds until it commits: a refund committing while the worker
+    waits is seen, and the campaign is skipped, not fired and left standing."""
+    receipt = big_order(ctx, shop, "A-1")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def refund_in_flight() -> None:
+        # What a refund does, as far as the worker can tell: the member's lock,
+        # the order's new state, commit.
+        with ctx.transaction() as conn:
+            ledger_repo.lock_member(conn, shop.brand.id, shop.member)
+            locked.set()
+            release.wait(10)
+            conn.execute(
+                update(orders).where(orders.c.id == receipt["order_id"]).values(status="refunded")
+            )
+
+    refunding = threading.Thread(target=refund_in_flight)
+    refunding.start()
+    assert locked.wait(10)
+    working = threading.Thread(target=drain, args=(ctx,))
+    working.start()
+    working.join(0.5)  # the worker now waits for the member
+    release.set()
+    refunding.join(10)
+    working.join(30)
+    assert not working.is_alive()
+    assert statuses(ctx, shop)["welcome"] == "skipped"
+    assert "welcome" not in campaign_coupons(ctx, shop)

@@ -168,7 +168,14 @@ def deactivate_webhook(webhook_id: WebhookId, ctx: CtxDep, who: HqDep) -> Webhoo
     return webhook_public(webhooks.deactivate(ctx, who.brand_id, webhook_id))
 
 
-@router.post("/webhooks/{webhook_id}/backfill", response_model=BackfillPublic)
+@router.post(
+    "/webhooks/{webhook_id}/backfill",
+    response_model=BackfillPublic,
+    responses={
+        404: {"description": "webhook_not_found (not a subscription of this brand)"},
+        409: {"description": "webhook_inactive (the subscription is deactivated)"},
+    },
+)
 def backfill_webhook(
     webhook_id: WebhookId, body: BackfillRequest, ctx: CtxDep, who: HqDep
 ) -> BackfillPublic:
