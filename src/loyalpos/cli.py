@@ -674,6 +674,7 @@ def _subscription_json(s: Any) -> dict[str, Any]:
         "event_types": list(s.event_types),
         "active": s.active,
         "created_at": s.created_at,
+        "after_event_id": s.after_event_id,
     }
 
 
@@ -806,6 +807,30 @@ def webhook_replay(brand: BrandOpt, delivery_id: int) -> None:
 
     ctx = _ctx()
     _out(_delivery_json(webhooks.replay(ctx, _brand_id(ctx, brand), delivery_id)))
+
+
+@_command(webhook_app, "backfill")
+def webhook_backfill(
+    brand: BrandOpt,
+    subscription_id: int,
+    after: Annotated[int, typer.Option(help="send events with an id above this one")] = 0,
+    limit: int = 1000,
+) -> None:
+    """Send a subscription the events from before it was made, oldest first."""
+    from loyalpos.service import webhooks
+
+    ctx = _ctx()
+    done = webhooks.backfill(
+        ctx, _brand_id(ctx, brand), subscription_id, after_event_id=after, limit=limit
+    )
+    _out(
+        {
+            "subscription_id": done.subscription_id,
+            "created": done.created,
+            "last_event_id": done.last_event_id,
+            "more": done.more,
+        }
+    )
 
 
 def main() -> None:

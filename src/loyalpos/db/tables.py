@@ -482,6 +482,9 @@ webhook_subscriptions = Table(
     Column("secret", String(80), nullable=False),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", UTCDateTime, nullable=False),
+    # The highest outbox id visible when it was made: it receives only events
+    # with a higher id (service/webhooks.py `subscribe`).
+    Column("after_event_id", Id, nullable=False, server_default="0"),
 )
 
 webhook_deliveries = Table(
@@ -515,7 +518,26 @@ campaign_firings = Table(
     Column("event_key", String(120), nullable=False),
     Column("member_id", Id, ForeignKey("members.id")),
     Column("created_at", UTCDateTime, nullable=False),
+    # fired -> revoked (its order was fully refunded later); skipped: the order
+    # was fully refunded before the worker came to it, nothing was given.
+    Column("status", String(16), nullable=False, server_default="fired"),
+    # The order an order trigger fired for; what the firing gave (JSON list of
+    # coupon ids, the points entry), so that a refund can take back exactly that.
+    Column("order_id", Id, ForeignKey("orders.id")),
+    Column("coupon_ids", Text),
+    Column("points_entry_id", Id, ForeignKey("point_entries.id")),
+    # Why it was skipped or what was revoked (JSON), and when.
+    Column("detail", Text),
+    Column("revoked_at", UTCDateTime),
     UniqueConstraint("brand_id", "campaign", "event_key"),
+    CheckConstraint("status IN ('fired', 'skipped', 'revoked')", name="status_known"),
+)
+_for_order = campaign_firings.c.order_id.is_not(None)
+Index(
+    "ix_campaign_firings_order",
+    campaign_firings.c.order_id,
+    postgresql_where=_for_order,
+    sqlite_where=_for_order,
 )
 
 member_tags = Table(

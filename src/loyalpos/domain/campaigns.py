@@ -10,6 +10,13 @@ a second event about the same thing, finds it taken.
 - order triggers (`spend`, `category`, `reactivated`): `order:{order_id}`
 - `first_order`: `member:{member_id}` (once per member, whatever the order)
 - `tier_upgrade`: `tier:{member_id}:{to}` (once per member and tier reached)
+
+Refunds (each campaign's `on_refund`): an order trigger does not fire for an
+order fully refunded before the worker came to it (`skips`), and when its order
+is fully refunded later, what it gave and is still unused is taken back
+(`revokes`, `plan_revocation`; points within what the member holds,
+`ledger.reclaimable`). A tier upgrade is neither: a refund does not
+lower the tier, so the gift for reaching it stands.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class Campaign:
     to_tier: str | None = None
     dormant_days: int = 90
     stores: tuple[str, ...] = ()  # store codes; empty: every store
+    skip_if_refunded: bool = True
+    revoke_unused: bool = True
 
     def in_store(self, store: str | None) -> bool:
         return not self.stores or (store is not None and store in self.stores)
@@ -174,3 +183,46 @@ def tier_firings(
     """The tier-upgrade campaigns `change` sets off, each with its firing key."""
     key = f"tier:{change.member_id}:{change.to_tier}"
     return [Firing(c.id, key) for c in campaigns if tier_matches(c, change, thresholds)]
+
+
+# --- refunds ---------------------------------------------------------------------
+
+# Coupon states in which a coupon is still unused (a till's quote may hold it
+# locked for a few minutes; voiding it makes that till's confirm ask again).
+UNUSED_COUPON_STATES = frozenset({"issued", "locked"})
+
+
+def skips(campaign: Campaign, order_refunded: bool) -> bool:
+    """Whether a matching order trigger is skipped because its order was fully
+    refunded before the worker came to it."""
+    return order_refunded and campaign.skip_if_refunded and campaign.trigger in ORDER_TRIGGERS
+
+
+def revokes(campaign: Campaign) -> bool:
+    """Whether a full refund of the order takes back what the firing gave."""
+    return campaign.revoke_unused and campaign.trigger in ORDER_TRIGGERS
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """What revoking a firing does: the coupons to void, those kept (with their
+    state: used, expired, voided ...), the points to reverse, and the granted
+    points left standing (the member no longer holds them)."""
+
+    void: tuple[int, ...]
+    kept: tuple[tuple[int, str], ...]
+    points: int
+    points_kept: int
+
+
+def plan_revocation(
+    coupon_states: Mapping[int, str], points_left: int, points_reclaimable: int
+) -> Revocation:
+    """Void the firing's coupons that are still unused, keep the others; reverse
+    the points it granted that are not reversed yet (`points_left`) as far as
+    they can be taken back now (`points_reclaimable`: see `ledger.reclaimable`)."""
+    void = tuple(sorted(c for c, s in coupon_states.items() if s in UNUSED_COUPON_STATES))
+    kept = tuple(sorted((c, s) for c, s in coupon_states.items() if s not in UNUSED_COUPON_STATES))
+    left = max(points_left, 0)
+    points = min(left, max(points_reclaimable, 0))
+    return Revocation(void, kept, points, left - points)

@@ -159,3 +159,12 @@ def plan_debt_settlement(debt_lots: Iterable[Lot], points: int) -> tuple[list[Dr
         draws.append(Draw(lot.id, pay))
         left -= pay
     return draws, left
+
+
+def reclaimable(wanted: int, held: int, allow_negative: bool) -> int:
+    """How much of `wanted` points a reversal takes back (a refund's, a revoked
+    campaign's): all of it where the brand allows a negative balance (the rest
+    becomes a debt lot), otherwise at most what the member holds, `held`."""
+    if wanted <= 0:
+        return 0
+    return wanted if allow_negative else min(wanted, max(held, 0))

@@ -8,7 +8,8 @@ The timestamp is inside the signed text, so a captured request cannot be
 replayed later than `tolerance` seconds by changing `t`. Several `v1=` entries
 may appear (e.g. while a secret is rotated); one match is enough.
 
-Where deliveries may go: only to public unicast addresses (`public_address`), unless
+Where deliveries may go: only to public unicast addresses (`public_address`; an IPv6
+form that embeds an IPv4 address counts as that IPv4 address), unless
 the operator allows the private network (an ERP on 10.x in an on-premise chain). An
 HQ key chooses the URL; without the check, the worker would fetch whatever it names
 on the server's own network (loopback, the cloud's metadata service at
@@ -134,16 +135,50 @@ def is_success(status: int) -> bool:
     return 200 <= status < 300
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """`text` as an IP address (a zone id dropped, an IPv4-mapped IPv6 address as
-    its IPv4 address), or None when it is not an address literal."""
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# IPv6 prefixes whose addresses carry an IPv4 address (see `embedded_ipv4`).
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4-mapped (RFC 4291)
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # IPv4-translated (SIIT, RFC 2765)
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # IPv4-compatible (deprecated, RFC 4291)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215)
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")  # 6to4 (RFC 3056)
+_TEREDO = ipaddress.IPv6Network("2001::/32")  # Teredo (RFC 4380)
+_LOW32 = (_MAPPED, _TRANSLATED, _COMPATIBLE, _NAT64, _NAT64_LOCAL)
+
+
+def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address stands for, or () when it embeds none.
+
+    A packet to any of these forms ends up at (or is translated to) the IPv4
+    address inside it, by the host's own stack (mapped, compatible), a NAT64
+    gateway on its network, or a 6to4/Teredo relay; so the address is only as
+    public as that IPv4 address. The IPv4 is the last 32 bits for the mapped,
+    translated, compatible and NAT64 forms (`64:ff9b:1::/48` as operators use it,
+    with a /96 inside it), bits 16-48 for 6to4; Teredo carries two: its server
+    (bits 32-64) and its client (the last 32 bits, inverted), and both count.
+    An IPv4 address embeds nothing (it is itself)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ()
+    if any(ip in net for net in _LOW32):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    if ip in _SIX_TO_FOUR:
+        return (ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF),)
+    if ip in _TEREDO:
+        server = ipaddress.IPv4Address((int(ip) >> 64) & 0xFFFFFFFF)
+        client = ipaddress.IPv4Address(~int(ip) & 0xFFFFFFFF)
+        return (server, client)
+    return ()
+
+
+def _address(text: str) -> IPAddress | None:
+    """`text` as an IP address (a zone id dropped), or None when it is not an
+    address literal."""
     try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
+        return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 def is_address(text: str) -> bool:
@@ -151,10 +186,48 @@ def is_address(text: str) -> bool:
     return _address(text) is not None
 
 
+# IANA's IPv4 special-purpose blocks that are not globally reachable, named
+# here as well as left to `is_global`, whose list depends on the Python version
+# (3.11 still calls 192.0.0.8, the IPv4 dummy address, global).
+_NOT_PUBLIC_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+
+
+def _public(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv4Address) and any(ip in net for net in _NOT_PUBLIC_V4):
+        return False
+    return ip.is_global and not ip.is_multicast
+
+
 def public_address(address: str) -> bool:
     """Whether `address` (an IPv4 or IPv6 literal) is a public unicast address:
     not loopback, private, link-local, shared (100.64/10), documentation,
-    reserved, unspecified or multicast; an IPv4-mapped IPv6 address is judged
-    by its IPv4 address."""
+    reserved, unspecified or multicast. An IPv6 address that embeds IPv4
+    addresses (`embedded_ipv4`: mapped, compatible, NAT64, 6to4, Teredo) is
+    judged by them alone, so `[64:ff9b::a00:1]` is 10.0.0.1 and `[::127.0.0.1]`
+    is loopback. The same function judges the URL at subscribe and every DNS
+    answer at delivery (`service/worker.py` `pinned`)."""
     ip = _address(address)
-    return ip is not None and ip.is_global and not ip.is_multicast
+    if ip is None:
+        return False
+    inner = embedded_ipv4(ip)
+    if inner:
+        return all(_public(v4) for v4 in inner)
+    return _public(ip)

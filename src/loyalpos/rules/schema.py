@@ -272,6 +272,20 @@ class TierDoc(Model):
 Trigger = Literal["spend", "category", "first_order", "tier_upgrade", "reactivated"]
 
 
+class OnRefundDoc(Model):
+    """What a full refund of the order does to an order-triggered campaign.
+
+    `skip_if_refunded`: an order fully refunded before the worker came to it
+    fires nothing (the firing is recorded as skipped). `revoke_unused`: when the
+    order is fully refunded after the firing, its coupons still unused are
+    voided and its points reversed, within what the member holds (never a
+    negative balance unless the brand allows one); used coupons and tags stay.
+    Partial refunds change nothing."""
+
+    skip_if_refunded: bool = True
+    revoke_unused: bool = True
+
+
 class CampaignDoc(Model):
     """A triggered campaign (消费后触发), run by the worker after the payment.
 
@@ -279,6 +293,7 @@ class CampaignDoc(Model):
     `first_order` (the member's first order), `tier_upgrade` (to `to_tier`, or
     to any higher tier), `reactivated` (no purchase for `dormant_days`, then an
     order). Actions: issue coupon templates, give points, tag the member.
+    `on_refund`: what a full refund of the order does (order triggers).
     """
 
     id: Ident
@@ -292,16 +307,31 @@ class CampaignDoc(Model):
     issue: list[Ident] = []
     points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     tag: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    on_refund: OnRefundDoc | None = Field(
+        default=None,
+        description="order triggers: skip an order refunded before firing, take back "
+        "unused gifts when it is refunded later (not given: both on)",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> CampaignDoc:
         if not (self.issue or self.points or self.tag):
             raise ValueError("a campaign needs an action: issue, points or tag")
+        if self.trigger == "tier_upgrade" and self.on_refund is not None:
+            raise ValueError(
+                "on_refund applies to order triggers; a refund does not lower the tier, "
+                "so a tier_upgrade gift stands"
+            )
         if self.trigger == "spend" and self.min_paid_fen <= 0:
             raise ValueError("a spend campaign needs min_paid_fen")
         if self.trigger == "category" and not self.category:
             raise ValueError("a category campaign needs category")
         return self
+
+    @property
+    def refund_policy(self) -> OnRefundDoc:
+        """`on_refund`, or the defaults when it is not given."""
+        return self.on_refund or OnRefundDoc()
 
 
 class RuleSetDoc(Model):

@@ -9,26 +9,47 @@ matching is `domain/campaigns.py`) and, for each match:
    is there already (unique; the member row is locked first, and the insert
    sits in a savepoint, so even a racing duplicate only skips);
 2. does the actions: issue the coupon templates (source "campaign"), credit the
-   points (available at once), tag the member.
+   points (available at once), tag the member; and records on the firing the
+   coupons and the points entry it gave.
 
 Claim and actions commit together with the event's mark, or not at all: a
 worker that dies, or a hook that raises, leaves the event to be tried again,
 and then the claims are simply made anew. A second event about the same thing
 (another order of the member, a replayed tier change) finds the claim taken.
+
+Refunds (each campaign's `on_refund`, order triggers only). An order fully
+refunded before the worker came to its `order.paid` fires nothing: the firing
+is recorded as `skipped`. For `order.refunded` that leaves the order fully
+refunded, each firing of that order still `fired` is revoked: its unused
+coupons voided, its points reversed within what the member holds (a negative
+balance only where the brand allows it), and what was taken back recorded on
+the firing, which becomes `revoked`. The refund and both handlers lock the
+member first, so whichever of "fire" and "refund" comes second sees the other:
+a firing that finds its order already refunded (and is not skipped) revokes at
+once. The guarded status change (`fired` → `revoked`) makes it happen once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db import ledger_repo
-from loyalpos.db.tables import campaign_firings, member_tags, orders, stores
+from loyalpos.db.tables import (
+    campaign_firings,
+    inserted_id,
+    member_tags,
+    orders,
+    refunds,
+    stores,
+)
 from loyalpos.domain import campaigns as rules
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
@@ -44,6 +65,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCE = "campaign"
+REFUNDED = "refunded"  # orders.status of a fully refunded order
+
+
+class FiringStatus(StrEnum):
+    FIRED = "fired"
+    SKIPPED = "skipped"  # its order was fully refunded before the worker came to it
+    REVOKED = "revoked"  # its order was fully refunded afterwards; gifts taken back
 
 
 def _rules(ctx: Context, conn: Connection, brand_id: int, when: datetime) -> RuleSetDoc:
@@ -63,6 +91,8 @@ def campaign_of(doc: CampaignDoc) -> rules.Campaign:
         to_tier=doc.to_tier,
         dormant_days=doc.dormant_days,
         stores=tuple(doc.stores),
+        skip_if_refunded=doc.refund_policy.skip_if_refunded,
+        revoke_unused=doc.refund_policy.revoke_unused,
     )
 
 
@@ -74,14 +104,18 @@ class Fired:
     coupons: tuple[int, ...]
     points: int
     tag: str | None
+    points_entry: int | None = None
 
 
 def handle(ctx: Context, conn: Connection, event: OutboxEvent, now: datetime) -> None:
-    """Worker hook: fire the campaigns `event` sets off (others are ignored)."""
+    """Worker hook: fire the campaigns `event` sets off, or take back what they
+    gave when their order is fully refunded (other events are ignored)."""
     if event.event_type == EventType.ORDER_PAID.value:
         on_order_paid(ctx, conn, event.brand_id, event.payload, now)
     elif event.event_type == EventType.TIER_CHANGED.value:
         on_tier_changed(ctx, conn, event.brand_id, event.payload, now)
+    elif event.event_type == EventType.ORDER_REFUNDED.value:
+        on_order_refunded(ctx, conn, event.brand_id, event.payload, now)
 
 
 def on_order_paid(
@@ -95,7 +129,9 @@ def on_order_paid(
         return []
     firings = rules.order_firings([campaign_of(c) for c in doc.campaigns], order)
     store_id = payload.get("store_id")
-    return _fire_all(conn, brand_id, doc, firings, order.member_id, store_id, now)
+    return _fire_all(
+        conn, brand_id, doc, firings, order.member_id, store_id, now, order_id=order.order_id
+    )
 
 
 def on_tier_changed(
@@ -128,27 +164,77 @@ def _fire_all(
     member_id: int,
     store_id: int | None,
     now: datetime,
+    *,
+    order_id: int | None = None,
 ) -> list[Fired]:
+    """Claim and act on each firing. `order_id`: the order of order triggers,
+    recorded on the firing and checked for a full refund (after the member's
+    lock, which the refund takes too, so a refund is either seen here or sees
+    this firing)."""
     if not firings:
         return []
-    # Serialise with checkouts and other events of the member (points need it anyway).
+    # Serialise with checkouts, refunds and other events of the member.
     if ledger_repo.lock_member(conn, brand_id, member_id) is None:
         log.warning("campaigns: member %s of brand %s is gone; nothing fired", member_id, brand_id)
         return []
     brand = load_brand(conn, brand_id)
     by_id = {c.id: c for c in doc.campaigns}
+    refunded = _full_refund(conn, brand_id, order_id) if order_id is not None else None
     done = []
     for firing in firings:
         campaign = by_id[firing.campaign_id]
-        if _claim(conn, brand_id, campaign.id, firing.key, member_id, now):
-            done.append(_act(conn, brand, doc, campaign, firing.key, member_id, store_id, now))
+        policy = campaign_of(campaign)
+        if refunded is not None and rules.skips(policy, True):
+            skipped = _claim(
+                conn,
+                brand_id,
+                campaign.id,
+                firing.key,
+                member_id,
+                now,
+                order_id=order_id,
+                status=FiringStatus.SKIPPED,
+                detail={"reason": "order_refunded", "refund_id": refunded.refund_id},
+            )
+            if skipped is not None:
+                log.info(
+                    "campaign %s skipped (%s): order %s was fully refunded before it fired",
+                    campaign.id,
+                    firing.key,
+                    order_id,
+                )
+            continue
+        firing_id = _claim(
+            conn, brand_id, campaign.id, firing.key, member_id, now, order_id=order_id
+        )
+        if firing_id is None:
+            continue
+        fired = _act(conn, brand, doc, campaign, firing.key, member_id, store_id, now)
+        conn.execute(
+            update(campaign_firings)
+            .where(campaign_firings.c.id == firing_id)
+            .values(coupon_ids=json.dumps(list(fired.coupons)), points_entry_id=fired.points_entry)
+        )
+        done.append(fired)
+        if refunded is not None and rules.revokes(policy):
+            _revoke(conn, brand, campaign, firing_id, refunded, now)
     return done
 
 
 def _claim(
-    conn: Connection, brand_id: int, campaign: str, key: str, member_id: int, now: datetime
-) -> bool:
-    """Record the firing; False when it was recorded before (then do nothing)."""
+    conn: Connection,
+    brand_id: int,
+    campaign: str,
+    key: str,
+    member_id: int,
+    now: datetime,
+    *,
+    order_id: int | None = None,
+    status: FiringStatus = FiringStatus.FIRED,
+    detail: dict[str, Any] | None = None,
+) -> int | None:
+    """Record the firing and return its id; None when it was recorded before
+    (then do nothing)."""
     f = campaign_firings
     taken = conn.execute(
         select(f.c.id).where(
@@ -156,21 +242,25 @@ def _claim(
         )
     ).first()
     if taken is not None:
-        return False
+        return None
     try:
         with conn.begin_nested():
-            conn.execute(
-                insert(f).values(
-                    brand_id=brand_id,
-                    campaign=campaign,
-                    event_key=key,
-                    member_id=member_id,
-                    created_at=now,
+            return inserted_id(
+                conn.execute(
+                    insert(f).values(
+                        brand_id=brand_id,
+                        campaign=campaign,
+                        event_key=key,
+                        member_id=member_id,
+                        created_at=now,
+                        status=status.value,
+                        order_id=order_id,
+                        detail=None if detail is None else json.dumps(detail, ensure_ascii=False),
+                    )
                 )
             )
     except IntegrityError:
-        return False
-    return True
+        return None
 
 
 def _act(
@@ -211,6 +301,7 @@ def _act(
                 member_id,
                 exc,
             )
+    entry_id = None
     if campaign.points:
         entry_id = points.credit(
             conn,
@@ -231,7 +322,161 @@ def _act(
     if campaign.tag:
         add_tag(conn, brand.id, member_id, campaign.tag, f"{SOURCE}:{campaign.id}", now)
     log.info("campaign %s fired (%s) for member %s", campaign.id, key, member_id)
-    return Fired(campaign.id, key, member_id, tuple(issued), campaign.points, campaign.tag)
+    return Fired(
+        campaign.id, key, member_id, tuple(issued), campaign.points, campaign.tag, entry_id
+    )
+
+
+# --- refunds ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Refunded:
+    """A fully refunded order, as a revocation needs it."""
+
+    order_id: int
+    order_no: str
+    store_id: int
+    ordered_at: datetime
+    refund_id: int | None  # the refund that completed it
+
+
+def _full_refund(conn: Connection, brand_id: int, order_id: int) -> _Refunded | None:
+    """The order if it is fully refunded now, else None."""
+    row = conn.execute(
+        select(orders.c.order_no, orders.c.store_id, orders.c.ordered_at, orders.c.status).where(
+            orders.c.id == order_id, orders.c.brand_id == brand_id
+        )
+    ).first()
+    if row is None or row.status != REFUNDED:
+        return None
+    last = conn.execute(
+        select(func.max(refunds.c.id)).where(
+            refunds.c.order_id == order_id, refunds.c.brand_id == brand_id
+        )
+    ).scalar_one()
+    return _Refunded(order_id, row.order_no, row.store_id, row.ordered_at, last)
+
+
+def on_order_refunded(
+    ctx: Context, conn: Connection, brand_id: int, payload: dict[str, Any], now: datetime
+) -> list[int]:
+    """Revoke the firings of an order that is now fully refunded, per each
+    campaign's `on_refund`; returns the ids of the firings revoked. A refund of
+    an order that fired nothing costs one indexed read."""
+    order_id = payload.get("order_id")
+    if order_id is None:
+        return []
+    f = campaign_firings
+    open_firings = (
+        select(f.c.id, f.c.campaign, f.c.member_id)
+        .where(
+            f.c.brand_id == brand_id,
+            f.c.order_id == int(order_id),
+            f.c.status == FiringStatus.FIRED.value,
+        )
+        .order_by(f.c.id)
+    )
+    found = conn.execute(open_firings).all()
+    if not found:
+        return []
+    for member_id in sorted({r.member_id for r in found if r.member_id is not None}):
+        ledger_repo.lock_member(conn, brand_id, member_id)
+    refunded = _full_refund(conn, brand_id, int(order_id))
+    if refunded is None:
+        return []  # a partial refund: the firings stand
+    brand = load_brand(conn, brand_id)
+    by_id = {c.id: c for c in _rules(ctx, conn, brand_id, refunded.ordered_at).campaigns}
+    done = []
+    for row in conn.execute(open_firings).all():  # again, under the member's lock
+        campaign = by_id.get(row.campaign)
+        if campaign is None or not rules.revokes(campaign_of(campaign)):
+            continue
+        if _revoke(conn, brand, campaign, row.id, refunded, now):
+            done.append(int(row.id))
+    return done
+
+
+def _revoke(
+    conn: Connection,
+    brand: Brand,
+    campaign: CampaignDoc,
+    firing_id: int,
+    refunded: _Refunded,
+    now: datetime,
+) -> bool:
+    """Take back what a firing gave and is still unused, once (the status moves
+    from fired to revoked under a guard), and record what was taken back."""
+    f = campaign_firings
+    claimed = conn.execute(
+        update(f)
+        .where(f.c.id == firing_id, f.c.status == FiringStatus.FIRED.value)
+        .values(status=FiringStatus.REVOKED.value, revoked_at=now)
+    ).rowcount
+    if claimed != 1:
+        return False
+    firing = conn.execute(
+        select(f.c.member_id, f.c.coupon_ids, f.c.points_entry_id).where(f.c.id == firing_id)
+    ).one()
+    given = [int(c) for c in json.loads(firing.coupon_ids or "[]")]
+    entry = (
+        ledger_repo.entry(conn, brand.id, firing.points_entry_id)
+        if firing.points_entry_id is not None
+        else None
+    )
+    left = entry.points - ledger_repo.reversed_points(conn, entry.id) if entry else 0
+    states = {c.id: c.state.value for c in coupons.by_ids(conn, brand.id, given).values()}
+    plan = rules.plan_revocation(
+        states, left, points.reversible(conn, brand, entry.member_id, left) if entry else 0
+    )
+    label = campaign.name or campaign.id
+    why = (
+        f"活动 {label} 撤销: 订单 {refunded.order_no} 已全额退款 "
+        f"(campaign {campaign.id} revoked: order {refunded.order_no} fully refunded)"
+    )
+    voided = coupons.void(
+        conn,
+        brand.id,
+        plan.void,
+        now,
+        detail=why,
+        order_id=refunded.order_id,
+        refund_id=refunded.refund_id,
+    )
+    after = {c.id: c.state.value for c in coupons.by_ids(conn, brand.id, given).values()}
+    if entry is not None and plan.points:
+        reversal = points.reverse_entry(
+            conn,
+            brand,
+            entry,
+            plan.points,
+            points.Source(SOURCE, campaign.id, why, store_id=refunded.store_id),
+            now,
+            allow_negative=True,
+        )
+        points.announce_entry(conn, brand.id, reversal)
+    detail = {
+        "reason": "order_refunded",
+        "refund_id": refunded.refund_id,
+        "coupons_voided": voided,
+        "coupons_kept": [
+            {"coupon_id": c, "state": after.get(c, "unknown")} for c in given if c not in voided
+        ],
+        "points_reversed": plan.points,
+        "points_kept": plan.points_kept,
+        "tag_kept": campaign.tag,
+    }
+    conn.execute(
+        update(f).where(f.c.id == firing_id).values(detail=json.dumps(detail, ensure_ascii=False))
+    )
+    log.info(
+        "campaign %s revoked for order %s: coupons %s voided, %s points reversed",
+        campaign.id,
+        refunded.order_id,
+        voided,
+        plan.points,
+    )
+    return True
 
 
 def add_tag(
@@ -270,6 +515,28 @@ class Firing:
     event_key: str
     member_id: int | None
     created_at: datetime
+    status: str = FiringStatus.FIRED.value
+    order_id: int | None = None
+    coupons: tuple[int, ...] = ()  # what it issued
+    points_entry_id: int | None = None  # the points it credited
+    detail: dict[str, Any] | None = None  # why skipped, or what was revoked
+    revoked_at: datetime | None = None
+
+
+def firing_from_row(row: Any) -> Firing:
+    return Firing(
+        row.id,
+        row.campaign,
+        row.event_key,
+        row.member_id,
+        row.created_at,
+        row.status,
+        row.order_id,
+        tuple(int(c) for c in json.loads(row.coupon_ids or "[]")),
+        row.points_entry_id,
+        json.loads(row.detail) if row.detail else None,
+        row.revoked_at,
+    )
 
 
 def tags(ctx: Context, brand_id: int, member_id: int) -> list[MemberTag]:
@@ -308,5 +575,5 @@ def firings(
         if before_id is not None:
             page.append(f.c.id < before_id)
         rows = conn.execute(select(f).where(*page).order_by(f.c.id.desc()).limit(limit))
-        found = [Firing(r.id, r.campaign, r.event_key, r.member_id, r.created_at) for r in rows]
+        found = [firing_from_row(r) for r in rows]
     return found, total

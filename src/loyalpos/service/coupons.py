@@ -385,6 +385,60 @@ def give_back(
     return returned
 
 
+def void(
+    conn: Connection,
+    brand_id: int,
+    coupon_ids: Sequence[int],
+    now: datetime,
+    *,
+    detail: str,
+    order_id: int | None = None,
+    refund_id: int | None = None,
+) -> list[int]:
+    """Void the coupons of `coupon_ids` that are still unused (issued, or locked
+    by a quote: that till's confirm then asks again), with a history entry that
+    says why, and announce each; the others are left as they are. Returns the
+    ids voided."""
+    if not coupon_ids:
+        return []
+    done = conn.execute(
+        update(coupons)
+        .where(
+            coupons.c.brand_id == brand_id,
+            coupons.c.id.in_(coupon_ids),
+            coupons.c.state.in_([State.ISSUED.value, State.LOCKED.value]),
+        )
+        .values(state=State.VOIDED.value, reservation_id=None, locked_until=None)
+        .returning(coupons.c.id, coupons.c.member_id, coupons.c.template)
+    ).all()
+    for row in sorted(done):
+        record(
+            conn,
+            brand_id,
+            row.id,
+            "voided",
+            now,
+            order_id=order_id,
+            refund_id=refund_id,
+            detail=detail,
+        )
+        emit(
+            conn,
+            brand_id,
+            EventType.COUPON_VOIDED,
+            f"coupon:{row.id}",
+            {
+                "coupon_id": row.id,
+                "member_id": row.member_id,
+                "template": row.template,
+                "reason": detail,
+                "order_id": order_id,
+            },
+            now,
+        )
+    return sorted(int(r.id) for r in done)
+
+
 def by_ids(conn: Connection, brand_id: int, coupon_ids: Sequence[int]) -> dict[int, Coupon]:
     rows = conn.execute(
         select(coupons).where(coupons.c.brand_id == brand_id, coupons.c.id.in_(coupon_ids))

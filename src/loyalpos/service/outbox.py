@@ -22,6 +22,7 @@ class EventType(StrEnum):
     POINTS_CHANGED = "points.changed"
     COUPON_ISSUED = "coupon.issued"
     COUPON_REDEEMED = "coupon.redeemed"
+    COUPON_VOIDED = "coupon.voided"
     TIER_CHANGED = "tier.changed"
 
 

@@ -25,6 +25,7 @@ from loyalpos.domain.ledger import (
     plan_debt_settlement,
     plan_give_back,
     plan_spend,
+    reclaimable,
     require_positive,
 )
 from loyalpos.service.brands import Brand, check_store, load_brand
@@ -432,6 +433,15 @@ def reverse_entry(
 def clawable(conn: Connection, member_id: int) -> int:
     """Points a reversal could take back without going below zero."""
     return sum(lot.remaining for lot in repo.open_lots(conn, member_id) if lot.remaining > 0)
+
+
+def reversible(conn: Connection, brand: Brand, member_id: int, wanted: int) -> int:
+    """How many of `wanted` points a reversal may take back now, under the
+    member's lock: all where the brand allows a negative balance, otherwise at
+    most what the member holds (`domain.ledger.reclaimable`)."""
+    if brand.allow_negative_balance:
+        return reclaimable(wanted, 0, True)
+    return reclaimable(wanted, clawable(conn, member_id), False)
 
 
 def _claw_back(

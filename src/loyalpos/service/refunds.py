@@ -33,7 +33,7 @@ from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, load_brand
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
-from loyalpos.service.points import Source, clawable, reverse_entry
+from loyalpos.service.points import Source, reverse_entry, reversible
 from loyalpos.service.rulesets import rules_at
 
 
@@ -220,9 +220,8 @@ def _book(
     if member_id is not None and to_reverse:
         earn = ledger_repo.entry(conn, brand.id, order.earn_entry_id)
         assert earn is not None
-        reversed_points = to_reverse
-        if not brand.allow_negative_balance:
-            reversed_points = min(to_reverse, clawable(conn, member_id))
+        reversed_points = reversible(conn, brand, member_id, to_reverse)
+        if reversed_points < to_reverse:
             deduction = min(amount, _value(conn, ctx, brand, order, to_reverse - reversed_points))
         if reversed_points:
             reverse_entry(conn, brand, earn, reversed_points, source, now, allow_negative=True)

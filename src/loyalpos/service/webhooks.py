@@ -14,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalpos.db.tables import inserted_id, outbox, webhook_deliveries, webhook_subscriptions
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
@@ -43,9 +44,17 @@ class Subscription:
     event_types: tuple[str, ...]
     active: bool
     created_at: datetime
+    # Events up to this outbox id were there before the subscription (see `subscribe`).
+    after_event_id: int = 0
 
-    def matches(self, event_type: str) -> bool:
-        return self.active and (ALL_EVENTS in self.event_types or event_type in self.event_types)
+    def matches(self, event_type: str, event_id: int) -> bool:
+        """Whether the worker makes a delivery of this event for the subscription:
+        active, of a wanted type, and newer than the subscription."""
+        return (
+            self.active
+            and event_id > self.after_event_id
+            and (ALL_EVENTS in self.event_types or event_type in self.event_types)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,7 @@ def subscription_from_row(row: Any) -> Subscription:
         tuple(json.loads(row.event_types)),
         bool(row.active),
         row.created_at,
+        int(row.after_event_id),
     )
 
 
@@ -162,7 +172,23 @@ def subscribe(
     *,
     now: datetime | None = None,
 ) -> NewSubscription:
-    """Subscribe `url` to `event_types`; the signing secret is returned only here."""
+    """Subscribe `url` to `event_types`; the signing secret is returned only here.
+
+    The subscription receives the events that come after it, not the backlog:
+    the worker matches events to subscriptions when it processes the outbox,
+    which may be long after the event (a worker that was down, thousands queued),
+    so the time of matching cannot decide. Instead the subscription records the
+    highest outbox id visible now (`after_event_id`) and matches only higher
+    ids: whether an event is delivered is then fixed the moment the subscription
+    exists, whenever and however often the worker runs.
+
+    Ids come from one sequence, so every event written after this commit has a
+    higher id and is delivered, including one whose booking was in flight now
+    and commits a moment later. The one event that can fall the other way, on
+    PostgreSQL, is a booking in flight now that drew its id *before* a booking
+    that has already committed (two tills in the same milliseconds): it counts
+    as before the subscription. On SQLite writers are serialised, so the mark is
+    exact. An HQ operator who wants older events asks for them (`backfill`)."""
     at = ctx.now(now)
     clean_url = check_url(url)
     if not ctx.settings.webhook_private_network:
@@ -172,6 +198,7 @@ def subscribe(
 
     def run(conn: Connection) -> NewSubscription:
         load_brand(conn, brand_id)
+        mark = conn.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
         sub_id = inserted_id(
             conn.execute(
                 insert(webhook_subscriptions).values(
@@ -181,6 +208,7 @@ def subscribe(
                     secret=secret,
                     active=True,
                     created_at=at,
+                    after_event_id=int(mark),
                 )
             )
         )
@@ -335,6 +363,94 @@ def _load_delivery(conn: Connection, brand_id: int, delivery_id: int) -> Deliver
 def get_delivery(ctx: Context, brand_id: int, delivery_id: int) -> Delivery:
     with ctx.transaction(read_only=True) as conn:
         return _load_delivery(conn, brand_id, delivery_id)
+
+
+def insert_delivery_ignoring_duplicates(dialect: str) -> Any:
+    """INSERT into webhook_deliveries that skips a (subscription, event) pair
+    already there; with RETURNING it counts the rows really inserted."""
+    keys = [webhook_deliveries.c.subscription_id, webhook_deliveries.c.outbox_id]
+    if dialect == "postgresql":
+        return postgresql.insert(webhook_deliveries).on_conflict_do_nothing(index_elements=keys)
+    # SQLite 3.35+ for RETURNING, which counts the rows really inserted.
+    return sqlite.insert(webhook_deliveries).on_conflict_do_nothing(index_elements=keys)
+
+
+MAX_BACKFILL = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    subscription_id: int
+    created: int  # deliveries made now (events already delivered to it are skipped)
+    last_event_id: int | None  # the last event looked at; None when there was none
+    more: bool  # the page was full: call again with after_event_id=last_event_id
+
+
+def backfill(
+    ctx: Context,
+    brand_id: int,
+    sub_id: int,
+    *,
+    after_event_id: int = 0,
+    limit: int = MAX_BACKFILL,
+    now: datetime | None = None,
+) -> Backfill:
+    """HQ asks for events from before a subscription (补发历史事件): one pending
+    delivery, due now, per event of the brand of a type it wants with an id in
+    (`after_event_id`, the subscription's own `after_event_id`], oldest first, at
+    most `limit` per call (page on with `last_event_id`). Events it already has a
+    delivery of are skipped, so a repeated call sends nothing twice. Later events
+    need no backfill: the worker delivers them."""
+    at = ctx.now(now)
+    if not 1 <= limit <= MAX_BACKFILL:
+        raise InvalidInput(f"limit must be 1-{MAX_BACKFILL}", code="invalid_limit", limit=limit)
+    if after_event_id < 0:
+        raise InvalidInput(
+            "after_event_id must be 0 or more",
+            code="invalid_after_event_id",
+            field="after_event_id",
+        )
+
+    def run(conn: Connection) -> Backfill:
+        sub = _load_subscription(conn, brand_id, sub_id)
+        if not sub.active:
+            raise Conflict(
+                "订阅已停用，无法补发 (the subscription is deactivated; nothing to send to)",
+                code="webhook_inactive",
+                subscription_id=sub.id,
+            )
+        query = select(outbox.c.id).where(
+            outbox.c.brand_id == brand_id,
+            outbox.c.id > after_event_id,
+            outbox.c.id <= sub.after_event_id,
+        )
+        if ALL_EVENTS not in sub.event_types:
+            query = query.where(outbox.c.event_type.in_(sub.event_types))
+        ids = list(conn.execute(query.order_by(outbox.c.id).limit(limit)).scalars())
+        created = 0
+        if ids:
+            created = len(
+                conn.execute(
+                    insert_delivery_ignoring_duplicates(ctx.dialect).returning(
+                        webhook_deliveries.c.id
+                    ),
+                    [
+                        {
+                            "brand_id": brand_id,
+                            "subscription_id": sub.id,
+                            "outbox_id": event_id,
+                            "status": DeliveryStatus.PENDING.value,
+                            "attempts": 0,
+                            "next_attempt_at": at,
+                            "created_at": at,
+                        }
+                        for event_id in ids
+                    ],
+                ).all()
+            )
+        return Backfill(sub.id, created, ids[-1] if ids else None, len(ids) == limit)
+
+    return ctx.run(run)
 
 
 def replay(

@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from loyalpos import __version__
@@ -51,6 +50,7 @@ from loyalpos.service.context import RETRYABLE_SQLSTATES, Context, RetryTransact
 from loyalpos.service.webhooks import (
     PRIVATE_NETWORK_HINT,
     DeliveryStatus,
+    insert_delivery_ignoring_duplicates,
     subscription_from_row,
 )
 
@@ -99,14 +99,6 @@ def _retryable(exc: BaseException) -> bool:
     )
 
 
-def _insert_delivery_ignoring_duplicates(dialect: str) -> Any:
-    keys = [webhook_deliveries.c.subscription_id, webhook_deliveries.c.outbox_id]
-    if dialect == "postgresql":
-        return postgresql.insert(webhook_deliveries).on_conflict_do_nothing(index_elements=keys)
-    # SQLite 3.35+ for RETURNING, which counts the rows really inserted.
-    return sqlite.insert(webhook_deliveries).on_conflict_do_nothing(index_elements=keys)
-
-
 def dispatch_outbox(
     ctx: Context,
     now: datetime | None = None,
@@ -139,7 +131,7 @@ def dispatch_outbox(
                 .order_by(webhook_subscriptions.c.id)
             )
         ]
-        insert_delivery = _insert_delivery_ignoring_duplicates(ctx.dialect)
+        insert_delivery = insert_delivery_ignoring_duplicates(ctx.dialect)
         processed = created = 0
         failed: list[int] = []
         for row in rows:
@@ -147,7 +139,7 @@ def dispatch_outbox(
                 with conn.begin_nested():
                     made = 0
                     for sub in subs:
-                        if sub.brand_id == row.brand_id and sub.matches(row.event_type):
+                        if sub.brand_id == row.brand_id and sub.matches(row.event_type, row.id):
                             made += len(
                                 conn.execute(
                                     insert_delivery.values(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -35,6 +35,19 @@ class FiringOut(BaseModel):
     )
     member_id: int | None
     created_at: datetime
+    status: Literal["fired", "skipped", "revoked"] = Field(
+        description="skipped: its order was fully refunded before it fired; revoked: "
+        "its order was fully refunded later and its unused gifts taken back"
+    )
+    order_id: int | None = Field(description="the order an order trigger fired for")
+    coupon_ids: list[int] = Field(description="the coupons it issued")
+    points_entry_id: int | None = Field(description="the ledger entry of the points it gave")
+    detail: dict[str, Any] | None = Field(
+        description="why it was skipped, or what was revoked: coupons_voided, coupons_kept "
+        "(with their state), points_reversed, points_kept (the member no longer held them), "
+        "tag_kept, refund_id"
+    )
+    revoked_at: datetime | None
 
 
 class FiringsOut(BaseModel):
@@ -75,6 +88,12 @@ def campaign_firings(
                 event_key=r.event_key,
                 member_id=r.member_id,
                 created_at=r.created_at,
+                status=r.status,
+                order_id=r.order_id,
+                coupon_ids=list(r.coupons),
+                points_entry_id=r.points_entry_id,
+                detail=r.detail,
+                revoked_at=r.revoked_at,
             )
             for r in rows
         ],

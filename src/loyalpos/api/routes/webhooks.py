@@ -37,6 +37,10 @@ class WebhookPublic(BaseModel):
     event_types: list[str]
     active: bool
     created_at: datetime
+    after_event_id: int = Field(
+        description="the highest event id when it was made: it receives only later "
+        "events (older ones on request: POST /v1/webhooks/{id}/backfill)"
+    )
 
 
 class WebhookCreated(WebhookPublic):
@@ -63,6 +67,20 @@ class DeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
+class BackfillRequest(Strict):
+    after_event_id: Annotated[int, Field(ge=0, le=MAX_ID)] = Field(
+        default=0, description="send events with a higher id (0: from the first)"
+    )
+    limit: Annotated[int, Field(ge=1, le=webhooks.MAX_BACKFILL)] = webhooks.MAX_BACKFILL
+
+
+class BackfillPublic(BaseModel):
+    subscription_id: int
+    created: int = Field(description="deliveries made now (events it already had are skipped)")
+    last_event_id: int | None = Field(description="the last event looked at")
+    more: bool = Field(description="call again with after_event_id = last_event_id")
+
+
 class DeliveriesPublic(BaseModel):
     data: list[DeliveryPublic]
     count: int
@@ -75,6 +93,7 @@ def webhook_public(s: Subscription) -> WebhookPublic:
         event_types=list(s.event_types),
         active=s.active,
         created_at=s.created_at,
+        after_event_id=s.after_event_id,
     )
 
 
@@ -147,3 +166,29 @@ def deactivate_webhook(webhook_id: WebhookId, ctx: CtxDep, who: HqDep) -> Webhoo
     """Stop a subscription (repeating it is harmless); its pending deliveries
     become dead letters."""
     return webhook_public(webhooks.deactivate(ctx, who.brand_id, webhook_id))
+
+
+@router.post(
+    "/webhooks/{webhook_id}/backfill",
+    response_model=BackfillPublic,
+    responses={
+        404: {"description": "webhook_not_found (not a subscription of this brand)"},
+        409: {"description": "webhook_inactive (the subscription is deactivated)"},
+    },
+)
+def backfill_webhook(
+    webhook_id: WebhookId, body: BackfillRequest, ctx: CtxDep, who: HqDep
+) -> BackfillPublic:
+    """Send a subscription the events from before it was made (it gets only
+    later ones by itself): events of its types with an id above
+    `after_event_id`, up to its own `after_event_id`, oldest first, `limit` per
+    call. 409 when it is deactivated."""
+    done = webhooks.backfill(
+        ctx, who.brand_id, webhook_id, after_event_id=body.after_event_id, limit=body.limit
+    )
+    return BackfillPublic(
+        subscription_id=done.subscription_id,
+        created=done.created,
+        last_event_id=done.last_event_id,
+        more=done.more,
+    )
