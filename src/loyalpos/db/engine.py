@@ -152,6 +152,12 @@ def _psycopg(conn: Connection, sql: str | None = None) -> Iterator[psycopg.Conne
     try:
         yield dbapi_conn
     except psycopg.Error as exc:
+        if dbapi_conn.broken:
+            # What SQLAlchemy does when its own statement loses the connection:
+            # the pool drops it, and the transaction's rollback does not try the
+            # dead socket (whose "connection is lost" would replace this error,
+            # the one that says why: a restart, a network cut).
+            conn.invalidate(exc)
         raise DBAPIError.instance(
             sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
         ) from exc
