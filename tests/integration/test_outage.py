@@ -7,7 +7,9 @@ Over HTTP against a real server whose PostgreSQL is cut: tests/e2e/test_hardenin
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from loyalpos.api import errors
 from loyalpos.api.app import create_app
+from loyalpos.db import engine as engine_module
 from loyalpos.db.engine import deferred, make_engine, read_first, write_many
 from loyalpos.db.outage import outage
 from loyalpos.db.tables import brands as brands_table
@@ -229,3 +232,21 @@ def test_a_lost_database_answers_503_on_every_route_fast_path_included(
         again = send(*calls[2])
         assert again.status_code == 201 and not again.json()["replayed"], again.text
         assert send(*calls[3]).status_code == 201
+
+
+@pytest.mark.postgres
+def test_a_database_host_that_never_answers_is_an_outage_within_the_connect_timeout(
+    pg_ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listening socket nobody accepts from: the handshake completes in the
+    # kernel, PostgreSQL's answer never comes (a host that drops packets).
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        monkeypatch.setattr(engine_module, "CONNECT_TIMEOUT_SECONDS", 1)
+        url = make_url(pg_ctx.engine.url).set(port=silent.getsockname()[1])
+        engine = make_engine(url.render_as_string(hide_password=False))
+        started = time.monotonic()
+        exc = _raised(engine.connect)
+        waited = time.monotonic() - started
+        engine.dispose()
+    assert isinstance(outage(exc), DatabaseUnavailable), repr(exc)
+    assert waited < 10, waited
