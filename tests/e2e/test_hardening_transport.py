@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,6 @@ class CutServer:
     proxy: Proxy
     store: int  # SH001
     member: int  # the demo member with PHONE
-    marks: list[int] = field(default_factory=list)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
