@@ -3,6 +3,8 @@ and leaves to them every request it cannot take as is."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from loyalpos.api.app import create_app
 from loyalpos.service import apikeys, members
@@ -190,3 +192,146 @@ def test_a_well_formed_till_request_skips_fastapi_and_the_rest_reach_it(
     assert chunked.status_code == 201, chunked.text
     assert counting.seen == ["/v1/quotes", "/healthz", "/v1/orders"]
     assert paths.send(paths.fast, "/v1/orders", paths.order("c-2", cart, 6000)).status_code == 200
+
+
+# --- the request's headers, read one way on both paths (issue 11, item 2) -------
+
+
+def asgi_post(
+    app: Any, path: str, raw_headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """POST `body` with exactly `raw_headers` (names and values as given: no
+    client library lower-cases a name or strips a value) straight to the ASGI app."""
+
+    async def run() -> list[Message]:
+        sent: list[Message] = []
+        done = asyncio.Event()
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), *raw_headers],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        await app(scope, receive, send)
+        return sent
+
+    messages = asyncio.run(run())
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), content
+
+
+def test_authorization_header_edge_cases_answer_alike_on_both_paths(paths: Paths) -> None:
+    """Duplicates, the scheme's case, whitespace, empty and foreign schemes, the
+    header name's case: the fast path and FastAPI read them with one function, so
+    the same request gets the same status, content type and body on both; two
+    `Authorization` headers are refused (before, the fast path took the last
+    and FastAPI the first, so which key acted depended on the key cache)."""
+    a, hq = paths.keys["a"], paths.keys["hq"]
+    body = json.dumps(paths.cart(("tea", 6000, 1))).encode()
+    # Both keys in the process's cache, so the fast path would answer with either.
+    for key in ("a", "hq"):
+        assert paths.send(paths.fast, "/v1/quotes", paths.cart(("tea", 1, 1)), key=key).is_success
+    basic = base64.b64encode(b"user:pass").decode()
+    cases: list[tuple[list[tuple[str, str]], int, str | None]] = [
+        ([("authorization", f"Bearer {a}"), ("authorization", f"Bearer {hq}")], 401, "ambiguous"),
+        ([("authorization", f"Bearer {hq}"), ("authorization", f"Bearer {a}")], 401, "ambiguous"),
+        ([("authorization", f"Bearer {a}"), ("authorization", f"Bearer {a}")], 401, "ambiguous"),
+        ([("authorization", f"Bearer {a}"), ("authorization", "")], 401, "ambiguous"),
+        ([("Authorization", f"Bearer {a}"), ("AUTHORIZATION", f"Bearer {hq}")], 401, "ambiguous"),
+        ([("authorization", f"Bearer {a}")], 200, None),
+        ([("Authorization", f"Bearer {a}")], 200, None),
+        ([("AUTHORIZATION", f"Bearer {a}")], 200, None),
+        ([("authorization", f"bearer {a}")], 200, None),
+        ([("authorization", f"BEARER {a}")], 200, None),
+        ([("authorization", f"Bearer   {a}")], 200, None),
+        ([("authorization", f"Bearer\t{a}")], 200, None),
+        ([("authorization", f" \tBearer {a} \t")], 200, None),
+        ([("authorization", "")], 401, "required"),
+        ([("authorization", "Bearer")], 401, "required"),
+        ([("authorization", "Bearer   ")], 401, "required"),
+        ([("authorization", f"Bearer{a}")], 401, "required"),
+        ([("authorization", f"Basic {basic}")], 401, "required"),
+        ([("authorization", f"Token {a}")], 401, "required"),
+        ([("authorization", a)], 401, "required"),
+        ([("authorization", f"Bearer {a} {a}")], 401, "invalid"),
+        ([("authorization", f"Bearer {a}x")], 401, "invalid"),
+        ([], 401, "required"),
+    ]
+    for auth, status, code in cases:
+        raw = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((name.encode(), value.encode()) for name, value in auth),
+        ]
+        fast = asgi_post(paths.fast.app, "/v1/quotes", raw, body)
+        slow = asgi_post(paths.slow.app, "/v1/quotes", raw, body)
+        assert fast[0] == slow[0] == status, (auth, fast, slow)
+        assert fast[1][b"content-type"] == slow[1][b"content-type"] == b"application/json"
+        assert json.loads(fast[2]) == json.loads(slow[2]), auth
+        if code is not None:
+            assert json.loads(fast[2])["error"]["code"] == f"api_key_{code}", auth
+
+
+def test_content_type_and_length_are_read_alike_on_both_paths(paths: Paths) -> None:
+    """The fast path reads a repeated header as Starlette does (the first), so a
+    body FastAPI would not take as JSON is not priced by the fast path either."""
+    body = json.dumps(paths.cart(("tea", 6000, 1))).encode()
+    auth = (b"authorization", f"Bearer {paths.keys['a']}".encode())
+    length = (b"content-length", str(len(body)).encode())
+    assert paths.send(paths.fast, "/v1/quotes", body).status_code == 200  # key cached
+    for types in (
+        [b"text/plain", b"application/json"],
+        [b"application/json", b"text/plain"],
+        [b"APPLICATION/JSON"],
+    ):
+        raw = [auth, length, *((b"content-type", t) for t in types)]
+        fast = asgi_post(paths.fast.app, "/v1/quotes", raw, body)
+        slow = asgi_post(paths.slow.app, "/v1/quotes", raw, body)
+        assert fast[0] == slow[0], (types, fast, slow)
+        assert fast[1][b"content-type"] == slow[1][b"content-type"]
+        assert json.loads(fast[2]) == json.loads(slow[2]), types
+
+
+def test_two_authorization_headers_are_refused_on_every_path(paths: Paths) -> None:
+    """Not only the till's calls: every route that takes a key reads it the same way."""
+    a, hq = paths.keys["a"], paths.keys["hq"]
+    two = [("authorization", f"Bearer {hq}"), ("authorization", f"Bearer {a}")]
+    member = paths.shop.member
+    for method, url in [
+        ("GET", f"/v1/members/{member}/coupons"),
+        ("GET", f"/v1/members/{member}/points"),
+        ("GET", "/v1/keys"),
+        ("POST", f"/v1/members/{member}/coupons"),
+    ]:
+        answer = paths.fast.request(method, url, headers=two, json={"template": "cash5"})
+        assert answer.status_code == 401, (url, answer.text)
+        assert answer.json()["error"]["code"] == "api_key_ambiguous"
+        assert answer.headers["content-type"] == "application/json"
+    # each key alone still works
+    assert paths.fast.get(f"/v1/members/{member}/coupons", headers=two[:1]).status_code == 200
+    assert paths.fast.get("/v1/keys", headers=[("authorization", f"Bearer {hq}")]).is_success

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
-from loyalpos.api import errors
+from loyalpos.api import errors, headers
 from loyalpos.api.fastpath import TillApp
 from loyalpos.api.routes import campaigns as campaign_routes
 from loyalpos.api.routes import checkout as checkout_routes
@@ -41,8 +41,8 @@ def create_app(ctx: Context) -> FastAPI:
         'errors are `{"error": {"code", "message", "detail"}}`.',
     )
     app.state.ctx = ctx
-    errors.install(app)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    errors.install(app)
     app.include_router(health.router)
     app.include_router(members.router)
     app.include_router(checkout_routes.router)
@@ -72,7 +72,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        length = headers.first(scope["headers"], b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             response = errors.error_response(413, "payload_too_large", self._message())
             await response(scope, receive, send)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from loyalpos.api import headers
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.service import apikeys, brands
 from loyalpos.service.apikeys import Principal
@@ -24,26 +25,34 @@ async def get_ctx(request: Request) -> Context:
 
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="API key: `Authorization: Bearer lp_...`. Cashier keys act for one store, "
-    "HQ keys for the whole brand.",
+
+class _BearerKey(HTTPBearer):
+    """The bearer scheme as OpenAPI declares it, read by `headers.bearer_key`
+    (the function the fast path reads it with) rather than by FastAPI's own
+    reading, so the two paths cannot take different keys from one request."""
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        return headers.bearer_key(request.scope["headers"])
+
+
+_bearer = _BearerKey(
+    scheme_name="HTTPBearer",
+    description="API key: `Authorization: Bearer lp_...` (exactly one such header). Cashier "
+    "keys act for one store, HQ keys for the whole brand.",
 )
 
 
-async def principal(
-    ctx: CtxDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Principal:
+async def principal(ctx: CtxDep, raw: Annotated[str, Security(_bearer)]) -> Principal:
     """The caller, from its API key; every query below is scoped to its brand.
 
     A key in the per-process cache is checked on the event loop (no I/O: a hash
     and a compare); only a key that has to be read from the database goes to the
-    thread pool. A sync dependency would cost every request a thread-pool hop."""
-    raw = credentials.credentials if credentials else None
-    if apikeys.needs_lookup(ctx, raw):
+    thread pool. A sync dependency would cost every request a thread-pool hop.
+    The fast path checks a key with the same `apikeys.authenticate_cached`."""
+    who = apikeys.authenticate_cached(ctx, raw)
+    if who is None:
         return await run_in_threadpool(apikeys.authenticate, ctx, raw)
-    return apikeys.authenticate(ctx, raw)
+    return who
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -1,20 +1,37 @@
-"""The one error shape, and the one place domain errors become HTTP statuses.
+"""The one error shape, and the one place errors become HTTP statuses.
 
-Every failure answers `{"error": {"code", "message", "detail"}}`.
+Every failure answers `{"error": {"code", "message", "detail"}}`: a domain
+error with its category's 4xx, a lost database with 503 and `Retry-After`
+(`DatabaseUnavailable`, as `db.outage` reads the drivers' errors), anything
+else with 500. `response_for` is that mapping, for the FastAPI routes
+(`AnswerErrors`) and the till's fast path (api/fastpath.py) alike.
+
+Why `AnswerErrors` and not an exception handler for `Exception`: Starlette
+runs such a handler in `ServerErrorMiddleware`, which sends its response and
+then re-raises, so that the server can log the error; uvicorn then logs
+"Exception in ASGI application" with the traceback and closes the keep-alive
+connection, without `Connection: close`. A till that had already sent its
+next request on that connection (a confirm, say) got a reset instead of an
+answer. `AnswerErrors` answers and returns normally: the error is logged here,
+once, and the connection stays usable.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loyalpos.db.outage import outage
 from loyalpos.domain.errors import (
     Conflict,
+    DatabaseUnavailable,
     DomainError,
     Forbidden,
     InvalidInput,
@@ -46,15 +63,23 @@ _HTTP_CODES = {
     429: "too_many_requests",
 }
 
+# What a 503 for a lost database asks the till to wait before sending the
+# request again: a PostgreSQL restart or failover takes seconds, a cashier waits.
+RETRY_AFTER_SECONDS = 2
+
 
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail or {}}}
 
 
 def error_response(
-    status: int, code: str, message: str, detail: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    message: str,
+    detail: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, detail), status_code=status)
+    return JSONResponse(error_body(code, message, detail), status_code=status, headers=headers)
 
 
 def status_for(exc: DomainError) -> int:
@@ -65,12 +90,71 @@ def domain_response(exc: DomainError) -> JSONResponse:
     return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.detail))
 
 
-def unexpected_response() -> JSONResponse:
-    """The answer to a bug (logged with its traceback; call it in an `except`)."""
-    log.exception("unhandled error")
+def response_for(exc: Exception, scope: Scope | None = None) -> JSONResponse:
+    """The answer to an exception a request raised (`scope` names the request in
+    the log): the one mapping of every error that reaches the top."""
+    if isinstance(exc, DomainError):
+        return domain_response(exc)
+    down = outage(exc)
+    if down is not None:
+        return unavailable_response(down, scope)
+    return unexpected_response(exc, scope)
+
+
+def unavailable_response(down: DatabaseUnavailable, scope: Scope | None = None) -> JSONResponse:
+    """503 with `Retry-After`, logged as one line (no traceback: an outage is
+    not a bug, and a restart under load would bury the log in them)."""
+    log.warning("database unavailable, answered 503: %s: %s", _request(scope), down.reason)
+    return error_response(
+        503,
+        down.code,
+        down.message,
+        {"retry_after_seconds": RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def unexpected_response(exc: Exception, scope: Scope | None = None) -> JSONResponse:
+    """The answer to a bug, logged once with its traceback."""
+    log.error("unhandled error, answered 500: %s", _request(scope), exc_info=exc)
     return error_response(
         500, "internal_error", "系统繁忙，请稍后重试 (internal error; please retry)"
     )
+
+
+def _request(scope: Scope | None) -> str:
+    return f"{scope.get('method', '')} {scope.get('path', '')}" if scope else "-"
+
+
+class AnswerErrors:
+    """Answers whatever a request raised past the routes' exception handlers
+    (`response_for`) and returns normally, so the server keeps the connection.
+
+    An exception after the response has started cannot be answered any more:
+    it goes on to the server, which closes the connection (the client sees a
+    cut-off response, not a wrong one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            await response_for(exc, scope)(scope, receive, send)
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,6 +195,5 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return unexpected_response()
+    # Outermost of the app's own middleware (added last): see AnswerErrors.
+    app.add_middleware(AnswerErrors)

@@ -32,7 +32,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from loyalpos.api import errors
+from loyalpos.api import errors, headers
+from loyalpos.api.headers import RawHeaders
 from loyalpos.domain.errors import DomainError
 from loyalpos.service import apikeys
 from loyalpos.service.apikeys import Principal
@@ -109,10 +110,10 @@ class TillApp(FastAPI):
         self, route: TillRoute[Any], scope: Scope, receive: Receive, send: Send, read: _Read
     ) -> None:
         ctx: Context = self.state.ctx
-        headers = dict(scope["headers"])
-        body = await _body(headers, receive, ctx.settings.max_body_bytes, read)
-        who = _principal(ctx, headers)
-        if not _is_json(headers.get(b"content-type")):
+        raw_headers = scope["headers"]
+        body = await _body(raw_headers, receive, ctx.settings.max_body_bytes, read)
+        who = _principal(ctx, raw_headers)
+        if not _is_json(headers.first(raw_headers, b"content-type")):
             raise _NotHere
         try:
             model = route.body.model_validate(json.loads(body))
@@ -122,17 +123,17 @@ class TillApp(FastAPI):
         try:
             status, content = await route.call(ctx, who, model)
             response = Response(route.render(content), status, media_type="application/json")
-        except DomainError as exc:
-            response = errors.domain_response(exc)
-        except Exception:
-            response = errors.unexpected_response()
+        except Exception as exc:
+            # A domain error, a lost database (503) or a bug (500): answered
+            # here as the routes' are (errors.AnswerErrors), the connection kept.
+            response = errors.response_for(exc, scope)
         await response(scope, receive, send)
 
 
-async def _body(headers: dict[bytes, bytes], receive: Receive, limit: int, read: _Read) -> bytes:
+async def _body(raw_headers: RawHeaders, receive: Receive, limit: int, read: _Read) -> bytes:
     """The whole body, or _NotHere when it is over `limit` (BodyLimit answers 413)
     or the client went away."""
-    length = headers.get(b"content-length")
+    length = headers.first(raw_headers, b"content-length")
     if length is None or not length.isdigit() or int(length) > limit:
         raise _NotHere
     size = 0
@@ -149,16 +150,19 @@ async def _body(headers: dict[bytes, bytes], receive: Receive, limit: int, read:
     return b"".join(read.chunks)
 
 
-def _principal(ctx: Context, headers: dict[bytes, bytes]) -> Principal:
-    """The caller, when its key is a bearer key in the process's cache (no I/O);
-    a key to read from the database, or no key, is FastAPI's (deps.principal)."""
-    scheme, _, raw = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not raw or apikeys.needs_lookup(ctx, raw):
-        raise _NotHere
+def _principal(ctx: Context, raw_headers: RawHeaders) -> Principal:
+    """The caller, read and checked by the functions deps.principal uses
+    (`headers.bearer_key`, `apikeys.authenticate_cached`), when that needs no
+    I/O. A key to read from the database, or credentials that are refused (no
+    key, two `Authorization` headers, an unknown key), are FastAPI's to answer:
+    in the order FastAPI checks things (bad JSON before a missing key)."""
     try:
-        return apikeys.authenticate(ctx, raw)
+        who = apikeys.authenticate_cached(ctx, headers.bearer_key(raw_headers))
     except DomainError as exc:
         raise _NotHere from exc
+    if who is None:
+        raise _NotHere
+    return who
 
 
 def _is_json(content_type: bytes | None) -> bool:

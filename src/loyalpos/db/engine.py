@@ -26,6 +26,12 @@ from sqlalchemy.sql.expression import Insert, Update, UpdateBase
 
 READ_ONLY = "loyalpos_read_only"
 
+# How long a new PostgreSQL connection may take (unless the URL says
+# `?connect_timeout=`). Without it, a database host that drops packets (a
+# failover, a cut network) holds each request for the system's TCP timeout,
+# about two minutes, and the till gives up before the 503 that says "retry".
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
@@ -38,6 +44,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if "connect_timeout" not in parsed.query:
+        parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
     engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
     event.listen(engine, "checkout", _check_alive)
     return engine
@@ -152,6 +160,12 @@ def _psycopg(conn: Connection, sql: str | None = None) -> Iterator[psycopg.Conne
     try:
         yield dbapi_conn
     except psycopg.Error as exc:
+        if dbapi_conn.broken:
+            # What SQLAlchemy does when its own statement loses the connection:
+            # the pool drops it, and the transaction's rollback does not try the
+            # dead socket (whose "connection is lost" would replace this error,
+            # the one that says why: a restart, a network cut).
+            conn.invalidate(exc)
         raise DBAPIError.instance(
             sql, None, exc, psycopg.Error, connection_invalidated=dbapi_conn.broken
         ) from exc

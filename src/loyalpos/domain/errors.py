@@ -72,3 +72,23 @@ class Forbidden(DomainError):
     """A valid key that may not do this (wrong scope, or another store)."""
 
     code = "forbidden"
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, or dropped the connection, while a
+    request ran (a restart, a failover, a network cut): nothing is wrong with the
+    request, and sending it again later is safe (confirm and refund are
+    idempotent by their numbers; the rest read or are refused as before).
+
+    Deliberately not a `DomainError`: code that answers a request's domain
+    errors one by one (a late-order batch rejecting one order) must not turn an
+    outage into a refusal of the order; the whole request fails, to be sent
+    again. `db.outage` recognises the drivers' errors as this one; the API
+    answers it with 503 and `Retry-After`."""
+
+    code = "database_unavailable"
+    message = "数据库暂时不可用，请稍后重试 (database temporarily unavailable; please retry)"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or self.message)
+        self.reason = reason

@@ -179,6 +179,16 @@ def needs_lookup(ctx: Context, raw: str | None) -> bool:
     return prefix is not None and not ctx.recalls(("api_key", prefix))
 
 
+def authenticate_cached(ctx: Context, raw: str) -> Principal | None:
+    """The principal behind `raw` when telling needs no I/O (a hash and a
+    compare against the short per-process cache), None when its key has to be
+    read from the database (`authenticate`, off the event loop); Unauthorized
+    for a key that is wrong without looking anything up."""
+    if needs_lookup(ctx, raw):
+        return None
+    return authenticate(ctx, raw)
+
+
 def authenticate(ctx: Context, raw: str | None) -> Principal:
     """The principal behind a raw key, or Unauthorized saying what is wrong."""
     if not raw:
