@@ -107,6 +107,24 @@ def to_domain(doc: SimulationDoc) -> tuple[m.MemberContext, m.Cart, m.Options]:
     return member, cart, options
 
 
+def points_rules_json(rules: tuple[m.PointsRule, ...]) -> list[dict[str, Any]]:
+    """The earning rules behind a quote's points, as the quote, the receipt and
+    the points history show them."""
+    return [
+        {
+            "rule": r.rule,
+            "kind": r.kind,
+            "description": r.description,
+            "factor": r.factor,
+            "points": r.points,
+            "paid_fen": r.paid,
+            "zh": r.zh,
+            "en": r.en,
+        }
+        for r in rules
+    ]
+
+
 def quote_json(q: m.Quote) -> dict[str, Any]:
     return {
         "subtotal_fen": q.subtotal,
@@ -117,13 +135,20 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
         "payable_fen": q.payable,
         "points_earned": q.points_earned,
         "applied": [
-            {"coupon_id": a.coupon_id, "benefit": a.benefit, "kind": a.kind, "saving_fen": a.saving}
+            {
+                "coupon_id": a.coupon_id,
+                "benefit": a.benefit,
+                "name": a.name,
+                "kind": a.kind,
+                "saving_fen": a.saving,
+            }
             for a in q.applied
         ],
         "unusable": [
             {
                 "coupon_id": u.coupon_id,
                 "template": u.template,
+                "name": u.name,
                 "reason_code": u.reason_code,
                 "message": u.message_zh,
                 "message_en": u.message_en,
@@ -143,7 +168,11 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
             }
             for x in q.lines
         ],
-        "explanation": list(q.explanation),
+        "points_rules": points_rules_json(q.points_rules),
+        "explanation": [
+            {"code": n.code, "zh": n.zh, "en": n.en, "detail": n.detail} for n in q.explanation
+        ],
+        "debug": dict(q.debug),
     }
 
 
