@@ -125,6 +125,34 @@ def points_rules_json(rules: tuple[m.PointsRule, ...]) -> list[dict[str, Any]]:
     ]
 
 
+def applied_json(q: m.Quote) -> list[dict[str, Any]]:
+    return [
+        {
+            "coupon_id": a.coupon_id,
+            "benefit": a.benefit,
+            "name": a.name,
+            "kind": a.kind,
+            "saving_fen": a.saving,
+        }
+        for a in q.applied
+    ]
+
+
+def lines_json(q: m.Quote) -> list[dict[str, Any]]:
+    return [
+        {
+            "sku": x.sku,
+            "qty": x.qty,
+            "subtotal_fen": x.subtotal,
+            "discount_fen": x.discount,
+            "points_offset_fen": x.points_offset,
+            "payable_fen": x.payable,
+            "points_earned": x.points_earned,
+        }
+        for x in q.lines
+    ]
+
+
 def quote_json(q: m.Quote) -> dict[str, Any]:
     return {
         "subtotal_fen": q.subtotal,
@@ -134,16 +162,7 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
         "rounding_fen": q.rounding,
         "payable_fen": q.payable,
         "points_earned": q.points_earned,
-        "applied": [
-            {
-                "coupon_id": a.coupon_id,
-                "benefit": a.benefit,
-                "name": a.name,
-                "kind": a.kind,
-                "saving_fen": a.saving,
-            }
-            for a in q.applied
-        ],
+        "applied": applied_json(q),
         "unusable": [
             {
                 "coupon_id": u.coupon_id,
@@ -156,18 +175,7 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
             }
             for u in q.unusable
         ],
-        "lines": [
-            {
-                "sku": x.sku,
-                "qty": x.qty,
-                "subtotal_fen": x.subtotal,
-                "discount_fen": x.discount,
-                "points_offset_fen": x.points_offset,
-                "payable_fen": x.payable,
-                "points_earned": x.points_earned,
-            }
-            for x in q.lines
-        ],
+        "lines": lines_json(q),
         "points_rules": points_rules_json(q.points_rules),
         "explanation": [
             {"code": n.code, "zh": n.zh, "en": n.en, "detail": n.detail} for n in q.explanation
