@@ -1738,9 +1738,12 @@ def _candidates(
     cart: Cart,
     options: Options,
     unusable: list[Unused],
-    notes: list[Note],
+    notes: list[Note] | None = None,
 ) -> tuple[list[Candidate], dict[str, Benefit]]:
-    """The usable wallet coupons and promotions, and the benefits by id."""
+    """The usable wallet coupons and promotions, and the benefits by id; the
+    promotions not in force go to `notes`."""
+    if notes is None:
+        notes = []
     found: list[Candidate] = []
     tier_names = rules.tier_names
     by_id: dict[str, Benefit] = {}
