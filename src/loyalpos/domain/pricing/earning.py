@@ -204,19 +204,25 @@ def earn(
     # exactly, over the rules' common denominator.
     per_rule = plan.per_rule
     weights = [amount * per_rule[k] for amount, k in zip(paid, which, strict=True)]
-    points = _round_ratio(sum(weights), plan.common, rules.points_rounding)
+    exact = sum(weights)
+    points = _round_ratio(exact, plan.common, rules.points_rounding)
     total_paid = sum(paid)
 
     # What each rate rule's lines paid and their exact points; the rounded
-    # points are shared out over the rules in that proportion.
+    # points are shared out over the rules in that proportion. One rule for
+    # every line (the usual cart) needs no pass over the lines.
     by_rule: dict[int, list[int]] = {}
-    for amount, k, w in zip(paid, which, weights, strict=True):
-        acc = by_rule.get(k)
-        if acc is None:
-            by_rule[k] = [amount, w]
-        else:
-            acc[0] += amount
-            acc[1] += w
+    used = set(which)
+    if len(used) == 1:
+        by_rule[used.pop()] = [total_paid, exact]
+    else:
+        for amount, k, w in zip(paid, which, weights, strict=True):
+            acc = by_rule.get(k)
+            if acc is None:
+                by_rule[k] = [amount, w]
+            else:
+                acc[0] += amount
+                acc[1] += w
     texts = plan.texts
     keys = sorted((k for k in by_rule if k in texts), key=lambda k: (k == -2, k))
     shares = allocate(points, [by_rule[k][1] for k in keys]) if keys else []
