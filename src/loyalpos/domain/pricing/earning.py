@@ -7,6 +7,10 @@ coupon. The sum is rounded once (the rule set's `points_rounding`, default
 floor), then the highest threshold-bonus step and the first-order bonus are
 added. Every fraction is exact (`Fraction`); the total is split back over the
 lines by largest remainder so refunds can reverse points line by line.
+
+The rules that produced the points come back as data (`PointsRule`, stored with
+the order): each rate that priced a line with its share of the points, each
+multiplier, each bonus; their points add up to the total.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def ratio_text(f: Fraction) -> str:
     no finite decimal is exact (never a float)."""
     if f.denominator == 1:
         return str(f.numerator)
-    d, places = f.denominator, 0
+    d = f.denominator
     twos = fives = 0
     while d % 2 == 0:
         d //= 2
