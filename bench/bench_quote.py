@@ -458,11 +458,8 @@ def run_shuffled(
 
 
 def evaluations(q: Quote) -> int:
-    """The search's own count, from the quote's explanation."""
-    for note in q.explanation:
-        if note.startswith("search evaluated "):
-            return int(note.split()[2])
-    return -1
+    """The search's own count, from the quote's debug field."""
+    return q.debug.get("combinations_evaluated", -1)
 
 
 def machine_facts(pinning: str) -> list[tuple[str, str]]:

@@ -369,6 +369,8 @@ def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
                 "points": e.points,
                 "source": f"{e.source_type}:{e.source_ref or ''}",
                 "description": e.description,
+                # An order's entries: the earning rules behind its points, in 中文.
+                **({"rules": [r["zh"] for r in e.points_rules]} if e.points_rules else {}),
             }
             for e in rows
         ]

@@ -25,10 +25,13 @@ QUOTE_KEYS = {
     "applied",
     "unusable",
     "lines",
+    "points_rules",
     "explanation",
+    "debug",
 }
-APPLIED_KEYS = {"coupon_id", "kind", "saving_fen"}
-UNUSABLE_KEYS = {"coupon_id", "reason_code", "message"}
+APPLIED_KEYS = {"coupon_id", "name", "kind", "saving_fen"}
+UNUSABLE_KEYS = {"coupon_id", "name", "reason_code", "message", "message_en"}
+NOTE_KEYS = {"code", "zh", "en", "detail"}
 LINE_KEYS = {"sku", "qty", "subtotal_fen", "discount_fen", "payable_fen", "points_earned"}
 MONEY_KEYS = ["subtotal_fen", "discount_fen", "points_offset_fen", "payable_fen"]
 
@@ -66,7 +69,11 @@ def test_simulate_prints_a_quote_with_every_key_of_the_contract(
     assert all(APPLIED_KEYS <= a.keys() for a in data["applied"])
     assert all(UNUSABLE_KEYS <= u.keys() for u in data["unusable"])
     assert data["lines"] and all(LINE_KEYS <= x.keys() for x in data["lines"])
-    assert all(isinstance(note, str) for note in data["explanation"])
+    notes = data["explanation"]
+    assert notes and all(note.keys() == NOTE_KEYS for note in notes)
+    assert all(isinstance(note[k], str) and note[k] for note in notes for k in ("code", "zh", "en"))
+    assert sum(r["points"] or 0 for r in data["points_rules"]) == data["points_earned"]
+    assert isinstance(data["debug"]["combinations_evaluated"], int)
 
 
 def test_simulate_of_the_threshold_example_shows_the_coupon_and_what_is_paid(

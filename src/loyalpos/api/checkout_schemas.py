@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from loyalpos.api.schemas import DbId, IdentityIn, Strict
+from loyalpos.api.schemas import DbId, IdentityIn, PointsRuleOut, Strict
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 Staff = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
@@ -125,6 +125,7 @@ class Open(BaseModel):
 class AppliedOut(Open):
     coupon_id: str | None
     benefit: str
+    name: str = Field(description="the template's or promotion's name, to print (8折券)")
     kind: str
     saving_fen: int
 
@@ -132,9 +133,23 @@ class AppliedOut(Open):
 class UnusableOut(Open):
     coupon_id: str
     template: str
+    name: str = Field(description="the template's name")
     reason_code: str
-    message: str
+    message: str = Field(description="中文, for the cashier: why, and what would make it usable")
     message_en: str
+    detail: dict[str, Any] = {}
+
+
+class ExplanationOut(Open):
+    """One step of the quote's explanation, for the cashier and the customer."""
+
+    code: str = Field(
+        description="stable, for integrators: coupon_applied, promotion_applied, member_price, "
+        "points_offset, change_rounding, points_earned, earn_<kind>, ... (docs/benefit-engine.md)"
+    )
+    zh: str = Field(description="简体中文, with the names from the rule set (8折券 省 64.00 元)")
+    en: str = Field(description="English (8折券 saves ¥64.00)")
+    detail: dict[str, Any]
 
 
 class QuoteLineOut(Open):
@@ -161,7 +176,12 @@ class QuoteOut(Open):
     applied: list[AppliedOut]
     unusable: list[UnusableOut]
     lines: list[QuoteLineOut]
-    explanation: list[str]
+    points_rules: list[PointsRuleOut]
+    explanation: list[ExplanationOut]
+    debug: dict[str, Any] = Field(
+        description="for developers, not for the till: how the search went "
+        "(combinations_evaluated); may change between versions"
+    )
     quote_token: str | None
     reserved_until: str | None
 
@@ -179,8 +199,28 @@ class ReceiptOut(Open):
     points_redeemed: int
     claim_token: str | None = Field(description="print on the receipt: 先消费后建档")
     coupons_used: list[int]
+    points_rules: list[PointsRuleOut] = Field(
+        default=[],
+        description="the earning rules behind points_earned (for an order without a member, "
+        "the points its claim_token carries)",
+    )
     exceptions: list[dict[str, Any]]
     replayed: bool = False
+
+
+class CouponReturnOut(Open):
+    coupon_id: int
+    template: str
+    name: str
+    policy: Literal["full_refund", "threshold_broken", "never"]
+    returned: bool = Field(description="given back to the wallet by this refund")
+    code: str = Field(
+        description="returned_order_refunded, returned_threshold_broken, kept_threshold_met, "
+        "kept_until_full_refund, kept_never_returned, kept_expired, already_returned"
+    )
+    message: str = Field(description="中文, to print on the refund receipt")
+    message_en: str
+    detail: dict[str, Any] = {}
 
 
 class RefundOut(Open):
@@ -193,6 +233,10 @@ class RefundOut(Open):
     points_reversed: int
     points_returned: int
     coupons_returned: list[int]
+    coupon_returns: list[CouponReturnOut] = Field(
+        default=[],
+        description="every coupon the order used: whether this refund gave it back, and why",
+    )
     replayed: bool = False
 
 

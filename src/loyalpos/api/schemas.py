@@ -105,6 +105,25 @@ class BalancePublic(BaseModel):
     expiring: list[ExpiryLine]
 
 
+class PointsRuleOut(BaseModel):
+    """An earning rule or multiplier that produced the order's points; the
+    `points` of an order's rules add up to its points earned."""
+
+    rule: str = Field(description="the earning rule's id (a coupon's template id)")
+    kind: str = Field(
+        description="base, category_rate, exclude, tier_multiplier, time_multiplier, "
+        "coupon_multiplier, threshold_bonus or first_order_bonus"
+    )
+    description: str
+    factor: str | None = Field(
+        description="exact, as text: points per 元 of a rate, or a multiplier (1.5, 1/3)"
+    )
+    points: int | None = Field(description="the points it gave (rates and bonuses)")
+    paid_fen: int | None = Field(description="what the lines a rate priced paid")
+    zh: str
+    en: str
+
+
 class EntryPublic(BaseModel):
     id: int
     member_id: int
@@ -119,6 +138,11 @@ class EntryPublic(BaseModel):
     operator: str | None
     reason: str | None
     created_at: datetime
+    points_rules: list[PointsRuleOut] | None = Field(
+        default=None,
+        description="an order's earn entry (and a refund's reversal of it): the earning rules "
+        "that produced the order's points",
+    )
 
 
 class EntriesPublic(BaseModel):

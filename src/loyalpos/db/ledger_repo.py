@@ -5,8 +5,9 @@ Functions take an open `Connection`; the service layer owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -28,7 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from loyalpos.db.engine import read_first, write_many
-from loyalpos.db.tables import inserted_id, members, outbox, point_draws, point_entries, point_lots
+from loyalpos.db.tables import (
+    inserted_id,
+    members,
+    orders,
+    outbox,
+    point_draws,
+    point_entries,
+    point_lots,
+    refunds,
+)
 from loyalpos.domain.ledger import Draw, Lot
 
 
@@ -49,9 +59,13 @@ class EntryRow:
     reason: str | None
     idempotency_key: str | None
     created_at: datetime
+    # In the history only: the earning rules behind an order's points (the
+    # order's earn entry and the reversals of it by refunds), as stored with the
+    # order (`orders.points_rules`); None elsewhere and for older orders.
+    points_rules: list[dict[str, Any]] | None = None
 
 
-_ENTRY_COLUMNS = [point_entries.c[name] for name in EntryRow.__slots__]
+_ENTRY_COLUMNS = [point_entries.c[name] for name in EntryRow.__slots__ if name != "points_rules"]
 
 
 _LOT_COLUMNS = (
@@ -543,12 +557,55 @@ def history(
     if before_id is not None:
         conditions.append(point_entries.c.id < before_id)
     rows = conn.execute(
-        select(*_ENTRY_COLUMNS)
+        select(*_ENTRY_COLUMNS, _RULES_OF_ENTRY)
+        .select_from(_WITH_ORDERS)
         .where(and_(*conditions))
         .order_by(point_entries.c.created_at.desc(), point_entries.c.id.desc())
         .limit(limit)
     )
-    return [EntryRow(*r) for r in rows]
+    return [_with_rules(r) for r in rows]
+
+
+def _with_rules(row: Any) -> EntryRow:
+    """An entry of `_ENTRY_COLUMNS` followed by its order's `points_rules`."""
+    *columns, rules = row
+    entry = EntryRow(*columns)
+    return entry if rules is None else replace(entry, points_rules=json.loads(rules))
+
+
+# The order whose earn entry an entry is (found by its (store, order number),
+# the orders' unique key), or, for a refund's reversal of that entry, the
+# refunded order (by the refunds' unique key): the history shows the order's
+# earning rules next to both, in the same statement.
+_EARNED_BY = orders.alias("earned_by")
+_REFUNDED = orders.alias("refunded_order")
+_WITH_ORDERS = (
+    point_entries.outerjoin(
+        _EARNED_BY,
+        and_(
+            point_entries.c.source_type == "order",
+            _EARNED_BY.c.store_id == point_entries.c.store_id,
+            _EARNED_BY.c.order_no == point_entries.c.source_ref,
+            _EARNED_BY.c.earn_entry_id == point_entries.c.id,
+        ),
+    )
+    .outerjoin(
+        refunds,
+        and_(
+            point_entries.c.source_type == "refund",
+            refunds.c.store_id == point_entries.c.store_id,
+            refunds.c.refund_no == point_entries.c.source_ref,
+        ),
+    )
+    .outerjoin(
+        _REFUNDED,
+        and_(
+            _REFUNDED.c.id == refunds.c.order_id,
+            _REFUNDED.c.earn_entry_id == point_entries.c.reverses_entry_id,
+        ),
+    )
+)
+_RULES_OF_ENTRY = func.coalesce(_EARNED_BY.c.points_rules, _REFUNDED.c.points_rules)
 
 
 def cached_balance(conn: Connection, member_id: int) -> int:

@@ -347,6 +347,9 @@ orders = Table(
     Column("payer", String(160)),
     Column("late", Boolean, nullable=False, server_default=text("false")),
     Column("exceptions", Text, nullable=False, server_default="[]"),
+    # The earning rules behind points_earned, as the receipt shows them (JSON);
+    # NULL for orders booked before they were kept.
+    Column("points_rules", Text),
     Column("claim_token", String(16)),
     Column("earn_entry_id", Id),
     Column("spend_entry_id", Id),

@@ -102,6 +102,7 @@ def benefit(doc: s.BenefitDoc, promotion: bool) -> d.Benefit:
         member_limit=d.MemberLimit(
             limits.per_member_day, limits.per_member_week, limits.per_member_month
         ),
+        return_policy=d.ReturnPolicy(doc.return_policy),
     )
 
 
@@ -140,6 +141,7 @@ def rule_set(doc: s.RuleSetDoc) -> d.RuleSet:
         store_change_rounding={
             k: d.ChangeRounding(v) for k, v in doc.change_rounding.stores.items()
         },
+        tier_names={t.id: t.name or t.id for t in doc.tiers},
     )
 
 

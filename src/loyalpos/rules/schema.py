@@ -180,6 +180,8 @@ class LimitsDoc(Model):
 
 Kind = Literal["threshold", "percent", "cash", "item", "bundle", "nth_discount", "buy_n_free"]
 
+ReturnPolicy = Literal["full_refund", "threshold_broken", "never"]
+
 
 class BenefitDoc(Model):
     """A coupon template or a promotion; which fields matter depends on `kind`."""
@@ -208,6 +210,14 @@ class BenefitDoc(Model):
     valid_to: datetime | None = None
     valid_days: Annotated[int, Field(gt=0, le=3650)] | None = None
     limits: LimitsDoc = LimitsDoc()
+    return_policy: ReturnPolicy = Field(
+        default="full_refund",
+        description=(
+            "when a refund gives a used coupon back (退券): full_refund (only when the whole "
+            "order is refunded), threshold_broken (as soon as the order's remaining lines no "
+            "longer meet the coupon's condition, e.g. its threshold), never; coupons only"
+        ),
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> BenefitDoc:
@@ -359,6 +369,12 @@ class RuleSetDoc(Model):
         tier_ids = [t.id for t in self.tiers]
         if len(set(tier_ids)) != len(tier_ids):
             raise ValueError("tier ids must be unique")
+        for promotion in self.promotions:
+            if promotion.return_policy != "full_refund":
+                raise ValueError(
+                    f"promotion {promotion.id}: return_policy is for coupons "
+                    "(a promotion has nothing to give back)"
+                )
         coupon_ids = {c.id for c in self.coupons}
         for campaign in self.campaigns:
             unknown = [t for t in campaign.issue if t not in coupon_ids]

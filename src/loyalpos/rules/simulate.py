@@ -107,6 +107,52 @@ def to_domain(doc: SimulationDoc) -> tuple[m.MemberContext, m.Cart, m.Options]:
     return member, cart, options
 
 
+def points_rules_json(rules: tuple[m.PointsRule, ...]) -> list[dict[str, Any]]:
+    """The earning rules behind a quote's points, as the quote, the receipt and
+    the points history show them."""
+    return [
+        {
+            "rule": r.rule,
+            "kind": r.kind,
+            "description": r.description,
+            "factor": r.factor,
+            "points": r.points,
+            "paid_fen": r.paid,
+            "zh": r.zh,
+            "en": r.en,
+        }
+        for r in rules
+    ]
+
+
+def applied_json(q: m.Quote) -> list[dict[str, Any]]:
+    return [
+        {
+            "coupon_id": a.coupon_id,
+            "benefit": a.benefit,
+            "name": a.name,
+            "kind": a.kind,
+            "saving_fen": a.saving,
+        }
+        for a in q.applied
+    ]
+
+
+def lines_json(q: m.Quote) -> list[dict[str, Any]]:
+    return [
+        {
+            "sku": x.sku,
+            "qty": x.qty,
+            "subtotal_fen": x.subtotal,
+            "discount_fen": x.discount,
+            "points_offset_fen": x.points_offset,
+            "payable_fen": x.payable,
+            "points_earned": x.points_earned,
+        }
+        for x in q.lines
+    ]
+
+
 def quote_json(q: m.Quote) -> dict[str, Any]:
     return {
         "subtotal_fen": q.subtotal,
@@ -116,14 +162,12 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
         "rounding_fen": q.rounding,
         "payable_fen": q.payable,
         "points_earned": q.points_earned,
-        "applied": [
-            {"coupon_id": a.coupon_id, "benefit": a.benefit, "kind": a.kind, "saving_fen": a.saving}
-            for a in q.applied
-        ],
+        "applied": applied_json(q),
         "unusable": [
             {
                 "coupon_id": u.coupon_id,
                 "template": u.template,
+                "name": u.name,
                 "reason_code": u.reason_code,
                 "message": u.message_zh,
                 "message_en": u.message_en,
@@ -131,19 +175,12 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
             }
             for u in q.unusable
         ],
-        "lines": [
-            {
-                "sku": x.sku,
-                "qty": x.qty,
-                "subtotal_fen": x.subtotal,
-                "discount_fen": x.discount,
-                "points_offset_fen": x.points_offset,
-                "payable_fen": x.payable,
-                "points_earned": x.points_earned,
-            }
-            for x in q.lines
+        "lines": lines_json(q),
+        "points_rules": points_rules_json(q.points_rules),
+        "explanation": [
+            {"code": n.code, "zh": n.zh, "en": n.en, "detail": n.detail} for n in q.explanation
         ],
-        "explanation": list(q.explanation),
+        "debug": dict(q.debug),
     }
 
 

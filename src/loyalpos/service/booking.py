@@ -29,7 +29,7 @@ from loyalpos.domain.ledger import EntryKind
 from loyalpos.domain.money import yuan
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.allocation import allocate
-from loyalpos.rules.simulate import quote_json
+from loyalpos.rules.simulate import applied_json, lines_json, points_rules_json
 from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, cached_brand
 from loyalpos.service.checkout_inputs import (
@@ -515,7 +515,7 @@ def _book(
     store = plan.priced.store
     _check_budgets(conn, brand.id, plan)
     used = chosen_coupons(q)
-    shown = quote_json(q)
+    points_rules = points_rules_json(q.points_rules)
     body: dict[str, Any] = {
         "order_no": req.order_no,
         "store_id": store.id,
@@ -534,10 +534,14 @@ def _book(
         "points_earned": q.points_earned if member else 0,
         "claim_token": None,
         "coupons_used": used,
-        "applied": shown["applied"],
-        "lines": shown["lines"],
+        "applied": applied_json(q),
+        "lines": lines_json(q),
+        "points_rules": points_rules,
         "exceptions": list(plan.exceptions),
         "tier": member.tier if member else None,
+        # The tier the order was priced with (`tier` becomes the tier after it):
+        # a refund prices what is left with it (coupon return policy).
+        "pricing_tier": member.tier if member else None,
     }
     earn_id = spend_id = None
     growth: _Growth | None = None
@@ -571,6 +575,8 @@ def _book(
             "payer": None if req.payer is None else f"{req.payer.provider}:{req.payer.kind}",
             "late": late,
             "exceptions": json.dumps(list(plan.exceptions), ensure_ascii=False),
+            # With the order's own INSERT: no statement more on the hot path.
+            "points_rules": json.dumps(points_rules, ensure_ascii=False),
             "claim_token": "issued" if body["claim_token"] is not None else None,
             "earn_entry_id": earn_id,
             "spend_entry_id": spend_id,

@@ -355,15 +355,20 @@ def give_back(
     refund_id: int,
     store_id: int,
     now: datetime,
+    only: Sequence[int] | None = None,
 ) -> list[int]:
-    """Return an order's coupons that are still valid to the wallet; the rest stay used."""
-    rows = conn.execute(
-        select(coupons.c.id).where(
-            coupons.c.order_id == order_id,
-            coupons.c.state == State.USED.value,
-            or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > now),
-        )
-    ).all()
+    """Return an order's coupons that are still valid to the wallet (`only`
+    those, when given: the refund's return policy chose them); the rest stay used."""
+    conditions = [
+        coupons.c.order_id == order_id,
+        coupons.c.state == State.USED.value,
+        or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > now),
+    ]
+    if only is not None:
+        if not only:
+            return []
+        conditions.append(coupons.c.id.in_(list(only)))
+    rows = conn.execute(select(coupons.c.id).where(*conditions).order_by(coupons.c.id)).all()
     returned = [int(r.id) for r in rows]
     if returned:
         conn.execute(

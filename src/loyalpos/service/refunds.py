@@ -9,8 +9,11 @@ What a refund does, in one transaction with the order's and member's locks:
 - if the member already spent the points being reversed, the brand decides:
   `allow_negative_balance` lets the balance go negative (a debt lot the next
   earnings pay off); otherwise their value is deducted from the money refunded;
-- coupons come back to the wallet when the whole order is refunded and they are
-  still valid (the default policy);
+- coupons come back to the wallet by their template's `return_policy`: when the
+  whole order is refunded (the default), as soon as what is left of the order no
+  longer meets the coupon's condition, or never; never once expired. The
+  receipt says for each coupon of the order whether it came back and why
+  (`coupon_returns`, decided in `domain.checkout.coupon_returns`);
 - growth (成长值) goes down by the money returned; the tier is not lowered by a
   refund (tiers move on the next order).
 """
@@ -26,15 +29,34 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db import ledger_repo
-from loyalpos.db.tables import inserted_id, members, order_lines, orders, refund_lines, refunds
-from loyalpos.domain.checkout import fingerprint, share
+from loyalpos.db.tables import (
+    coupons,
+    inserted_id,
+    members,
+    order_benefits,
+    order_lines,
+    orders,
+    refund_lines,
+    refunds,
+)
+from loyalpos.domain.checkout import (
+    CouponReturn,
+    UsedCoupon,
+    coupon_returns,
+    fingerprint,
+    share,
+    unmet_after_refund,
+)
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
+from loyalpos.domain.pricing import model as m
+from loyalpos.domain.pricing.rules import ReturnPolicy
 from loyalpos.service import coupons as wallet
 from loyalpos.service.brands import Brand, load_brand
+from loyalpos.service.checkout_inputs import cached_store
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
 from loyalpos.service.points import Source, reverse_entry, reversible
-from loyalpos.service.rulesets import rules_at
+from loyalpos.service.rulesets import rules_at, rules_of_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,9 +287,13 @@ def _book(
         )
     done = {p.line_no: p.qty for p in parts}
     whole = all(r.refunded_qty + done.get(no, 0) == r.qty for no, r in lines.items())
-    returned: list[int] = []
-    if whole:
-        returned = wallet.give_back(conn, brand.id, order.id, refund_id, req.store_id, now)
+    decided = _coupon_returns(conn, ctx, brand, order, lines, done, whole, now)
+    give = [c.coupon_id for c in decided if c.returned]
+    returned = (
+        wallet.give_back(conn, brand.id, order.id, refund_id, req.store_id, now, only=give)
+        if give
+        else []
+    )
     conn.execute(
         update(orders)
         .where(orders.c.id == order.id)
@@ -294,6 +320,20 @@ def _book(
         "points_reversed": reversed_points,
         "points_returned": to_return,
         "coupons_returned": returned,
+        "coupon_returns": [
+            {
+                "coupon_id": c.coupon_id,
+                "template": c.template,
+                "name": c.name,
+                "policy": c.policy.value,
+                "returned": c.returned,
+                "code": c.code,
+                "message": c.zh,
+                "message_en": c.en,
+                "detail": c.detail,
+            }
+            for c in decided
+        ],
         "lines": [
             {
                 "line_no": p.line_no,
@@ -333,6 +373,68 @@ def _book(
             now,
         )
     return Refunded(receipt, False)
+
+
+def _coupon_returns(
+    conn: Connection,
+    ctx: Context,
+    brand: Brand,
+    order: Any,
+    lines: dict[int, Any],
+    done: dict[int, int],
+    whole: bool,
+    now: datetime,
+) -> list[CouponReturn]:
+    """What this refund does with each coupon the order used, by the return
+    policy of its template in the rules the order was priced with. Whether what
+    is left still meets a coupon's condition is asked of the engine only when a
+    coupon's policy needs it (`threshold_broken`, a partial refund)."""
+    rows = conn.execute(
+        select(
+            coupons.c.id,
+            coupons.c.template,
+            coupons.c.state,
+            coupons.c.order_id,
+            coupons.c.expires_at,
+        )
+        .select_from(order_benefits.join(coupons, coupons.c.id == order_benefits.c.coupon_id))
+        .where(order_benefits.c.order_id == order.id)
+        .order_by(order_benefits.c.id)  # the order they were applied in
+    ).all()
+    if not rows:
+        return []
+    rules = rules_of_version(conn, ctx, brand.id, order.rule_version).rules
+    used = []
+    for r in rows:
+        b = rules.benefit(r.template)
+        used.append(
+            UsedCoupon(
+                int(r.id),
+                r.template,
+                (b.name or b.id) if b is not None else r.template,
+                b.return_policy if b is not None else ReturnPolicy.FULL_REFUND,
+                r.state == wallet.State.USED.value and r.order_id == order.id,
+                r.expires_at is not None and r.expires_at <= now,
+            )
+        )
+    held = [c for c in used if c.held]
+    unmet = {}
+    if not whole and any(c.policy is ReturnPolicy.THRESHOLD_BROKEN for c in held):
+        store = cached_store(conn, ctx, brand, order.store_id)
+        left = []
+        for no, r in sorted(lines.items()):
+            qty = r.qty - r.refunded_qty - done.get(no, 0)
+            if qty > 0:
+                left.append(m.CartLine(r.sku, r.category, r.unit_price, qty, r.name))
+        receipt = json.loads(order.response)
+        cart = m.Cart(
+            store.code,
+            order.ordered_at.astimezone(store.zone).replace(tzinfo=None),
+            tuple(left),
+        )
+        tier = receipt.get("pricing_tier", receipt.get("tier"))
+        unmet = unmet_after_refund(rules, cart, tier, [(str(c.id), c.template) for c in held])
+    return coupon_returns(used, whole, unmet)
 
 
 def _value(conn: Connection, ctx: Context, brand: Brand, order: Any, points: int) -> int:

@@ -211,17 +211,38 @@ def rules_at(conn: Connection, ctx: Context, brand_id: int, when: datetime) -> I
     row = next(((i, v) for i, v, start in index if start <= when), None)
     if row is None:
         return EMPTY
-    key = ("rule_set", row[0])
+    return _converted(conn, ctx, row[0], row[1])
+
+
+def _converted(conn: Connection, ctx: Context, row_id: int, version: int) -> InForce:
+    """A published version, converted once per process (it never changes)."""
+    key = ("rule_set", row_id)
     cached = ctx.cache.get(key)
     if cached is None:
         document = conn.execute(
-            select(rule_sets.c.document).where(rule_sets.c.id == row[0])
+            select(rule_sets.c.document).where(rule_sets.c.id == row_id)
         ).scalar_one()
         doc = RuleSetDoc.model_validate_json(document)
-        cached = InForce(row[1], convert.rule_set(doc), doc)
+        cached = InForce(version, convert.rule_set(doc), doc)
         ctx.cache[key] = cached
     assert isinstance(cached, InForce)
     return cached
+
+
+def rules_of_version(conn: Connection, ctx: Context, brand_id: int, version: int) -> InForce:
+    """A version by number, as `rules_at` gives it: what an order was priced
+    with (`orders.rule_version`, always published, so never changing, and cached
+    as `rules_at` caches it); the empty rule set for version 0 (no rules)."""
+    row = conn.execute(
+        select(rule_sets.c.id).where(
+            rule_sets.c.brand_id == brand_id,
+            rule_sets.c.version == version,
+            rule_sets.c.status == Status.PUBLISHED.value,
+        )
+    ).first()
+    if row is None:
+        return EMPTY
+    return _converted(conn, ctx, int(row.id), version)
 
 
 def in_force(ctx: Context, brand_id: int, at: datetime | None = None) -> tuple[int, RuleSet]:

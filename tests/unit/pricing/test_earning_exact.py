@@ -4,6 +4,7 @@ arithmetic gives, for every rounding mode and every kind of scope."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from fractions import Fraction
 
@@ -107,3 +108,29 @@ def test_points_in_integers_equal_exact_fractions(
     rules, cart, paid, multipliers = case
     got = earn(rules, MemberContext("gold"), cart, paid, multipliers)
     assert (got.total, got.per_line) == reference(rules, cart, paid, multipliers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(), st.integers(0, 2), st.booleans())
+def test_the_rules_behind_the_points_add_up_to_them_and_to_what_was_paid(
+    case: tuple[RuleSet, Cart, list[int], list[Fraction]], bonus_steps: int, first: bool
+) -> None:
+    """Whatever the rates, multipliers, rounding and bonuses: the points of the
+    rules that produced an order's points add up to its points, and the rates'
+    lines to what was paid (the answer to "why did I get N points?")."""
+    rules, cart, paid, multipliers = case
+    extra = [EarnRule("first", EarnKind.FIRST_ORDER_BONUS, points=7)]
+    if bonus_steps:
+        steps = tuple((n * 5000, n * 11) for n in range(1, bonus_steps + 1))
+        extra.append(EarnRule("bonus", EarnKind.THRESHOLD_BONUS, steps=steps))
+    rules = replace(rules, earn=(*rules.earn, *extra))
+    names = [(f"t{i}", f"券{i}") for i in range(len(multipliers))]
+    got = earn(rules, MemberContext("gold", first_order=first), cart, paid, multipliers, names)
+    assert sum(r.points or 0 for r in got.rules) == got.total
+    rates = [r for r in got.rules if r.kind in ("base", "category_rate", "exclude")]
+    assert sum(r.paid or 0 for r in rates) == sum(paid)
+    assert all(r.factor is not None for r in rates)
+    kinds = [r.kind for r in got.rules]
+    assert kinds.count("tier_multiplier") == 1  # gold ×1.2 is in every case
+    assert kinds.count("coupon_multiplier") == (max(multipliers, default=1) != 1)
+    assert kinds.count("first_order_bonus") == first

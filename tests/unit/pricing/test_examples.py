@@ -271,9 +271,6 @@ def test_the_complete_example_in_the_docs_prints_the_documented_output() -> None
     output = example.split("```json\n", 1)[1].split("```", 1)[0]
     expected = json.loads(output)
     result = simulate_text(document)
-
-    def stable(notes: list[str]) -> list[str]:
-        return [n for n in notes if not n.startswith("search evaluated")]
-
-    assert stable(result.pop("explanation")) == stable(expected.pop("explanation"))
+    # How many combinations the search evaluated depends on its pruning.
+    assert set(result.pop("debug")) == set(expected.pop("debug")) == {"combinations_evaluated"}
     assert result == expected

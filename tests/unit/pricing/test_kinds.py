@@ -155,8 +155,8 @@ def test_item_coupon_without_its_item_in_the_cart_has_no_eligible_items() -> Non
     q = price(rules(free), cart(line("tea", 1500)), member(coupon("K", "coffee")))
     why = unusable(q, "K")
     assert why.reason_code == "no_eligible_items"
-    assert why.message_zh == "购物车中没有可用此券的商品"
-    assert why.message_en == "no items in the cart qualify"
+    assert why.message_zh == "购物车中没有 coffee"
+    assert why.message_en == "needs coffee in the cart"
 
 
 def test_item_coupon_dearer_than_the_item_is_not_spent() -> None:
@@ -241,7 +241,9 @@ def test_second_item_half_price_needs_two_units_of_the_same_line() -> None:
     q = price(rules(second_half_price()), cart(line("tee", 6000), line("cap", 6000)))
     assert q.applied == ()
     assert q.payable == 12000
-    assert any("2nd" in note and "no items" in note for note in q.explanation)
+    (note,) = [n for n in q.explanation if n.code == "promotion_not_applicable"]
+    assert note.detail == {"promotion": "2nd", "reason_code": "no_eligible_items"}
+    assert note.zh == "促销「第二件半价」不适用：适用商品不足 2 件"
 
 
 def test_second_item_half_price_with_an_odd_count_leaves_the_last_unit_alone() -> None:

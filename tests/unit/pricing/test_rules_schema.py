@@ -282,3 +282,44 @@ def test_random_rule_documents_survive_a_yaml_round_trip(data: st.DataObject) ->
             "member_prices": {"tiers": data.draw(st.dictionaries(texts, percents, max_size=2))},
         }
     )
+
+
+# Coupon return policy (退券规则) and tier names
+
+
+def test_a_coupon_template_carries_its_return_policy_full_refund_by_default() -> None:
+    doc = parse_rule_set(
+        {
+            "coupons": [
+                {"id": "a", "kind": "cash", "amount_fen": 500},
+                {"id": "b", "kind": "cash", "amount_fen": 500, "return_policy": "never"},
+                {"id": "c", "kind": "threshold", "threshold_fen": 10000, "amount_fen": 500,
+                 "return_policy": "threshold_broken"},
+            ],
+            "tiers": [{"id": "gold", "name": "金卡", "min_spent_fen": 0}, {"id": "vip",
+                      "min_spent_fen": 100}],
+        }
+    )  # fmt: skip
+    r = rule_set(doc)
+    assert [b.return_policy for b in r.benefits] == [
+        d.ReturnPolicy.FULL_REFUND,
+        d.ReturnPolicy.NEVER,
+        d.ReturnPolicy.THRESHOLD_BROKEN,
+    ]
+    assert r.tier_names == {"gold": "金卡", "vip": "vip"}
+    assert "return_policy" not in dump_yaml(doc).split("id: a")[1].split("id: b")[0]
+    round_trip(doc.model_dump(mode="json", exclude_defaults=True))
+
+
+@pytest.mark.parametrize(
+    ("where", "policy", "message"),
+    [
+        ("coupons", "sometimes", "Input should be 'full_refund', 'threshold_broken' or 'never'"),
+        ("promotions", "never", "promotion p: return_policy is for coupons"),
+    ],
+)
+def test_a_wrong_return_policy_is_refused(where: str, policy: str, message: str) -> None:
+    benefit = {"id": "p", "kind": "cash", "amount_fen": 500, "return_policy": policy}
+    with pytest.raises(InvalidInput) as err:
+        parse_rule_set({where: [benefit]})
+    assert message in err.value.message

@@ -75,26 +75,43 @@ def only_coupon(
 
 
 @pytest.mark.parametrize(
-    ("scope", "store", "usable"),
+    ("scope", "store", "says"),
     [
-        (Scope(stores=frozenset({"S1"})), "S1", True),
-        (Scope(stores=frozenset({"S2"})), "S1", False),
-        (Scope(exclude_stores=frozenset({"S1"})), "S1", False),
-        (Scope(exclude_stores=frozenset({"S1"})), "S2", True),
+        (Scope(stores=frozenset({"S1"})), "S1", None),
+        (
+            Scope(stores=frozenset({"S3", "S2"})),
+            "S1",
+            (
+                "本门店不可用，仅限门店 S2、S3 使用",
+                "not valid in this store; valid at store(s) S2, S3",
+            ),
+        ),
+        (
+            Scope(exclude_stores=frozenset({"S1"})),
+            "S1",
+            ("本门店（S1）不可使用此券", "not valid at store S1"),
+        ),
+        (Scope(exclude_stores=frozenset({"S1"})), "S2", None),
     ],
 )
-def test_a_coupon_is_usable_only_in_the_stores_of_its_scope(
-    scope: Scope, store: str, usable: bool
+def test_a_coupon_is_usable_only_in_the_stores_of_its_scope_and_says_where(
+    scope: Scope, store: str, says: tuple[str, str] | None
 ) -> None:
     saving, code, zh, en = only_coupon(cash(scope=scope), store=store)
-    if usable:
+    if says is None:
         assert saving == 1000
     else:
-        assert (code, zh, en) == (
-            "store_not_eligible",
-            "本门店不可使用此券",
-            "not valid in this store",
-        )
+        assert (code, (zh, en)) == ("store_not_eligible", says)
+
+
+def test_a_coupon_valid_in_many_stores_names_a_few_and_lists_all_in_the_detail() -> None:
+    stores = frozenset(f"S{n:02d}" for n in range(2, 10))
+    b = cash(scope=Scope(stores=stores))
+    q = price(rules(b), cart(line("a", 10000)), member(coupon("C", b.id)))
+    why = unusable(q, "C")
+    assert why.message_zh == "本门店不可用，仅限门店 S02、S03、S04、S05、S06 等 8 项 使用"
+    assert why.message_en.endswith("S02, S03, S04, S05, S06 and 3 more")
+    assert why.detail["stores"] == sorted(stores)
 
 
 @pytest.mark.parametrize(("tier", "usable"), [("gold", True), ("normal", False), (None, False)])
@@ -108,9 +125,21 @@ def test_a_tier_coupon_is_refused_to_other_tiers_and_to_anonymous_customers(
     else:
         assert (code, zh, en) == (
             "tier_not_eligible",
-            "会员等级不符",
-            "not for this member's tier",
+            "会员等级不符，仅限 gold 使用",
+            "not for this member's tier; for gold members only",
         )
+
+
+def test_a_tier_coupon_names_the_tiers_it_is_for_by_their_names_in_the_rule_set() -> None:
+    b = cash(scope=Scope(tiers=frozenset({"gold", "diamond"})))
+    named = RuleSet(benefits=(b,), tier_names={"gold": "金卡", "diamond": "钻石卡"})
+    q = price(named, cart(line("a", 10000)), member(coupon("C", b.id), tier="normal"))
+    why = unusable(q, "C")
+    assert (why.message_zh, why.message_en) == (
+        "会员等级不符，仅限 钻石卡、金卡 使用",
+        "not for this member's tier; for 钻石卡, 金卡 members only",
+    )
+    assert why.detail == {"tier": "normal", "tiers": ["diamond", "gold"]}
 
 
 WEDNESDAY_ONLY = TimeWindow(weekdays=frozenset({3}))
@@ -118,37 +147,59 @@ LUNCH = TimeWindow(hours=((time(11, 0), time(14, 0)),))
 JUNE_4 = TimeWindow(dates=frozenset({date(2024, 6, 4)}))
 
 
+WEDNESDAY = ("不在可用时段内，仅限 每周三 使用", "not usable at this day or time; usable on Wed")
+AT_LUNCH = (
+    "不在可用时段内，仅限 11:00-14:00 使用",
+    "not usable at this day or time; usable at 11:00-14:00",
+)
+ON_JUNE_4 = (
+    "不在可用时段内，仅限 2024-06-04 使用",
+    "not usable at this day or time; usable on 2024-06-04",
+)
+
+
 @pytest.mark.parametrize(
-    ("window", "at", "usable"),
+    ("window", "at", "says"),
     [
-        (WEDNESDAY_ONLY, datetime(2024, 6, 5, 9, 0), True),
-        (WEDNESDAY_ONLY, datetime(2024, 6, 4, 9, 0), False),
-        (LUNCH, datetime(2024, 6, 4, 11, 0), True),
-        (LUNCH, datetime(2024, 6, 4, 13, 59), True),
-        (LUNCH, datetime(2024, 6, 4, 14, 0), False),
-        (LUNCH, datetime(2024, 6, 4, 10, 59), False),
-        (JUNE_4, datetime(2024, 6, 4, 23, 0), True),
-        (JUNE_4, datetime(2024, 6, 5, 0, 0), False),
+        (WEDNESDAY_ONLY, datetime(2024, 6, 5, 9, 0), None),
+        (WEDNESDAY_ONLY, datetime(2024, 6, 4, 9, 0), WEDNESDAY),
+        (LUNCH, datetime(2024, 6, 4, 11, 0), None),
+        (LUNCH, datetime(2024, 6, 4, 13, 59), None),
+        (LUNCH, datetime(2024, 6, 4, 14, 0), AT_LUNCH),
+        (LUNCH, datetime(2024, 6, 4, 10, 59), AT_LUNCH),
+        (JUNE_4, datetime(2024, 6, 4, 23, 0), None),
+        (JUNE_4, datetime(2024, 6, 5, 0, 0), ON_JUNE_4),
     ],
 )
-def test_a_coupon_is_usable_only_in_its_days_and_hours(
-    window: TimeWindow, at: datetime, usable: bool
+def test_a_coupon_is_usable_only_in_its_days_and_hours_and_says_which(
+    window: TimeWindow, at: datetime, says: tuple[str, str] | None
 ) -> None:
     saving, code, zh, en = only_coupon(cash(scope=Scope(window=window)), at=at)
-    if usable:
+    if says is None:
         assert saving == 1000
     else:
-        assert (code, zh, en) == (
-            "outside_time_window",
-            "不在可用时段内",
-            "not usable at this day or time",
-        )
+        assert (code, (zh, en)) == ("outside_time_window", says)
 
 
-def test_a_coupon_past_its_expiry_is_expired() -> None:
+def test_a_window_of_days_and_hours_names_both() -> None:
+    window = TimeWindow(weekdays=frozenset({6, 3}), hours=((time(10, 0), time(14, 0)),))
+    saving, code, zh, en = only_coupon(cash(scope=Scope(window=window)))
+    assert (code, zh, en) == (
+        "outside_time_window",
+        "不在可用时段内，仅限 每周三、周六 10:00-14:00 使用",
+        "not usable at this day or time; usable on Wed, Sat at 10:00-14:00",
+    )
+
+
+def test_a_coupon_past_its_expiry_is_expired_and_says_when() -> None:
     expired = WalletCoupon("C", "v", expires_at=datetime(2024, 6, 4, 11, 59))
     saving, code, zh, en = only_coupon(cash(), the_coupon=expired)
-    assert (saving, code, zh, en) == (0, "expired", "券已过期", "coupon has expired")
+    assert (saving, code, zh, en) == (
+        0,
+        "expired",
+        "券已于 2024-06-04 11:59 过期",
+        "coupon expired on 2024-06-04 11:59",
+    )
 
 
 def test_a_coupon_expires_at_the_instant_of_its_expiry() -> None:
@@ -164,7 +215,12 @@ def test_a_template_past_its_valid_to_makes_its_coupons_expired() -> None:
 def test_a_coupon_before_its_valid_from_is_not_yet_valid() -> None:
     early = WalletCoupon("C", "v", valid_from=datetime(2024, 6, 5))
     saving, code, zh, en = only_coupon(cash(), the_coupon=early)
-    assert (saving, code, zh, en) == (0, "not_yet_valid", "券尚未生效", "coupon is not valid yet")
+    assert (saving, code, zh, en) == (
+        0,
+        "not_yet_valid",
+        "券尚未生效，2024-06-05 00:00 起可用",
+        "coupon is not valid yet; usable from 2024-06-05 00:00",
+    )
 
 
 def test_a_template_before_its_valid_from_makes_its_coupons_not_yet_valid() -> None:
@@ -251,9 +307,13 @@ def test_the_threshold_counts_only_eligible_lines() -> None:
     assert unusable(q, "C").detail["shortfall_fen"] == 4000
 
 
-def test_a_coupon_for_a_category_not_in_the_cart_has_no_eligible_items() -> None:
-    b = cash(scope=Scope(categories=frozenset({"toys"})))
-    assert only_coupon(b)[1] == "no_eligible_items"
+def test_a_coupon_for_a_category_not_in_the_cart_has_no_eligible_items_and_names_them() -> None:
+    b = cash(scope=Scope(categories=frozenset({"toys"}), skus=frozenset({"lego"})))
+    assert only_coupon(b)[1:] == (
+        "no_eligible_items",
+        "购物车中没有可用此券的商品（适用：toys、lego）",
+        "no items in the cart qualify (valid for: toys, lego)",
+    )
 
 
 # Member limits and budgets
@@ -262,9 +322,24 @@ def test_a_coupon_for_a_category_not_in_the_cart_has_no_eligible_items() -> None
 @pytest.mark.parametrize(
     ("limit", "usage", "zh", "en"),
     [
-        (MemberLimit(per_day=1), Usage(day=1), "每日限用 1 次", "1 use(s) per day"),
-        (MemberLimit(per_week=2), Usage(day=0, week=2), "每周限用 2 次", "2 use(s) per week"),
-        (MemberLimit(per_month=3), Usage(month=5), "每月限用 3 次", "3 use(s) per month"),
+        (
+            MemberLimit(per_day=1),
+            Usage(day=1),
+            "每日限用 1 次，明天可再用",
+            "1 use(s) per day; usable again tomorrow",
+        ),
+        (
+            MemberLimit(per_week=2),
+            Usage(day=0, week=2),
+            "每周限用 2 次，下周可再用",
+            "2 use(s) per week; usable again next week",
+        ),
+        (
+            MemberLimit(per_month=3),
+            Usage(month=5),
+            "每月限用 3 次，下月可再用",
+            "3 use(s) per month; usable again next month",
+        ),
     ],
 )
 def test_a_member_over_a_template_limit_gets_limit_reached(
@@ -313,7 +388,12 @@ def test_a_promotion_with_its_budget_used_up_does_not_apply() -> None:
         rules(promo), cart(line("a", 10000)), options=Options(budgets={"promo": Remaining(0)})
     )
     assert q.applied == ()
-    assert any("promo" in note and "budget" in note for note in q.explanation)
+    (note,) = [n for n in q.explanation if n.code == "promotion_not_in_force"]
+    assert note.detail == {"promotion": "promo", "reason_code": "limit_reached"}
+    assert note.zh == "促销「10元券」不适用：已达使用上限：活动预算已用完"
+    assert (
+        note.en == "promotion 10元券 does not apply: limit reached: the campaign budget is used up"
+    )
 
 
 def test_a_budget_of_one_use_allows_only_one_coupon_of_the_template() -> None:
@@ -545,7 +625,7 @@ def test_a_coupon_not_combinable_with_points_blocks_the_offset_when_chosen() -> 
     # coupon 10 元 beats 5 元 of points; with it, no points at all.
     assert applied_ids(q) == ["C"]
     assert q.points_redeemed == 0
-    assert "points offset not allowed with the chosen coupon(s)" in q.explanation
+    assert "points_offset_not_allowed" in [n.code for n in q.explanation]
 
 
 def test_points_win_over_a_coupon_that_would_block_them_when_they_save_more() -> None:

@@ -45,6 +45,7 @@ def entry_public(e: EntryRow) -> EntryPublic:
         operator=e.operator,
         reason=e.reason,
         created_at=e.created_at,
+        points_rules=e.points_rules,
     )
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -57,6 +57,7 @@ from loyalpos.domain.pricing.model import (
     Cart,
     LineQuote,
     MemberContext,
+    Note,
     Options,
     PointsRequest,
     Quote,
@@ -301,9 +302,16 @@ def _member_prices(rules: RuleSet, member: MemberContext, cart: Cart) -> tuple[l
 
 
 def _static_check(
-    b: Benefit, coupon: WalletCoupon | None, cart: Cart, member: MemberContext, options: Options
+    b: Benefit,
+    coupon: WalletCoupon | None,
+    cart: Cart,
+    member: MemberContext,
+    options: Options,
+    tier_names: Mapping[str, str],
 ) -> Ineligible | None:
-    return _validity(b, coupon, cart.local_time) or _template_check(b, cart, member, options)
+    return _validity(b, coupon, cart.local_time) or _template_check(
+        b, cart, member, options, tier_names
+    )
 
 
 def _validity(b: Benefit, coupon: WalletCoupon | None, now: datetime) -> Ineligible | None:
@@ -315,34 +323,54 @@ def _validity(b: Benefit, coupon: WalletCoupon | None, now: datetime) -> Ineligi
         if coupon.expires_at is not None and (valid_to is None or coupon.expires_at < valid_to):
             valid_to = coupon.expires_at
     if valid_to is not None and now >= valid_to:
-        return reasons.simple(Reason.EXPIRED, expired_at=valid_to.isoformat())
+        return reasons.expired(valid_to)
     if valid_from is not None and now < valid_from:
-        return reasons.simple(Reason.NOT_YET_VALID, valid_from=valid_from.isoformat())
+        return reasons.not_yet_valid(valid_from)
     return None
 
 
+# When a member's use limit lets the template be used again, by period.
+_AGAIN = {
+    "day": ("明天可再用", "usable again tomorrow"),
+    "week": ("下周可再用", "usable again next week"),
+    "month": ("下月可再用", "usable again next month"),
+}
+
+
 def _template_check(
-    b: Benefit, cart: Cart, member: MemberContext, options: Options
+    b: Benefit,
+    cart: Cart,
+    member: MemberContext,
+    options: Options,
+    tier_names: Mapping[str, str],
 ) -> Ineligible | None:
-    """What rules a template (or promotion) out whichever coupon carries it."""
+    """What rules a template (or promotion) out whichever coupon carries it; the
+    reason says what would make it usable (`reasons`): the stores where it is
+    valid, the tiers it is for (by `tier_names`), its days and hours."""
     now = cart.local_time
-    if not b.scope.store_ok(cart.store):
-        return reasons.simple(Reason.STORE_NOT_ELIGIBLE, store=cart.store)
-    if not b.scope.tier_ok(member.tier):
-        return reasons.simple(Reason.TIER_NOT_ELIGIBLE, tier=member.tier)
-    if not b.scope.window.contains(now):
-        return reasons.simple(Reason.OUTSIDE_TIME_WINDOW)
+    scope = b.scope
+    if not scope.store_ok(cart.store):
+        return reasons.store_not_eligible(cart.store, scope.stores, scope.exclude_stores)
+    if not scope.tier_ok(member.tier):
+        return reasons.tier_not_eligible(member.tier, scope.tiers, tier_names)
+    window = scope.window
+    if not window.contains(now):
+        return reasons.outside_time_window(window.weekdays, window.dates, window.hours)
     usage = member.usage.get(b.id)
     limit = b.member_limit
     if usage is not None:
-        for used, allowed, zh, en in (
-            (usage.day, limit.per_day, "每日", "per day"),
-            (usage.week, limit.per_week, "每周", "per week"),
-            (usage.month, limit.per_month, "每月", "per month"),
+        for used, allowed, zh, en, period in (
+            (usage.day, limit.per_day, "每日", "per day", "day"),
+            (usage.week, limit.per_week, "每周", "per week", "week"),
+            (usage.month, limit.per_month, "每月", "per month", "month"),
         ):
             if allowed is not None and used >= allowed:
                 return reasons.limit(
-                    f"{zh}限用 {allowed} 次", f"{allowed} use(s) {en}", used=used, allowed=allowed
+                    f"{zh}限用 {allowed} 次",
+                    f"{allowed} use(s) {en}",
+                    hint=_AGAIN[period],
+                    used=used,
+                    allowed=allowed,
                 )
     budget = options.budgets.get(b.id)
     if budget is not None and (budget.uses == 0 or budget.discount == 0):
@@ -1705,10 +1733,19 @@ def _search(
 
 
 def _candidates(
-    rules: RuleSet, member: MemberContext, cart: Cart, options: Options, unusable: list[Unused]
-) -> tuple[list[Candidate], list[str]]:
-    notes: list[str] = []
+    rules: RuleSet,
+    member: MemberContext,
+    cart: Cart,
+    options: Options,
+    unusable: list[Unused],
+    notes: list[Note] | None = None,
+) -> tuple[list[Candidate], dict[str, Benefit]]:
+    """The usable wallet coupons and promotions, and the benefits by id; the
+    promotions not in force go to `notes`."""
+    if notes is None:
+        notes = []
     found: list[Candidate] = []
+    tier_names = rules.tier_names
     by_id: dict[str, Benefit] = {}
     for t in rules.benefits:
         by_id.setdefault(t.id, t)  # as `rules.benefit`: the first with the id
@@ -1729,7 +1766,7 @@ def _candidates(
                 if id(b) in checked:
                     problem = checked[id(b)]
                 else:
-                    problem = checked[id(b)] = _template_check(b, cart, member, options)
+                    problem = checked[id(b)] = _template_check(b, cart, member, options, tier_names)
         if problem is not None:
             unusable.append((coupon, problem))
             continue
@@ -1739,12 +1776,23 @@ def _candidates(
         for b in rules.benefits:
             if not b.promotion:
                 continue
-            problem = _static_check(b, None, cart, member, options)
+            problem = _static_check(b, None, cart, member, options, tier_names)
             if problem is None:
                 found.append(Candidate(b, None, FAR_FUTURE, _cap(b, options)))
             else:
-                notes.append(f"promotion {b.id} not in force: {problem.en}")
-    return found, notes
+                notes.append(_promotion_note("promotion_not_in_force", b, problem))
+    return found, by_id
+
+
+def _promotion_note(code: str, b: Benefit, why: Ineligible) -> Note:
+    """A promotion that does not apply to this order, and why."""
+    label = b.name or b.id
+    return Note(
+        code,
+        f"促销「{label}」不适用：{why.zh}",
+        f"promotion {label} does not apply: {why.en}",
+        {"promotion": b.id, "reason_code": why.reason.value},
+    )
 
 
 # A wallet coupon that is not used, and why; made into an `Unusable` once the
@@ -1753,10 +1801,51 @@ def _candidates(
 Unused = tuple[WalletCoupon, Ineligible]
 
 
-def _unusable(coupon: WalletCoupon, why: Ineligible) -> Unusable:
+def _unusable(coupon: WalletCoupon, why: Ineligible, by_id: Mapping[str, Benefit]) -> Unusable:
     # A reason may be shared by the coupons of a template (see `_alone`, `s.memo`):
     # each coupon gets its own copy of the details.
-    return Unusable(coupon.id, coupon.template, why.reason.value, why.zh, why.en, dict(why.detail))
+    b = by_id.get(coupon.template)
+    if b is not None and why.reason is Reason.NO_ELIGIBLE_ITEMS:
+        why = reasons.with_scope(why, b.scope.categories, b.scope.skus)
+    return Unusable(
+        coupon.id,
+        coupon.template,
+        why.reason.value,
+        why.zh,
+        why.en,
+        dict(why.detail),
+        (b.name or b.id) if b is not None else coupon.template,
+    )
+
+
+def _forced_note(coupon_id: str, label: str, why: Ineligible) -> Note:
+    return Note(
+        "forced_coupon_unusable",
+        f"指定的「{label}」不可用：{why.zh}",
+        f"the chosen {label} cannot be used: {why.en}",
+        {"coupon_id": coupon_id, "reason_code": why.reason.value},
+    )
+
+
+def _forced_unusable(s: _Search, coupon_id: str, unusable: list[Unused]) -> Note:
+    """A forced coupon that is not a candidate: why (from `unusable`), or that
+    the member does not hold it."""
+    why = next((w for coupon, w in unusable if coupon.id == coupon_id), None)
+    if why is not None:
+        return _forced_note(coupon_id, _coupon_label(s, coupon_id), why)
+    return Note(
+        "forced_coupon_unusable",
+        f"指定的券 {coupon_id} 不在会员的券包中",
+        f"the chosen coupon {coupon_id} is not in the member's wallet",
+        {"coupon_id": coupon_id, "reason_code": "not_in_wallet"},
+    )
+
+
+def _coupon_label(s: _Search, coupon_id: str) -> str:
+    """The name of a wallet coupon's template, or the coupon id."""
+    coupon = next((w for w in s.member.wallet if w.id == coupon_id), None)
+    b = s.rules.benefit(coupon.template) if coupon is not None else None
+    return (b.name or b.id) if b is not None else coupon_id
 
 
 def _alone(s: _Search, c: Candidate) -> int | Ineligible:
@@ -1796,29 +1885,44 @@ def _movers(s: _Search, idle: list[Candidate], pool: list[Candidate]) -> list[Ca
 
 
 def _choose(
-    s: _Search, cands: list[Candidate], unusable: list[Unused], notes: list[str]
+    s: _Search, cands: list[Candidate], unusable: list[Unused], notes: list[Note]
 ) -> Evaluation:
     forced: list[Candidate] = []
     rejected: set[str] = set()
     for coupon_id in dict.fromkeys(s.options.force):
         c = next((x for x in cands if x.key == coupon_id), None)
         if c is None:
-            notes.append(f"forced coupon {coupon_id} cannot be used (see unusable)")
+            notes.append(_forced_unusable(s, coupon_id, unusable))
             continue
         why = _fits(s, forced, c)
         if why is not None:
             unusable.append((c.coupon, why))  # type: ignore[arg-type]
-            notes.append(f"forced coupon {coupon_id} conflicts with another forced coupon")
+            notes.append(
+                Note(
+                    "forced_coupon_conflict",
+                    f"指定的「{c.label}」与另一张指定的券不可同时使用：{why.zh}",
+                    f"the chosen {c.label} cannot go with another chosen coupon: {why.en}",
+                    {"coupon_id": coupon_id, "reason_code": why.reason.value},
+                )
+            )
             rejected.add(c.key)
             continue
         alone = evaluate(s, (*forced, c))
         if alone.failed is not None:
-            unusable.append((c.coupon, alone.failed[1]))  # type: ignore[arg-type]
-            notes.append(f"forced coupon {coupon_id} cannot be used: {alone.failed[1].en}")
+            failed = alone.failed[1]
+            unusable.append((c.coupon, failed))  # type: ignore[arg-type]
+            notes.append(_forced_note(coupon_id, c.label, failed))
             rejected.add(c.key)
             continue
         forced.append(c)
-        notes.append(f"cashier forced coupon {coupon_id}")
+        notes.append(
+            Note(
+                "coupon_forced",
+                f"收银员指定使用「{c.label}」",
+                f"the cashier chose {c.label}",
+                {"coupon_id": coupon_id},
+            )
+        )
     rest = [c for c in cands if c not in forced and c.key not in rejected]
     optional: list[Candidate] = []
     idle: list[Candidate] = []  # usable, but save nothing alone
@@ -1828,7 +1932,7 @@ def _choose(
             if c.coupon is not None:
                 unusable.append((c.coupon, saves))
             else:
-                notes.append(f"promotion {c.benefit.id} does not apply: {saves.en}")
+                notes.append(_promotion_note("promotion_not_applicable", c.benefit, saves))
             continue
         if saves <= 0:
             idle.append(c)
@@ -1854,7 +1958,14 @@ def _choose(
             if trial.saving >= 0 and trial.discount > current.discount:
                 chosen.append(c)
                 current = trial
-        notes.append("strategy earliest_expiry: soonest-expiring usable coupons first")
+        notes.append(
+            Note(
+                "strategy_earliest_expiry",
+                "优先使用最早到期的券",
+                "the coupons that expire first are used first",
+                {},
+            )
+        )
         promos = [x for x in optional if x.coupon is None]
         return search(s, tuple(chosen), promos)
     return search(s, tuple(forced), optional)
@@ -1906,50 +2017,100 @@ def _by_coupon_id(unused: Unused) -> str:
 
 
 def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -> Quote:
-    """Price `cart` for `member` under `rules`; deterministic for equal inputs."""
+    """Price `cart` for `member` under `rules`; deterministic for equal inputs.
+
+    The explanation is built for the chosen combination only, once the search is
+    over, from the names in the rule set (templates', promotions', tiers')."""
     check_cart(cart)
-    notes: list[str] = []
+    notes: list[Note] = []
     if options.skip_all:
         amounts, member_saving = [line.subtotal for line in cart.lines], 0
-        notes.append("cashier skipped all benefits")
+        notes.append(Note("benefits_skipped", *reasons.SIMPLE[Reason.SKIPPED], {}))
     else:
         amounts, member_saving = _member_prices(rules, member, cart)
     start = State.start(cart.lines, amounts)
     applied: list[Applied] = []
     if member_saving:
         per_line = [sub - a for sub, a in zip(start.original, amounts, strict=True)]
+        tier = member.tier or ""
+        tier_name = rules.tier_names.get(tier, tier)
         applied.append(
-            Applied("member_price", "member_price", member_saving, None, tuple(per_line))
+            Applied(
+                "member_price",
+                "member_price",
+                member_saving,
+                None,
+                tuple(per_line),
+                f"会员价（{tier_name}）",
+            )
         )
-        notes.append(f"member price for tier {member.tier}: saves {yuan(member_saving)}")
+        notes.append(
+            Note(
+                "member_price",
+                f"会员价（{tier_name}）省 {yuan(member_saving)} 元",
+                f"member price ({tier_name}) saves ¥{yuan(member_saving)}",
+                {"tier": member.tier, "saving_fen": member_saving},
+            )
+        )
     unusable: list[Unused] = []
-    cands, cand_notes = _candidates(rules, member, cart, options, unusable)
-    notes += cand_notes
+    cands, by_id = _candidates(rules, member, cart, options, unusable, notes)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
     s = _Search(rules, member, options, start, order)
     best = _choose(s, cands, unusable, notes)
     _explain_rest(s, best, cands, unusable)
     results = best.results
     for c, outcome in results:
+        label = c.label
+        saving = outcome.saving
         applied.append(
             Applied(
                 c.benefit.id,
                 c.benefit.kind.value,
-                outcome.saving,
+                saving,
                 c.coupon.id if c.coupon else None,
                 tuple(outcome.per_line),
+                label,
             )
         )
-        notes.append(
-            f"{'coupon ' + c.key if c.coupon else 'promotion ' + c.benefit.id} "
-            f"({c.benefit.kind.value}) saves {yuan(outcome.saving)}"
-            + ("" if outcome.saving else ", but the units it takes let the others save more")
-        )
+        detail: dict[str, object] = {"benefit": c.benefit.id, "kind": c.benefit.kind.value}
+        if c.coupon is not None:
+            detail["coupon_id"] = c.coupon.id
+        detail["saving_fen"] = saving
+        code = "coupon_applied" if c.coupon else "promotion_applied"
+        if saving:
+            notes.append(
+                Note(
+                    code, f"{label} 省 {yuan(saving)} 元", f"{label} saves ¥{yuan(saving)}", detail
+                )
+            )
+        else:
+            notes.append(
+                Note(
+                    code,
+                    f"{label} 本身不省钱，但让其他优惠多省",
+                    f"{label} saves nothing itself but lets the other benefits save more",
+                    detail,
+                )
+            )
     if best.points:
-        notes.append(f"points offset: {best.points} points for {yuan(best.offset)}")
+        notes.append(
+            Note(
+                "points_offset",
+                f"{best.points} 积分抵 {yuan(best.offset)} 元",
+                f"{best.points} points pay ¥{yuan(best.offset)}",
+                {"points": best.points, "offset_fen": best.offset},
+            )
+        )
     elif options.points != PointsRequest.NONE and not _points_allowed(best.combo):
-        notes.append("points offset not allowed with the chosen coupon(s)")
-    notes.append(f"search evaluated {s.evaluations} combination(s)")
+        notes.append(
+            Note(
+                "points_offset_not_allowed",
+                "所选的券不可与积分抵扣同用",
+                "points cannot pay together with the chosen coupon(s)",
+                {},
+            )
+        )
+    debug = {"combinations_evaluated": s.evaluations}
     discount, points, offset = best.discount, best.points, best.offset
     left = best.state.amounts
     offsets = best.offset_lines or [0] * len(cart.lines)
@@ -1961,14 +2122,26 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
     change_lines = allocate(change, after)
     if change:
         applied.append(
-            Applied("change_rounding", "change_rounding", change, None, tuple(change_lines))
+            Applied("change_rounding", "change_rounding", change, None, tuple(change_lines), "抹零")
         )
-        notes.append(f"rounding off the change (抹零): {yuan(change)}")
+        notes.append(
+            Note(
+                "change_rounding",
+                f"抹零 {yuan(change)} 元",
+                f"rounding off the change: ¥{yuan(change)}",
+                {"rounding_fen": change},
+            )
+        )
     paid = [a - c for a, c in zip(after, change_lines, strict=True)]
-    multipliers = [
-        c.benefit.points_multiplier for c, _ in results if c.benefit.points_multiplier is not None
-    ]
-    earned = earn(rules, member, cart, paid, [Fraction(m) for m in multipliers])
+    multiplied = [c for c, _ in results if c.benefit.points_multiplier is not None]
+    earned = earn(
+        rules,
+        member,
+        cart,
+        paid,
+        [Fraction(c.benefit.points_multiplier or 1) for c in multiplied],
+        [(c.benefit.id, c.label) for c in multiplied],
+    )
     notes += earned.explanation
 
     lines = []
@@ -1997,7 +2170,9 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
         payable=sum(paid),
         points_earned=earned.total,
         applied=tuple(applied),
-        unusable=tuple([_unusable(coupon, why) for coupon, why in unusable]),
+        unusable=tuple([_unusable(coupon, why, by_id) for coupon, why in unusable]),
         lines=tuple(lines),
         explanation=tuple(notes),
+        points_rules=earned.rules,
+        debug=debug,
     )

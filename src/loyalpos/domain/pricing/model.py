@@ -93,6 +93,7 @@ class Applied:
     saving: int
     coupon_id: str | None = None
     per_line: tuple[int, ...] = ()
+    name: str = ""  # what the cashier and the customer know it by (the template's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,43 @@ class Unusable:
     message_zh: str
     message_en: str
     detail: dict[str, object] = field(default_factory=dict)
+    name: str = ""  # the template's name (its id when the template is unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One step of a quote's explanation, for the cashier and the customer: the
+    sentence in 简体中文 and in English, built from the names in the rule set
+    ("8折券 省 64.00 元"), a `code` an integrator can switch on, which never
+    changes with the wording, and the figures the sentence names (`detail`)."""
+
+    code: str
+    zh: str
+    en: str
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PointsRule:
+    """One earning rule or multiplier that produced an order's points, so that
+    "why did I get 36 points?" has an answer that can be stored with the order.
+
+    `kind`: an `EarnKind` value, or `coupon_multiplier`. `factor` (exact, as
+    text: "1.5", "1/3") is points per 元 for a rate (`base`, `category_rate`,
+    `exclude`, which is "0") and the multiplier for a multiplier. `points` is
+    what the rule gave: for a rate, the points of the lines it priced (with
+    every multiplier, the one rounding shared out over the rates by largest
+    remainder), `paid` what those lines paid; for a bonus, the bonus. The
+    `points` of a quote's rules add up to its `points_earned`."""
+
+    rule: str
+    kind: str
+    description: str
+    zh: str
+    en: str
+    factor: str | None = None
+    points: int | None = None
+    paid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +166,8 @@ class Quote:
     applied: tuple[Applied, ...]
     unusable: tuple[Unusable, ...]
     lines: tuple[LineQuote, ...]
-    explanation: tuple[str, ...]
+    explanation: tuple[Note, ...]
+    # The earning rules behind `points_earned` (see `PointsRule`).
+    points_rules: tuple[PointsRule, ...] = ()
+    # For developers, not for the till: how the search went (combinations evaluated).
+    debug: dict[str, int] = field(default_factory=dict)

@@ -79,6 +79,14 @@ class ThresholdBase(StrEnum):
     DISCOUNTED = "discounted"
 
 
+class ReturnPolicy(StrEnum):
+    """When a refund gives a used coupon back to the wallet (退券规则), per template."""
+
+    FULL_REFUND = "full_refund"  # only when the whole order is refunded (the default)
+    THRESHOLD_BROKEN = "threshold_broken"  # once what is left no longer meets its condition
+    NEVER = "never"  # a used coupon stays used
+
+
 @dataclass(frozen=True, slots=True)
 class MemberLimit:
     per_day: int | None = None
@@ -114,6 +122,7 @@ class Benefit:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     member_limit: MemberLimit = MemberLimit()
+    return_policy: ReturnPolicy = ReturnPolicy.FULL_REFUND
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +212,9 @@ class RuleSet:
     member_prices: MemberPrices = MemberPrices()
     change_rounding: ChangeRounding = ChangeRounding.NONE
     store_change_rounding: dict[str, ChangeRounding] = field(default_factory=dict)
+    # Tier id -> the name a cashier and a customer know it by (金卡), for the
+    # explanations; a tier not listed is shown by its id.
+    tier_names: dict[str, str] = field(default_factory=dict)
 
     def benefit(self, benefit_id: str) -> Benefit | None:
         return next((b for b in self.benefits if b.id == benefit_id), None)
