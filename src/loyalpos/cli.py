@@ -37,6 +37,9 @@ app.add_typer(key_app, name="key")
 F = TypeVar("F", bound=Callable[..., Any])
 BrandOpt = Annotated[str, typer.Option("--brand", "-b", help="brand code")]
 InFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+# A rule or simulation document: read by rules/documents.py, so a missing file, a
+# directory or an unreadable one answers the documented JSON error, not a usage text.
+DocFile = Annotated[Path, typer.Argument(help="YAML or JSON file")]
 
 
 def _ctx() -> Context:
@@ -463,7 +466,7 @@ def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None)
 @_command(rules_app, "import")
 def rules_import(
     brand: BrandOpt,
-    file: InFile,
+    file: DocFile,
     comment: str = "",
     author: str | None = None,
     publish_now: Annotated[bool, typer.Option("--publish", help="publish it at once")] = False,
@@ -472,14 +475,14 @@ def rules_import(
     ] = None,
 ) -> None:
     """Save a YAML/JSON rule set as a new draft version (and optionally publish it)."""
+    from loyalpos.rules.documents import read_file
     from loyalpos.service import rulesets
 
+    text = read_file(file)
     ctx = _ctx()
     try:
         bid = _brand_id(ctx, brand)
-        v = rulesets.save_draft(
-            ctx, bid, file.read_text(encoding="utf-8"), author=author, comment=comment
-        )
+        v = rulesets.save_draft(ctx, bid, text, author=author, comment=comment)
         if publish_now or effective_from:
             start = datetime.fromisoformat(effective_from) if effective_from else None
             v = rulesets.publish(ctx, bid, v.version, effective_from=start, by=author)
@@ -654,12 +657,12 @@ def reconcile_day(
 
 
 @_command(app)
-def simulate(file: InFile) -> None:
+def simulate(file: DocFile) -> None:
     """Price one cart under a rule set (YAML or JSON) and print the quote as JSON."""
+    from loyalpos.rules.documents import read_file
     from loyalpos.rules.simulate import simulate_text
 
-    result = simulate_text(file.read_text(encoding="utf-8"))
-    _out(result)
+    _out(simulate_text(read_file(file)))
 
 
 webhook_app = typer.Typer(

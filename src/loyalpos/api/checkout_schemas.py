@@ -8,11 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from loyalpos import integers as whole
 from loyalpos.api.schemas import DbId, IdentityIn, PointsRuleOut, Strict
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 Staff = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-Fen = Annotated[int, Field(ge=0, le=10_000_000_000)]
+# Money, quantities and points are JSON integers only (loyalpos/integers.py).
+Fen = Annotated[int, whole.fen(ge=0, le=10_000_000_000)]
+UnitPriceFen = Annotated[int, whole.fen(ge=0, le=100_000_000)]
+Qty = Annotated[int, whole.count(ge=1, le=10_000)]
+POINTS_USED = whole.points(ge=0, le=1_000_000_000)
+PointsUsed = Annotated[int, POINTS_USED]
 
 
 class MemberRefIn(Strict):
@@ -34,15 +40,17 @@ class LineIn(Strict):
     sku: Code
     category: Annotated[str, StringConstraints(max_length=64)] = ""
     name: Annotated[str, StringConstraints(max_length=200)] = ""
-    unit_price_fen: Annotated[int, Field(ge=0, le=100_000_000)]
-    qty: Annotated[int, Field(ge=1, le=10_000)]
+    unit_price_fen: UnitPriceFen
+    qty: Qty
 
 
 class OptionsIn(Strict):
     """Cashier overrides: points to use ("max", "none" or a number), coupons forced
     or excluded by id, or skip every benefit (暂不使用权益)."""
 
-    points: Literal["none", "max"] | Annotated[int, Field(ge=0, le=1_000_000_000)] = "none"
+    points: Annotated[
+        Literal["none", "max"] | int, whole.WordOrWhole(("none", "max"), POINTS_USED)
+    ] = "none"
     strategy: Literal["max_saving", "earliest_expiry"] = "max_saving"
     force: Annotated[list[DbId], Field(max_length=20)] = []
     exclude: Annotated[list[DbId], Field(max_length=200)] = []
@@ -79,9 +87,7 @@ class ConfirmIn(CartIn):
     coupon_ids: Annotated[list[DbId], Field(max_length=20)] = Field(
         default=[], description="the coupons the quote chose (and the customer accepted)"
     )
-    points: Annotated[int, Field(ge=0, le=1_000_000_000)] = Field(
-        default=0, description="points redeemed, as quoted"
-    )
+    points: PointsUsed = Field(default=0, description="points redeemed, as quoted")
     tenders: Annotated[list[TenderIn], Field(min_length=1, max_length=10)]
     payer: IdentityIn | None = Field(
         default=None, description="the WeChat/Alipay payer id returned with the payment"
@@ -103,8 +109,8 @@ class LateBatchIn(Strict):
 
 
 class RefundLineIn(Strict):
-    line_no: Annotated[int, Field(ge=1, le=500)]
-    qty: Annotated[int, Field(ge=1, le=10_000)]
+    line_no: Annotated[int, whole.count(ge=1, le=500)]
+    qty: Qty
 
 
 class RefundIn(Strict):

@@ -7,11 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-Points = Annotated[int, Field(gt=0, le=1_000_000_000)]
+from loyalpos import integers as whole
+
+# Numbers in request bodies are JSON integers only (loyalpos/integers.py):
+# "100", 100.0 and true are refused, not read as 100 and 1.
+Points = Annotated[int, whole.points(gt=0, le=1_000_000_000)]
+SignedPoints = Annotated[int, whole.points(ge=-1_000_000_000, le=1_000_000_000)]
 # Row ids are BIGINT (SQLite: 64-bit rowid); a larger number is invalid input,
 # not a database overflow.
 MAX_ID = 2**63 - 1
-DbId = Annotated[int, Field(gt=0, le=MAX_ID)]
+DbId = Annotated[int, whole.ident(gt=0, le=MAX_ID)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
 
@@ -160,7 +165,7 @@ class PointsBooking(Strict):
 
 
 class PointsAdjust(Strict):
-    points: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
+    points: SignedPoints
     operator: ShortText
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     expires_on: date | None = None

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from loyalpos.domain.errors import InvalidInput
 from loyalpos.domain.pricing import rules as d
+from loyalpos.rules import documents
 from loyalpos.rules import schema as s
 
 
@@ -163,6 +164,9 @@ def validation_problem(
 
 
 def parse_rule_set(data: Any) -> s.RuleSetDoc:
+    """A rule set from plain data (a loaded file, a JSON body), within the
+    document limits (rules/documents.py) before it is validated."""
+    documents.check_shape(data)
     try:
         return s.RuleSetDoc.model_validate(data)
     except ValidationError as exc:
@@ -170,13 +174,9 @@ def parse_rule_set(data: Any) -> s.RuleSetDoc:
 
 
 def load_text(text: str) -> Any:
-    """YAML (a superset of JSON) to plain data; a syntax error is an InvalidInput."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(
-            f"YAML/JSON 格式错误 (cannot parse): {exc}", code="unparseable"
-        ) from None
+    """YAML (a superset of JSON) to plain data; every problem, from a syntax error
+    to a document too deep or too large, is an InvalidInput (rules/documents.py)."""
+    return documents.load_text(text)
 
 
 class _Dumper(yaml.SafeDumper):

@@ -1,6 +1,8 @@
 """The rule-set document: what HQ writes, validated field by field.
 
-Money is integer 分 (fields end in `_fen`); percentages are "pay N%" with up to
+Money is integer 分 (fields end in `_fen`); money, points, counts and limits are
+integers by type (a YAML/JSON integer: `1250.0`, `"1250"` and `true` are
+refused, loyalpos/integers.py); percentages are "pay N%" with up to
 two decimals (`percent: 95` is 95折, `88.5` is 88.5%). A wrong rule is refused
 with pydantic's message naming the field (e.g. `coupons.0.threshold_fen`).
 """
@@ -13,8 +15,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Fen = Annotated[int, Field(ge=0, le=100_000_000)]
-PositiveFen = Annotated[int, Field(gt=0, le=100_000_000)]
+from loyalpos import integers as whole
+
+Fen = Annotated[int, whole.fen(ge=0, le=100_000_000)]
+PositiveFen = Annotated[int, whole.fen(gt=0, le=100_000_000)]
+BonusPoints = Annotated[int, whole.points(gt=0, le=10_000_000)]
+Limit = Annotated[int, whole.count(gt=0)]
 Percent = Annotated[Decimal, Field(gt=0, le=100, decimal_places=2)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=4)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-.:]+$")]
@@ -32,7 +38,7 @@ class ScopeDoc(Model):
     skus: list[str] = []
     exclude_skus: list[str] = []
     tiers: list[str] = []
-    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+    weekdays: list[Annotated[int, whole.count(ge=1, le=7)]] = Field(
         default=[], description="ISO weekdays: 1 = Monday ... 7 = Sunday"
     )
     dates: list[date] = []
@@ -117,7 +123,7 @@ class TimeMultiplierEarn(Model):
 
 class Step(Model):
     spend_fen: PositiveFen
-    points: Annotated[int, Field(gt=0, le=10_000_000)]
+    points: BonusPoints
 
 
 class ThresholdBonusEarn(Model):
@@ -131,7 +137,7 @@ class ThresholdBonusEarn(Model):
 class FirstOrderEarn(Model):
     id: Ident
     kind: Literal["first_order_bonus"]
-    points: Annotated[int, Field(gt=0, le=10_000_000)]
+    points: BonusPoints
     scope: ScopeDoc = ScopeDoc()
     description: str = ""
 
@@ -150,10 +156,10 @@ EarnDoc = Annotated[
 
 class OffsetDoc(Model):
     enabled: bool = True
-    points_per_yuan: Annotated[int, Field(gt=0, le=100_000)] = 100
+    points_per_yuan: Annotated[int, whole.points(gt=0, le=100_000)] = 100
     cap_percent: Percent = Decimal(100)
-    min_points: Annotated[int, Field(ge=0)] = 0
-    step: Annotated[int, Field(gt=0)] = 100
+    min_points: Annotated[int, whole.points(ge=0)] = 0
+    step: Annotated[int, whole.points(gt=0)] = 100
 
     @model_validator(mode="after")
     def _whole_fen(self) -> OffsetDoc:
@@ -171,10 +177,10 @@ class PointsDoc(Model):
 
 
 class LimitsDoc(Model):
-    per_member_day: Annotated[int, Field(gt=0)] | None = None
-    per_member_week: Annotated[int, Field(gt=0)] | None = None
-    per_member_month: Annotated[int, Field(gt=0)] | None = None
-    total_uses: Annotated[int, Field(gt=0)] | None = None
+    per_member_day: Limit | None = None
+    per_member_week: Limit | None = None
+    per_member_month: Limit | None = None
+    total_uses: Limit | None = None
     total_discount_fen: PositiveFen | None = None
 
 
@@ -198,17 +204,17 @@ class BenefitDoc(Model):
     sku: str | None = None
     price_fen: Fen = 0
     bundle: list[str] = []
-    nth: Annotated[int, Field(ge=2, le=20)] = 2
-    n: Annotated[int, Field(ge=2, le=50)] = 3
+    nth: Annotated[int, whole.count(ge=2, le=20)] = 2
+    n: Annotated[int, whole.count(ge=2, le=50)] = 3
     threshold_base: Literal["original", "discounted"] | None = None
     exclusive: bool = False
     with_points: bool = False
-    max_per_order: Annotated[int, Field(ge=1, le=50)] = 1
-    priority: int = 0
+    max_per_order: Annotated[int, whole.count(ge=1, le=50)] = 1
+    priority: Annotated[int, whole.count()] = 0
     points_multiplier: Multiplier | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
-    valid_days: Annotated[int, Field(gt=0, le=3650)] | None = None
+    valid_days: Annotated[int, whole.count(gt=0, le=3650)] | None = None
     limits: LimitsDoc = LimitsDoc()
     return_policy: ReturnPolicy = Field(
         default="full_refund",
@@ -245,7 +251,7 @@ class BenefitDoc(Model):
 
 
 class StackingDoc(Model):
-    max_coupons: Annotated[int, Field(ge=0, le=20)] = 1
+    max_coupons: Annotated[int, whole.count(ge=0, le=20)] = 1
     threshold_base: Literal["original", "discounted"] = "discounted"
     exclusive_groups: list[list[str]] = []
     forbidden_pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = []
@@ -312,10 +318,10 @@ class CampaignDoc(Model):
     min_paid_fen: Fen = 0
     category: str | None = None
     to_tier: str | None = None
-    dormant_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    dormant_days: Annotated[int, whole.count(ge=1, le=3650)] = 90
     stores: list[str] = []
     issue: list[Ident] = []
-    points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    points: Annotated[int, whole.points(ge=0, le=1_000_000)] = 0
     tag: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     on_refund: OnRefundDoc | None = Field(
         default=None,

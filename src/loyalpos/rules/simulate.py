@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from loyalpos import integers as whole
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.engine import quote
-from loyalpos.rules import convert
+from loyalpos.rules import convert, documents
 from loyalpos.rules.schema import Fen, Model, RuleSetDoc
 
 
@@ -21,15 +22,19 @@ class WalletCouponDoc(Model):
     valid_from: datetime | None = None
 
 
+Uses = Annotated[int, whole.count(ge=0)]
+Balance = Annotated[int, whole.points(ge=0)]
+
+
 class UsageDoc(Model):
-    day: int = 0
-    week: int = 0
-    month: int = 0
+    day: Uses = 0
+    week: Uses = 0
+    month: Uses = 0
 
 
 class MemberDoc(Model):
     tier: str | None = None
-    points: Annotated[int, Field(ge=0)] = 0
+    points: Balance = 0
     first_order: bool = False
     wallet: Annotated[list[WalletCouponDoc], Field(max_length=1000)] = []
     usage: dict[str, UsageDoc] = {}
@@ -40,7 +45,7 @@ class LineDoc(Model):
     category: str = ""
     name: str = ""
     unit_price_fen: Fen
-    qty: Annotated[int, Field(ge=1, le=10_000)]
+    qty: Annotated[int, whole.count(ge=1, le=10_000)]
 
 
 class CartDoc(Model):
@@ -50,12 +55,14 @@ class CartDoc(Model):
 
 
 class BudgetDoc(Model):
-    uses: Annotated[int, Field(ge=0)] | None = None
-    discount_fen: Annotated[int, Field(ge=0)] | None = None
+    uses: Uses | None = None
+    discount_fen: Annotated[int, whole.fen(ge=0)] | None = None
 
 
 class OptionsDoc(Model):
-    points: Literal["none", "max"] | Annotated[int, Field(ge=0)] = "none"
+    points: Annotated[
+        Literal["none", "max"] | int, whole.WordOrWhole(("none", "max"), whole.points(ge=0))
+    ] = "none"
     strategy: Literal["max_saving", "earliest_expiry"] = "max_saving"
     force: list[str] = []
     exclude: list[str] = []
@@ -185,7 +192,9 @@ def quote_json(q: m.Quote) -> dict[str, Any]:
 
 
 def simulate(data: Any) -> dict[str, Any]:
-    """Validate a simulation document and price it."""
+    """Validate a simulation document and price it. The document limits
+    (rules/documents.py) come first, for a body the API has parsed as well."""
+    documents.check_shape(data)
     try:
         doc = SimulationDoc.model_validate(data)
     except ValidationError as exc:

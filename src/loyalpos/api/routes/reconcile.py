@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StringConstraints
 
+from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, PrincipalDep
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
@@ -16,7 +17,7 @@ from loyalpos.service import reconcile
 router = APIRouter(prefix="/v1", tags=["reconciliation"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
-Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
+Fen = Annotated[int, whole.fen(ge=0, le=MAX_FEN)]
 OrderNo = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Method = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
@@ -31,7 +32,7 @@ class ReconcileIn(Strict):
     checkout (before refunds)."""
 
     date: dt.date = Field(description="the store's local calendar day")
-    order_count: Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    order_count: Annotated[int, whole.count(ge=0, le=MAX_COUNT)]
     amount_fen: Fen
     tenders: Annotated[dict[Method, Fen], Field(max_length=64)] = Field(
         default_factory=dict, description='fen per tender method, e.g. {"wechat": 12800}'

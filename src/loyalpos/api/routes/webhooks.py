@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StringConstraints
 
+from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, HqDep
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.service import webhooks
@@ -68,10 +69,10 @@ class DeliveryPublic(BaseModel):
 
 
 class BackfillRequest(Strict):
-    after_event_id: Annotated[int, Field(ge=0, le=MAX_ID)] = Field(
+    after_event_id: Annotated[int, whole.ident(ge=0, le=MAX_ID)] = Field(
         default=0, description="send events with a higher id (0: from the first)"
     )
-    limit: Annotated[int, Field(ge=1, le=webhooks.MAX_BACKFILL)] = webhooks.MAX_BACKFILL
+    limit: Annotated[int, whole.count(ge=1, le=webhooks.MAX_BACKFILL)] = webhooks.MAX_BACKFILL
 
 
 class BackfillPublic(BaseModel):
