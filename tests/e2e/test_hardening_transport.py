@@ -187,14 +187,20 @@ def connection_of(response: httpx.Response) -> Any:
     return response.extensions["network_stream"].get_extra_info("client_addr")
 
 
-def assert_unavailable(response: httpx.Response, what: str) -> None:
+def assert_unavailable(
+    response: httpx.Response, what: str, *, may_have_applied: bool = False
+) -> None:
+    """503 in the error shape; `may_have_applied` when the cut came at the commit,
+    so the answer must not promise that sending it again is harmless."""
     assert response.status_code == 503, (what, response.status_code, response.text)
     assert int(response.headers["retry-after"]) > 0, what
     assert response.headers["content-type"] == "application/json", what
     assert "close" not in response.headers.get("connection", ""), what
     error = response.json()["error"]
     assert error["code"] == "database_unavailable", what
-    assert "数据库暂时不可用，请稍后重试" in error["message"], what
+    assert error["detail"]["may_have_applied"] is may_have_applied, what
+    expected = "本次操作可能已生效" if may_have_applied else "数据库暂时不可用，请稍后重试"
+    assert expected in error["message"], what
     assert set(error) == {"code", "message", "detail"}, what
 
 
@@ -318,7 +324,7 @@ def test_a_confirm_whose_answer_was_lost_with_the_database_replays_its_booking(
         server.proxy.cut_after_commit(b"INSERT INTO orders")
         try:
             lost = till.post("/v1/orders", json=body)
-            assert_unavailable(lost, "confirm")
+            assert_unavailable(lost, "confirm", may_have_applied=True)
             # It was booked: PostgreSQL committed, the server never heard back.
             assert count_orders(server, "CUT-ANSWER-LOST") == 1
         finally:

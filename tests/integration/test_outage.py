@@ -6,6 +6,7 @@ Over HTTP against a real server whose PostgreSQL is cut: tests/e2e/test_hardenin
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import sqlite3
@@ -117,6 +118,17 @@ def test_errors_that_are_not_an_outage_stay_what_they_are(ctx: Context) -> None:
         assert outage(exc) is None, repr(exc)
 
 
+@pytest.mark.postgres
+def test_a_cancelled_statement_is_not_an_outage(pg_ctx: Context) -> None:
+    """57014 (a statement timeout) would fail again the same way: telling the till to
+    retry would hide it. Class 57's shutdowns (57P01, above) are outages."""
+    with pg_ctx.engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL statement_timeout = 10"))
+        cancelled = _raised(lambda: conn.execute(text("SELECT pg_sleep(1)")))
+    assert getattr(getattr(cancelled, "orig", None), "sqlstate", None) == "57014"
+    assert outage(cancelled) is None
+
+
 def test_a_sqlite_file_that_cannot_be_opened_is_an_outage(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
     exc = _raised(engine.connect)
@@ -221,7 +233,10 @@ def test_a_lost_database_answers_503_on_every_route_fast_path_included(
             assert answer.headers["content-type"] == "application/json"
             error = answer.json()["error"]
             assert error["code"] == "database_unavailable" and LOST in error["message"], call
-            assert error["detail"] == {"retry_after_seconds": errors.RETRY_AFTER_SECONDS}
+            assert error["detail"] == {
+                "retry_after_seconds": errors.RETRY_AFTER_SECONDS,
+                "may_have_applied": False,
+            }
         # Logged once per failure, as one line without a traceback.
         lines = [r for r in caplog.records if "database unavailable" in r.getMessage()]
         assert len(lines) == len(answers), [r.getMessage() for r in caplog.records]
@@ -250,3 +265,32 @@ def test_a_database_host_that_never_answers_is_an_outage_within_the_connect_time
         engine.dispose()
     assert isinstance(outage(exc), DatabaseUnavailable), repr(exc)
     assert waited < 10, waited
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_at_commit_says_the_request_may_have_applied(pg_ctx: Context) -> None:
+    """Lost before the commit, nothing took effect and the 503 says so; lost at the
+    commit, the server may have committed, and the 503 must not promise a safe resend."""
+    ctx = pg_ctx
+    with pytest.raises(DatabaseUnavailable) as at_commit:
+        with ctx.transaction() as conn:
+            conn.execute(text("SELECT 1"))
+            _kill_backend(ctx, conn)
+    assert at_commit.value.committing
+    answer = errors.response_for(at_commit.value)
+    assert answer.status_code == 503
+    error = json.loads(bytes(answer.body))["error"]
+    assert error["detail"]["may_have_applied"] is True
+    assert "可能已生效" in error["message"]
+
+    def lost_at_a_statement() -> None:
+        with ctx.transaction() as conn:
+            conn.execute(text("SELECT 1"))
+            _kill_backend(ctx, conn)
+            conn.execute(text("SELECT 1"))
+
+    down = outage(_raised(lost_at_a_statement))
+    assert down is not None and not down.committing
+    error = json.loads(bytes(errors.response_for(down).body))["error"]
+    assert error["detail"]["may_have_applied"] is False
+    assert error["message"].startswith(LOST)

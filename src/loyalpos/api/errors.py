@@ -109,7 +109,7 @@ def unavailable_response(down: DatabaseUnavailable, scope: Scope | None = None) 
         503,
         down.code,
         down.message,
-        {"retry_after_seconds": RETRY_AFTER_SECONDS},
+        {"retry_after_seconds": RETRY_AFTER_SECONDS, "may_have_applied": down.committing},
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 

@@ -25,11 +25,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loyalpos.domain.errors import DatabaseUnavailable
 
-# SQLSTATE classes of a server that is unreachable, going away or overloaded:
-# 08 connection exception, 53 insufficient resources (too many connections,
-# disk full, out of memory), 57 operator intervention (shutdown, crash,
-# starting up, a cancelled statement), 58 system error (I/O).
-_PG_OUTAGE_CLASSES = ("08", "53", "57", "58")
+# SQLSTATEs of a server that is unreachable, going away or overloaded: the
+# connection exceptions of class 08 (not 08P01, a protocol violation, which is a
+# bug), class 53 (too many connections, disk full, out of memory), the
+# shutdowns of class 57 (57P01-57P05; not 57014, a cancelled statement, which
+# fails again the same way) and 58030, an I/O error.
+_PG_OUTAGE_STATES = frozenset(
+    {"08000", "08001", "08003", "08004", "08006", "08007"}
+    | {"53000", "53100", "53200", "53300", "53400"}
+    | {"57P01", "57P02", "57P03", "57P04", "57P05", "58030"}
+)
 
 # SQLite's primary result codes of a file that cannot be used now: busy past
 # the busy timeout, locked, out of memory, I/O error, disk full, cannot open.
@@ -64,7 +69,7 @@ def _driver_outage(exc: BaseException | None) -> bool:
     if isinstance(exc, psycopg.OperationalError):
         state = exc.sqlstate
         # No SQLSTATE: the client library's own failure (refused, reset, EOF).
-        return state is None or state.startswith(_PG_OUTAGE_CLASSES)
+        return state is None or state in _PG_OUTAGE_STATES
     if isinstance(exc, sqlite3.OperationalError):
         return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_OUTAGE_CODES
     return False

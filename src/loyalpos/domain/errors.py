@@ -77,8 +77,14 @@ class Forbidden(DomainError):
 class DatabaseUnavailable(Exception):
     """The database could not be reached, or dropped the connection, while a
     request ran (a restart, a failover, a network cut): nothing is wrong with the
-    request, and sending it again later is safe (confirm and refund are
-    idempotent by their numbers; the rest read or are refused as before).
+    request itself.
+
+    Before the commit was sent nothing took effect, and the request may be sent
+    again as is. Lost while committing (`committing`), the server may have
+    committed: a request that carries its own number (confirm, refund, late
+    orders) or an idempotency key replays its first result when sent again;
+    any other write must be checked before it is sent again, and the answer
+    says so (`may_have_applied`).
 
     Deliberately not a `DomainError`: code that answers a request's domain
     errors one by one (a late-order batch rejecting one order) must not turn an
@@ -87,8 +93,19 @@ class DatabaseUnavailable(Exception):
     answers it with 503 and `Retry-After`."""
 
     code = "database_unavailable"
-    message = "数据库暂时不可用，请稍后重试 (database temporarily unavailable; please retry)"
 
-    def __init__(self, reason: str = "") -> None:
+    def __init__(self, reason: str = "", *, committing: bool = False) -> None:
+        self.committing = committing
         super().__init__(reason or self.message)
         self.reason = reason
+
+    @property
+    def message(self) -> str:
+        if self.committing:
+            return (
+                "数据库在提交时断开，本次操作可能已生效：带单号或幂等键的请求可原样重发，"
+                "其他请求请先查询结果再决定 (the database dropped while committing, so this "
+                "request may have taken effect: resend it as is only if it carries an order "
+                "number or idempotency key; otherwise check first)"
+            )
+        return "数据库暂时不可用，请稍后重试 (database temporarily unavailable; please retry)"

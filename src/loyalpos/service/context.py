@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError
 
 from loyalpos.config import Settings
 from loyalpos.db.engine import READ_ONLY, make_engine
+from loyalpos.db.outage import outage
+from loyalpos.domain.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 
@@ -61,8 +63,22 @@ class Context:
         with self.engine.connect() as conn:
             if read_only:
                 conn = conn.execution_options(**{READ_ONLY: True})
-            with conn.begin():
+            trans = conn.begin()
+            try:
                 yield conn
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+            try:
+                trans.commit()
+            except Exception as exc:
+                # Lost while committing, the server may have committed or not:
+                # the caller must not be told that sending it again is safe.
+                down = outage(exc)
+                if down is None:
+                    raise
+                raise DatabaseUnavailable(down.reason, committing=True) from exc
 
     def remember(self, key: Any, ttl: float, load: Callable[[], T]) -> T:
         """A value from `load`, kept for `ttl` seconds in this process.
