@@ -34,8 +34,21 @@ def nat64(v4: V4) -> str:
 
 
 def nat64_local(v4: V4, subnet: int = 0) -> str:
-    # 64:ff9b:1::/48, any 48 bits of the operator's own, then the IPv4 address.
+    # 64:ff9b:1::/48 with a /96 layout: 48 bits of the operator's own, then the IPv4.
     return str(ipaddress.IPv6Address((0x0064_FF9B_0001 << 80) | (subnet << 32) | int(v4)))
+
+
+def nat64_local_48(v4: V4) -> str:
+    # 64:ff9b:1::/48 with RFC 6052's /48 layout: the IPv4 in bits 48-63 and 72-87.
+    x = int(v4)
+    return str(
+        ipaddress.IPv6Address((0x0064_FF9B_0001 << 80) | ((x >> 16) << 64) | ((x & 0xFFFF) << 40))
+    )
+
+
+def nat64_local_64(v4: V4) -> str:
+    # 64:ff9b:1::/48 with a /64 layout: the IPv4 in bits 72-103.
+    return str(ipaddress.IPv6Address((0x0064_FF9B_0001 << 80) | (int(v4) << 24)))
 
 
 def six_to_four(v4: V4, rest: int = 1) -> str:
@@ -57,16 +70,19 @@ def teredo_server(v4: V4, client: V4 = PUBLIC) -> str:
     )
 
 
+# Forms that carry one IPv4 address: each is exactly as public as it.
 EMBEDDINGS: list[Callable[[V4], str]] = [
     mapped,
     translated,
     compatible,
     nat64,
-    nat64_local,
     six_to_four,
     teredo_client,
     teredo_server,
 ]
+# Local-use NAT64 does not say which layout its network uses: an address is only
+# public when the IPv4 of every layout is, so a private IPv4 in any layout is refused.
+LOCAL_NAT64 = [nat64_local, nat64_local_48, nat64_local_64]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +102,11 @@ EMBEDDINGS: list[Callable[[V4], str]] = [
         ("64:ff9b::127.0.0.1", False),
         ("64:ff9b::8.8.8.8", True),
         ("64:ff9b:1:abcd::192.168.1.1", False),
-        ("64:ff9b:1::8.8.8.8", True),
+        # Local-use NAT64: the /48 layout reads 10.0.0.1 where the /96 one reads 8.8.8.8.
+        ("64:ff9b:1:a00:0:100:808:808", False),
+        # Public in the /96 layout, 0.0.0.0 in the /48 one: ambiguous, refused (a
+        # network that needs it sets LOYALPOS_WEBHOOK_PRIVATE_NETWORK=true).
+        ("64:ff9b:1::8.8.8.8", False),
         ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
         ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
         ("2002:c0a8:101:5::1", False),  # 6to4 of 192.168.1.1
@@ -106,6 +126,9 @@ EMBEDDINGS: list[Callable[[V4], str]] = [
         ("64:ff9b:2::8.8.8.8", True),  # outside both NAT64 prefixes: global unicast
         ("fd00::10.0.0.1", False),  # unique local, whatever follows
         ("fe80::1%eth0", False),
+        ("fec0::1", False),  # the old site-local block, which 3.11 calls global
+        ("3fff::1", False),  # documentation (RFC 9637)
+        ("5f00::1", False),  # SRv6 SIDs
         ("ff02::1", False),
         ("2001:db8::1", False),
         # Plain IPv4.
@@ -158,7 +181,7 @@ def non_public_v4(draw: st.DrawFn) -> V4:
     return V4(int(net.network_address) + offset)
 
 
-@given(non_public_v4(), st.sampled_from(EMBEDDINGS))
+@given(non_public_v4(), st.sampled_from(EMBEDDINGS + LOCAL_NAT64))
 def test_every_embedding_of_a_private_ipv4_is_refused(v4: V4, embed: Callable[[V4], str]) -> None:
     assert not public_address(str(v4))
     assert not public_address(embed(v4))

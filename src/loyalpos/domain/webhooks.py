@@ -145,7 +145,24 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215)
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")  # 6to4 (RFC 3056)
 _TEREDO = ipaddress.IPv6Network("2001::/32")  # Teredo (RFC 4380)
-_LOW32 = (_MAPPED, _TRANSLATED, _COMPATIBLE, _NAT64, _NAT64_LOCAL)
+_LOW32 = (_MAPPED, _TRANSLATED, _COMPATIBLE, _NAT64)
+
+
+def _rfc6052_layouts(x: int) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 address a local-use NAT64 address carries under each RFC 6052
+    layout its operator may use inside 64:ff9b:1::/48: a /48 (bits 48-63 and
+    72-87, skipping the u octet), /56 (56-63 and 72-95), /64 (72-103) or /96
+    prefix (the last 32 bits). The address alone does not say which one the
+    network uses, so each is a candidate and every one must be public."""
+    return tuple(
+        ipaddress.IPv4Address(v)
+        for v in (
+            ((x >> 64) & 0xFFFF) << 16 | (x >> 40) & 0xFFFF,
+            ((x >> 64) & 0xFF) << 24 | (x >> 32) & 0xFFFFFF,
+            (x >> 24) & 0xFFFFFFFF,
+            x & 0xFFFFFFFF,
+        )
+    )
 
 
 def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
@@ -155,14 +172,17 @@ def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
     address inside it, by the host's own stack (mapped, compatible), a NAT64
     gateway on its network, or a 6to4/Teredo relay; so the address is only as
     public as that IPv4 address. The IPv4 is the last 32 bits for the mapped,
-    translated, compatible and NAT64 forms (`64:ff9b:1::/48` as operators use it,
-    with a /96 inside it), bits 16-48 for 6to4; Teredo carries two: its server
+    translated, compatible and well-known NAT64 forms; the local-use NAT64 prefix
+    `64:ff9b:1::/48` gives one candidate per layout (`_rfc6052_layouts`); bits
+    16-48 for 6to4; Teredo carries two: its server
     (bits 32-64) and its client (the last 32 bits, inverted), and both count.
     An IPv4 address embeds nothing (it is itself)."""
     if not isinstance(ip, ipaddress.IPv6Address):
         return ()
     if any(ip in net for net in _LOW32):
         return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    if ip in _NAT64_LOCAL:
+        return _rfc6052_layouts(int(ip))
     if ip in _SIX_TO_FOUR:
         return (ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF),)
     if ip in _TEREDO:
@@ -210,8 +230,31 @@ _NOT_PUBLIC_V4 = tuple(
 )
 
 
+# The same for IPv6, where `is_global` on Python 3.11 still calls the old
+# site-local block, the documentation block of RFC 9637 and SRv6's block global.
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/128",
+        "::1/128",
+        "100::/64",
+        "2001:2::/48",
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+
+
 def _public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv4Address) and any(ip in net for net in _NOT_PUBLIC_V4):
+    if isinstance(ip, ipaddress.IPv4Address):
+        if any(ip in net for net in _NOT_PUBLIC_V4):
+            return False
+    elif any(ip in net for net in _NOT_PUBLIC_V6):
         return False
     return ip.is_global and not ip.is_multicast
 
