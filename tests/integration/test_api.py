@@ -483,6 +483,29 @@ def test_an_unknown_store_is_404_and_books_nothing(api: Api) -> None:
     assert api.balance(m)["total"] == 0
 
 
+@pytest.mark.parametrize("whose", ["another brand's", "no one's"])
+def test_a_reversal_naming_a_store_outside_the_brand_is_404_and_books_nothing(
+    api: Api, ctx: Context, whose: str
+) -> None:
+    # Issue 11 item 1: the reversal stored brand A's store on brand B's entry (201),
+    # or failed on the foreign key (500) for a store id that did not exist.
+    a_store = brands.create_store(ctx, brands.brand_by_code(ctx, "a").id, "A1", "A's store")
+    m = api.register(brand="b")["id"]
+    entry = api.earn(m, 100, brand="b")
+    store_id = a_store.id if whose == "another brand's" else 987654
+    error = api.error(
+        "POST",
+        f"/v1/points/entries/{entry['id']}/reverse",
+        404,
+        "store_not_found",
+        json={"points": 10, "store_id": store_id},
+        brand="b",
+    )
+    assert error["detail"] == {"store_id": store_id}
+    assert api.balance(m, "b")["total"] == 100
+    assert api.ok("GET", f"/v1/members/{m}/points/history", brand="b")["count"] == 1
+
+
 # --- tenancy -------------------------------------------------------------------
 
 

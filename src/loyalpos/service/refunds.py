@@ -30,7 +30,7 @@ from loyalpos.db.tables import inserted_id, members, order_lines, orders, refund
 from loyalpos.domain.checkout import fingerprint, share
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, load_brand
+from loyalpos.service.brands import Brand, load_brand, store_in_brand
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
 from loyalpos.service.points import Source, clawable, reverse_entry
@@ -90,6 +90,7 @@ def refund(
     digest = _fingerprint(req)
 
     def run(conn: Connection) -> Refunded:
+        store_in_brand(conn, brand_id, req.store_id)
         replay = _replay(conn, brand_id, req, digest)
         if replay is not None:
             return replay
