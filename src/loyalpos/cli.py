@@ -438,11 +438,12 @@ def points_expire(
     as_of: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
     brand: Annotated[str | None, typer.Option("--brand", "-b")] = None,
 ) -> None:
-    """Expire lapsed points (set-based, idempotent per date)."""
+    """Expire lapsed points (set-based, idempotent per date). Without --date: today
+    in each brand's time zone; a date after that is refused."""
     from loyalpos.service import jobs
 
     ctx = _ctx()
-    day = _parse_date(as_of, "--date") or ctx.now().date()
+    day = _parse_date(as_of, "--date")
     bid = _brand_id(ctx, brand) if brand else None
     run = jobs.expire_points(ctx, day, brand_id=bid)
     _out({"as_of": run.as_of, "lots": run.lots, "points": run.points, "members": run.members})

@@ -506,6 +506,25 @@ def test_a_reversal_naming_a_store_outside_the_brand_is_404_and_books_nothing(
     assert api.ok("GET", f"/v1/members/{m}/points/history", brand="b")["count"] == 1
 
 
+def test_the_expiry_job_refuses_a_day_after_today_and_expires_nothing(
+    api: Api, clock: Clock
+) -> None:
+    # Issue 11 item 9: `POST /v1/jobs/expire?as_of=2099-01-01` expired every lot.
+    m = api.register()["id"]
+    adjust = {"points": 100, "operator": "op", "reason": "opening", "expires_on": "2024-01-01"}
+    api.ok("POST", f"/v1/members/{m}/points/adjust", 201, json=adjust)
+    assert clock.now.isoformat() == "2024-01-01T04:00:00+00:00"  # noon in Shanghai
+    for as_of in ("2099-01-01", "2024-01-02"):
+        error = api.error("POST", f"/v1/jobs/expire?as_of={as_of}", 422, "expiry_date_in_future")
+        assert error["detail"]["today"] == "2024-01-01"
+        assert error["detail"]["timezone"] == "Asia/Shanghai"
+        assert "2024-01-01" in error["message"]
+    assert api.balance(m)["total"] == 100
+    run = api.ok("POST", "/v1/jobs/expire")
+    assert (run["as_of"], run["points"]) == ("2024-01-01", 100)
+    assert api.balance(m)["total"] == 0
+
+
 # --- tenancy -------------------------------------------------------------------
 
 

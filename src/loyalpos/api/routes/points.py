@@ -150,7 +150,7 @@ def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: HqBrandDep) -
 
 @router.post("/jobs/expire", response_model=ExpiryRunPublic)
 def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: date | None = None) -> ExpiryRunPublic:
-    """Expire the brand's lots lapsing on or before `as_of` (default: today, local)."""
-    day = as_of or brand.local_date(ctx.now())
-    run = jobs.expire_points(ctx, day, brand_id=brand.id)
+    """Expire the brand's lots lapsing on or before `as_of` (default: today in the
+    brand's time zone). A day after today is refused: 422 `expiry_date_in_future`."""
+    run = jobs.expire_points(ctx, as_of, brand_id=brand.id)
     return ExpiryRunPublic(as_of=run.as_of, lots=run.lots, points=run.points, members=run.members)
