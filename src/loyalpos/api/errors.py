@@ -93,7 +93,8 @@ def install(app: FastAPI) -> None:
         problems = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": err.get("msg", ""),
+                # A rule of api/fields.py raises ValueError(message): its message as is.
+                "message": err.get("msg", "").removeprefix("Value error, "),
                 "type": err.get("type", ""),
             }
             for err in exc.errors()

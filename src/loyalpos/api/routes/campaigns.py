@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from loyalpos.api.deps import BrandDep, CtxDep, HqBrandDep, MemberId
+from loyalpos.api.fields import RuleId
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.service import campaigns
 
@@ -57,7 +58,7 @@ def member_tags(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> TagsOut:
 def campaign_firings(
     ctx: CtxDep,
     brand: HqBrandDep,
-    campaign: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    campaign: RuleId | None = None,
     member_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,

@@ -30,6 +30,7 @@ from loyalpos.api.checkout_schemas import (
 from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
 from loyalpos.api.errors import error_body
 from loyalpos.api.fastpath import Answer, TillRoute
+from loyalpos.api.fields import OrderNo, QuoteToken
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
@@ -45,7 +46,6 @@ from loyalpos.service.refunds import RefundLine, RefundRequest
 router = APIRouter(prefix="/v1", tags=["checkout"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
-OrderNo = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def member_ref(body: MemberRefIn) -> MemberRef:
@@ -155,7 +155,7 @@ async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]
 @router.delete("/stores/{store_id}/quotes/{token}", status_code=204)
 def release_quote(
     store_id: StoreId,
-    token: Annotated[str, Path(min_length=1, max_length=40)],
+    token: QuoteToken,
     ctx: CtxDep,
     who: PrincipalDep,
 ) -> Response:

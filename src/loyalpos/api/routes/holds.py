@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqDep, PrincipalDep
+from loyalpos.api.fields import TEXT, Code, IsoDate
 from loyalpos.api.schemas import MAX_ID, DbId, Strict
 from loyalpos.service import holds
 from loyalpos.service.holds import REASON_LABELS, Hold, HoldReason
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["holds"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 HoldId = Annotated[int, Path(gt=0, le=MAX_ID)]
-Terminal = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+Terminal = Code
 ReasonCode = Literal["call", "more_items", "payment_issue", "customer_left", "other"]
 
 _REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
@@ -25,7 +26,7 @@ _REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
 
 class HoldIn(Strict):
     reason: ReasonCode = Field(description=f"why the cart is parked: {_REASONS_DOC}")
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
+    note: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
     member_id: DbId | None = Field(default=None, description="the member on the cart, if any")
     cashier: Terminal
     terminal: Terminal
@@ -134,7 +135,7 @@ def list_holds(
     store_id: StoreId,
     ctx: CtxDep,
     who: PrincipalDep,
-    terminal: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    terminal: Terminal | None = None,
 ) -> HoldsPublic:
     """The store's parked carts, oldest first (lapsed ones are left out)."""
     who.require_store(store_id)
@@ -146,8 +147,8 @@ def list_holds(
 def hold_report(
     ctx: CtxDep,
     who: HqDep,
-    date_from: Annotated[date, Query(alias="from", description="first local day")],
-    date_to: Annotated[date, Query(alias="to", description="last local day, inclusive")],
+    date_from: Annotated[IsoDate, Query(alias="from", description="first local day")],
+    date_to: Annotated[IsoDate, Query(alias="to", description="last local day, inclusive")],
     store_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> HoldReport:
     """HQ: holds made per store and reason in [from, to] (store-local days), by outcome."""

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from loyalpos.api.deps import BrandDep, CtxDep, EntryId, HqBrandDep, MemberId
+from loyalpos.api.fields import IsoDate, IsoDateTime
 from loyalpos.api.schemas import (
     MAX_ID,
     BalancePublic,
@@ -71,8 +72,8 @@ def get_history(
     member_id: MemberId,
     ctx: CtxDep,
     brand: BrandDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> EntriesPublic:
@@ -149,7 +150,7 @@ def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: HqBrandDep) -
 
 
 @router.post("/jobs/expire", response_model=ExpiryRunPublic)
-def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: date | None = None) -> ExpiryRunPublic:
+def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: IsoDate | None = None) -> ExpiryRunPublic:
     """Expire the brand's lots lapsing on or before `as_of` (default: today in the
     brand's time zone). A day after today is refused: 422 `expiry_date_in_future`."""
     run = jobs.expire_points(ctx, as_of, brand_id=brand.id)

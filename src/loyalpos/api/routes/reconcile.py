@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, PrincipalDep
+from loyalpos.api.fields import SINGLE_LINE, IsoDate, OrderNo
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
 from loyalpos.service import reconcile
@@ -17,8 +18,7 @@ router = APIRouter(prefix="/v1", tags=["reconciliation"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
-OrderNo = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Method = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Method = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
 
 
 class PosOrderIn(Strict):
@@ -30,7 +30,7 @@ class ReconcileIn(Strict):
     """What the POS recorded for one store day. Amounts are integer fen paid at
     checkout (before refunds)."""
 
-    date: dt.date = Field(description="the store's local calendar day")
+    date: IsoDate = Field(description="the store's local calendar day")
     order_count: Annotated[int, Field(ge=0, le=MAX_COUNT)]
     amount_fen: Fen
     tenders: Annotated[dict[Method, Fen], Field(max_length=64)] = Field(

@@ -4,9 +4,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqBrandDep
+from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDateTime
 from loyalpos.api.schemas import Strict
 from loyalpos.rules.simulate import simulate
 from loyalpos.service import rulesets
@@ -37,14 +38,14 @@ class RuleSetsPublic(BaseModel):
 
 
 class PublishIn(Strict):
-    effective_from: datetime | None = None
-    by: str | None = None
+    effective_from: IsoDateTime | None = None
+    by: Annotated[str, StringConstraints(max_length=100), SINGLE_LINE] | None = None
 
 
 class DraftIn(Strict):
     document: dict[str, Any]
-    comment: str = ""
-    author: str | None = None
+    comment: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
+    author: Annotated[str, StringConstraints(max_length=100), SINGLE_LINE] | None = None
 
 
 def _public(v: Version) -> RuleSetPublic:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqDep
+from loyalpos.api.fields import SINGLE_LINE
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.service import webhooks
 from loyalpos.service.webhooks import Delivery, Subscription
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 WebhookId = Annotated[int, Path(gt=0, le=MAX_ID)]
 DeliveryId = Annotated[int, Path(gt=0, le=MAX_ID)]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=40), SINGLE_LINE]
 
 
 class WebhookCreate(Strict):
