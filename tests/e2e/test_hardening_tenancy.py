@@ -801,3 +801,172 @@ def test_another_brands_ids_answer_404_and_write_nothing(
         assert (status, error["code"]) == (403, "wrong_store"), response.text
     else:
         assert (status, error["code"]) == (404, probe.code), response.text
+
+
+# --- items 5, 7, 9, 11 over HTTP ---------------------------------------------------------
+
+
+def _server_errors(live: Live) -> list[str]:
+    """Lines of the server's log that tell of an unhandled error."""
+    lines = live.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line for line in lines if "Traceback" in line or "unhandled error" in line]
+
+
+@pytest.mark.parametrize("char", ["%00", "%01", "%1F", "%7F", "%C2%85", "%0A"])
+def test_control_characters_in_paths_and_queries_answer_422_not_500(
+    live_pg_server: Live, db_state: Callable[[], dict[str, tuple[int, str]]], char: str
+) -> None:
+    # Issue 11 item 5: NUL answered 500 (psycopg DataError) at these five routes.
+    live = live_pg_server
+    bad = f"A{char}B"
+    requests = [
+        ("GET", f"/v1/stores/1/orders/{bad}", None, "path.order_no"),
+        (
+            "POST",
+            f"/v1/stores/1/orders/{bad}/refunds",
+            {"refund_no": "R1", "cashier": "c"},
+            "path.order_no",
+        ),
+        ("DELETE", f"/v1/stores/1/quotes/{bad}", None, "path.token"),
+        ("GET", f"/v1/campaigns/firings?campaign={bad}", None, "query.campaign"),
+        ("GET", f"/v1/stores/1/holds?terminal={bad}", None, "query.terminal"),
+        ("GET", f"/v1/members/1/points/history?until={bad}", None, "query.until"),
+    ]
+    before = db_state()
+    with live.client(live.hq_key) as client:
+        for method, url, body, field in requests:
+            response = client.request(method, url, json=body)
+            assert response.status_code == 422, (url, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "validation_error"
+            assert field in [p["field"] for p in error["detail"]["errors"]], (url, error)
+    assert db_state() == before
+    assert _server_errors(live) == []
+
+
+def test_an_order_number_with_a_slash_is_refused_and_a_good_one_round_trips(
+    live_pg_server: Live, db_state: Callable[[], dict[str, tuple[int, str]]]
+) -> None:
+    # Issue 11 item 7: `SH001/2026/1` was booked (201) but `GET .../SH001%2F2026%2F1` was 404.
+    live = live_pg_server
+    body = _confirm_body(1, "SH001/2026/1")
+    before = db_state()
+    with live.client(live.cashier_key) as client:
+        refused = client.post("/v1/orders", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["detail"]["errors"][0]["field"] == "order_no"
+        assert "letters A-Z a-z, digits 0-9 and - _ ." in error["message"]
+        late = {**body, "ordered_at": "2024-01-01T10:00:00+08:00"}
+        assert client.post("/v1/late-orders", json={"orders": [late]}).status_code == 422
+        day = {**DAY, "orders": [{"order_no": "SH001/2026/1", "amount_fen": 1}]}
+        assert client.post("/v1/stores/1/reconciliation", json=day).status_code == 422
+        assert db_state() == before
+        receipt = _order(client, 1, "SH001-2026.1_x")
+        found = client.get(f"/v1/stores/1/orders/{receipt['order_no']}")
+        assert found.status_code == 200, found.text
+        refund = client.post(
+            f"/v1/stores/1/orders/{receipt['order_no']}/refunds",
+            json={"refund_no": "R-SLASH", "cashier": "c01"},
+        )
+        assert refund.status_code == 201, refund.text
+
+
+def test_the_expiry_job_refuses_a_future_day_over_http(
+    live_pg_server: Live, db_state: Callable[[], dict[str, tuple[int, str]]]
+) -> None:
+    # Issue 11 item 9: `as_of=2099-01-01` expired every lot of the brand.
+    live = live_pg_server
+    before = db_state()
+    with live.client(live.hq_key) as client:
+        response = client.post("/v1/jobs/expire", params={"as_of": "2099-01-01"})
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "expiry_date_in_future"
+        assert error["detail"]["timezone"] == "Asia/Shanghai"
+        for number in ("0.0", "20990101.5"):
+            assert client.post("/v1/jobs/expire", params={"as_of": number}).status_code == 422
+    assert db_state() == before
+
+
+def test_the_answers_of_the_real_server_are_the_ones_its_openapi_document_declares(
+    live_pg_server: Live,
+) -> None:
+    # Issue 11 item 11: 401, 403, 404, 409, 422 and the 200 of a replay were
+    # answered by operations whose OpenAPI document did not declare them.
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    live = live_pg_server
+    schema = schemathesis.openapi.from_url(f"{live.base}/openapi.json")
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        response_schema_conformance,
+        content_type_conformance,
+    ]
+    order = _confirm_body(1, "OPENAPI-1")
+    with live.client(live.hq_key) as client:
+        order["tenders"][0]["amount_fen"] = client.post(
+            "/v1/quotes", json={"store_id": 1, "lines": LINES}
+        ).json()["payable_fen"]
+    refund = {"refund_no": "R-OPENAPI", "cashier": "c01"}
+    sent: list[tuple[str, str, dict[str, Any], str | None, int]] = [
+        # (method, path, {path_parameters, query, body}, key, expected status)
+        ("GET", "/v1/members/{member_id}", {"path_parameters": {"member_id": 1}}, None, 401),
+        ("GET", "/v1/members/{member_id}", {"path_parameters": {"member_id": 1}}, "hq", 200),
+        ("GET", "/v1/members/{member_id}", {"path_parameters": {"member_id": 987654}}, "hq", 404),
+        ("POST", "/v1/jobs/expire", {}, "cashier", 403),
+        ("POST", "/v1/jobs/expire", {"query": {"as_of": "2099-01-01"}}, "hq", 422),
+        (
+            "GET",
+            "/v1/stores/{store_id}/holds",
+            {"path_parameters": {"store_id": 2}},
+            "cashier",
+            403,
+        ),
+        ("POST", "/v1/orders", {"body": order}, "cashier", 201),
+        ("POST", "/v1/orders", {"body": order}, "cashier", 200),
+        ("POST", "/v1/orders", {"body": {**order, "terminal": "T2"}}, "cashier", 409),
+        (
+            "POST",
+            "/v1/stores/{store_id}/orders/{order_no}/refunds",
+            {"path_parameters": {"store_id": 1, "order_no": "OPENAPI-1"}, "body": refund},
+            "cashier",
+            201,
+        ),
+        (
+            "POST",
+            "/v1/stores/{store_id}/orders/{order_no}/refunds",
+            {"path_parameters": {"store_id": 1, "order_no": "OPENAPI-1"}, "body": refund},
+            "cashier",
+            200,
+        ),
+        (
+            "GET",
+            "/v1/members/{member_id}/points/history",
+            {"path_parameters": {"member_id": 1}, "query": {"until": "0.5"}},
+            "hq",
+            422,
+        ),
+        (
+            "DELETE",
+            "/v1/stores/{store_id}/quotes/{token}",
+            {"path_parameters": {"store_id": 1, "token": "nope"}},
+            "hq",
+            404,
+        ),
+        ("POST", "/v1/holds/{hold_id}/resume", {"path_parameters": {"hold_id": 987654}}, "hq", 404),
+    ]
+    keys = {"hq": live.hq_key, "cashier": live.cashier_key}
+    for method, path, parts, key, status in sent:
+        case = schema[path][method].Case(**parts)
+        headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
+        response = case.call(base_url=live.base, headers=headers)
+        assert response.status_code == status, (method, path, response.text)
+        case.validate_response(response, checks=checks)

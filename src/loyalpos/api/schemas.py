@@ -17,6 +17,9 @@ DbId = Annotated[int, Field(gt=0, le=MAX_ID)]
 Phone = Annotated[str, StringConstraints(min_length=3, max_length=32), SINGLE_LINE]
 CardNo = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
 MemberCode = Annotated[str, StringConstraints(min_length=1, max_length=80), SINGLE_LINE]
+Operator = Annotated[
+    str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True), SINGLE_LINE
+]
 
 
 class Strict(BaseModel):
@@ -140,7 +143,7 @@ class PointsBooking(Strict):
 
 class PointsAdjust(Strict):
     points: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
-    operator: ShortText
+    operator: Operator
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500), TEXT]
     expires_on: IsoDate | None = None
     store_id: DbId | None = None
@@ -150,7 +153,7 @@ class PointsAdjust(Strict):
 class Reversal(Strict):
     points: Points | None = None
     source_ref: ShortText | None = None
-    operator: ShortText | None = None
+    operator: Operator | None = None
     reason: Annotated[str, StringConstraints(max_length=500), TEXT] | None = None
     store_id: DbId | None = None
     idempotency_key: ShortText | None = None

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, PrincipalDep
+from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import SINGLE_LINE, IsoDate, OrderNo
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
 from loyalpos.service import reconcile
 
-router = APIRouter(prefix="/v1", tags=["reconciliation"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["reconciliation"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
@@ -113,7 +114,11 @@ class ReconciliationOut(BaseModel):
     late_orders: int = Field(description="our orders of the day booked late (补单)")
 
 
-@router.post("/stores/{store_id}/reconciliation", response_model=ReconciliationOut)
+@router.post(
+    "/stores/{store_id}/reconciliation",
+    responses=responses(400, 403, 404, 413, 422),
+    response_model=ReconciliationOut,
+)
 def reconcile_store_day(
     store_id: StoreId, body: ReconcileIn, ctx: CtxDep, who: PrincipalDep
 ) -> ReconciliationOut:
