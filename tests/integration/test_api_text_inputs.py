@@ -178,3 +178,22 @@ def test_an_order_number_of_the_allowed_characters_is_booked_looked_up_and_refun
         headers=HQ,
     )
     assert refund.status_code == 201, refund.text
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field", "longest"),
+    [
+        ("/v1/members/1/points/adjust", {"points": 1, "reason": "r"}, "operator", 80),
+        ("/v1/rules", {"document": {}}, "author", 80),
+    ],
+)
+def test_text_as_long_as_the_api_allows_fits_its_column(
+    client: TestClient, url: str, body: dict[str, Any], field: str, longest: int
+) -> None:
+    # Found by the schemathesis run on PostgreSQL: 120 or unbounded characters
+    # were accepted for a VARCHAR(80) column (500 there, silently kept on SQLite).
+    too_long = client.post(url, json={**body, field: "x" * (longest + 1)}, headers=HQ)
+    assert too_long.status_code == 422, too_long.text
+    assert too_long.json()["error"]["detail"]["errors"][0]["field"] == field
+    fits = client.post(url, json={**body, field: "x" * longest}, headers=HQ)
+    assert fits.status_code == 201, fits.text
