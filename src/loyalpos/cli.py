@@ -15,7 +15,7 @@ import typer
 
 from loyalpos.config import get_settings
 from loyalpos.domain.calendar import Period
-from loyalpos.domain.errors import DomainError, NotFound
+from loyalpos.domain.errors import DomainError
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
@@ -443,11 +443,12 @@ def points_expire(
     as_of: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
     brand: Annotated[str | None, typer.Option("--brand", "-b")] = None,
 ) -> None:
-    """Expire lapsed points (set-based, idempotent per date)."""
+    """Expire lapsed points (set-based, idempotent per date). Without --date: today
+    in each brand's time zone; a date after that is refused."""
     from loyalpos.service import jobs
 
     ctx = _ctx()
-    day = _parse_date(as_of, "--date") or ctx.now().date()
+    day = _parse_date(as_of, "--date")
     bid = _brand_id(ctx, brand) if brand else None
     run = jobs.expire_points(ctx, day, brand_id=bid)
     _out({"as_of": run.as_of, "lots": run.lots, "points": run.points, "members": run.members})
@@ -576,18 +577,12 @@ def key_create(
     store: Annotated[str | None, typer.Option(help="store code; required for cashier")] = None,
 ) -> None:
     """Create an API key and print it; it is shown this once (only its hash is kept)."""
-    from loyalpos.service import apikeys
+    from loyalpos.service import apikeys, brands
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
     codes = _store_codes(ctx, bid)
-    store_id = None
-    if store is not None:
-        store_id = next((i for i, code in codes.items() if code == store), None)
-        if store_id is None:
-            raise NotFound(
-                f"门店 {store} 不存在 (store {store!r} not found)", code="store_not_found"
-            )
+    store_id = None if store is None else brands.store_by_code(ctx, bid, store).id
     new = apikeys.create_key(ctx, bid, scope, name, store_id=store_id)
     _out({**_key_json(new.key, codes), "key": new.secret})
     typer.echo("store this key now: it cannot be shown again", err=True)

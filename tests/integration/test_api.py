@@ -483,6 +483,48 @@ def test_an_unknown_store_is_404_and_books_nothing(api: Api) -> None:
     assert api.balance(m)["total"] == 0
 
 
+@pytest.mark.parametrize("whose", ["another brand's", "no one's"])
+def test_a_reversal_naming_a_store_outside_the_brand_is_404_and_books_nothing(
+    api: Api, ctx: Context, whose: str
+) -> None:
+    # Issue 11 item 1: the reversal stored brand A's store on brand B's entry (201),
+    # or failed on the foreign key (500) for a store id that did not exist.
+    a_store = brands.create_store(ctx, brands.brand_by_code(ctx, "a").id, "A1", "A's store")
+    m = api.register(brand="b")["id"]
+    entry = api.earn(m, 100, brand="b")
+    store_id = a_store.id if whose == "another brand's" else 987654
+    error = api.error(
+        "POST",
+        f"/v1/points/entries/{entry['id']}/reverse",
+        404,
+        "store_not_found",
+        json={"points": 10, "store_id": store_id},
+        brand="b",
+    )
+    assert error["detail"] == {"store_id": store_id}
+    assert api.balance(m, "b")["total"] == 100
+    assert api.ok("GET", f"/v1/members/{m}/points/history", brand="b")["count"] == 1
+
+
+def test_the_expiry_job_refuses_a_day_after_today_and_expires_nothing(
+    api: Api, clock: Clock
+) -> None:
+    # Issue 11 item 9: `POST /v1/jobs/expire?as_of=2099-01-01` expired every lot.
+    m = api.register()["id"]
+    adjust = {"points": 100, "operator": "op", "reason": "opening", "expires_on": "2024-01-01"}
+    api.ok("POST", f"/v1/members/{m}/points/adjust", 201, json=adjust)
+    assert clock.now.isoformat() == "2024-01-01T04:00:00+00:00"  # noon in Shanghai
+    for as_of in ("2099-01-01", "2024-01-02"):
+        error = api.error("POST", f"/v1/jobs/expire?as_of={as_of}", 422, "expiry_date_in_future")
+        assert error["detail"]["today"] == "2024-01-01"
+        assert error["detail"]["timezone"] == "Asia/Shanghai"
+        assert "2024-01-01" in error["message"]
+    assert api.balance(m)["total"] == 100
+    run = api.ok("POST", "/v1/jobs/expire")
+    assert (run["as_of"], run["points"]) == ("2024-01-01", 100)
+    assert api.balance(m)["total"] == 0
+
+
 # --- tenancy -------------------------------------------------------------------
 
 

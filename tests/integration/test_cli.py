@@ -253,3 +253,27 @@ def test_every_command_answers_domain_errors_and_bad_dates_without_a_traceback(
         assert "not a date" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_points_expire_refuses_a_date_after_today_and_expires_nothing(
+    cli: Cli, ctx: Context
+) -> None:
+    # Issue 11 item 9: the CLI door of the expiry job, like the API's.
+    from datetime import date
+
+    from loyalpos.service import members as member_service
+    from loyalpos.service import points
+
+    brand = brands.create_brand(ctx, "exp", "Expiry")
+    m = member_service.register(ctx, brand.id, phone="13600000001", name="会员").id
+    source = points.Source("operator", None, "x", operator="op", reason="opening balance")
+    points.adjust(ctx, brand.id, m, 100, source, expires_on=date(2098, 1, 1))
+    for args in (("-b", "exp"), ()):
+        result = cli.run("points", "expire", "--date", "2099-01-01", *args, exit_code=1)
+        error = json.loads(result.stderr)["error"]
+        assert error["code"] == "expiry_date_in_future", error
+        assert error["detail"]["as_of"] == "2099-01-01"
+    assert points.balance(ctx, brand.id, m).total == 100
+    done = cli.json("points", "expire", "-b", "exp")
+    assert done["points"] == 0
+    assert points.balance(ctx, brand.id, m).total == 100

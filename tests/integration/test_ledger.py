@@ -1,4 +1,5 @@
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,13 +13,21 @@ from loyalpos.domain.ledger import Draw
 from loyalpos.service import brands, jobs, members, points
 from loyalpos.service.context import Context
 from loyalpos.service.points import Source
+from tests.conftest import Clock
 from tests.integration.ledger_helpers import at, invariant, new_brand, new_member, order
 
 ROLLING_12 = ExpiryPolicy(ExpiryMode.ROLLING, months=12)
 
 
+def expire_on(clock: Clock, ctx: Context, day: str, **kwargs: Any) -> jobs.ExpiryRun:
+    """The expiry job run on `day` (01:00 in Shanghai): the clock moves there
+    first, since the job refuses a day after today."""
+    clock.now = at(day, 1)
+    return jobs.expire_points(ctx, date.fromisoformat(day), **kwargs)
+
+
 def test_rolling_worked_example_remaining_points_lapse_a_year_after_last_use(
-    ctx: Context,
+    ctx: Context, clock: Clock
 ) -> None:
     brand = new_brand(ctx, ROLLING_12)
     m = new_member(ctx, brand)
@@ -26,14 +35,14 @@ def test_rolling_worked_example_remaining_points_lapse_a_year_after_last_use(
     assert points.expiry_schedule(ctx, brand.id, m) == [(date(2025, 1, 1), 1000)]
     points.spend(ctx, brand.id, m, 500, order("B"), now=at("2024-10-01"))
     assert points.expiry_schedule(ctx, brand.id, m) == [(date(2025, 10, 1), 500)]
-    assert jobs.expire_points(ctx, date(2025, 9, 30)).lots == 0
-    run = jobs.expire_points(ctx, date(2025, 10, 1), now=at("2025-10-01", 1))
+    assert expire_on(clock, ctx, "2025-09-30").lots == 0
+    run = expire_on(clock, ctx, "2025-10-01")
     assert (run.lots, run.points, run.members) == (1, 500, 1)
     assert invariant(ctx, m) == 0
 
 
 def test_fixed_expiry_lapses_each_lot_on_its_own_date_and_the_job_is_idempotent(
-    ctx: Context,
+    ctx: Context, clock: Clock
 ) -> None:
     brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=6))
     m = new_member(ctx, brand)
@@ -44,7 +53,7 @@ def test_fixed_expiry_lapses_each_lot_on_its_own_date_and_the_job_is_idempotent(
         (date(2024, 7, 10), 70),
         (date(2024, 9, 5), 200),
     ]
-    first = jobs.expire_points(ctx, date(2024, 7, 10))
+    first = expire_on(clock, ctx, "2024-07-10")
     again = jobs.expire_points(ctx, date(2024, 7, 10))
     assert (first.lots, first.points) == (1, 70)
     assert (again.lots, again.points) == (0, 0)
@@ -144,12 +153,12 @@ def test_refund_of_a_spend_gives_points_back_to_the_lots_they_came_from(ctx: Con
     assert invariant(ctx, m) == 200
 
 
-def test_points_returned_to_a_lapsed_lot_lapse_at_once(ctx: Context) -> None:
+def test_points_returned_to_a_lapsed_lot_lapse_at_once(ctx: Context, clock: Clock) -> None:
     brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=1))
     m = new_member(ctx, brand)
     points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-01"))
     spent = points.spend(ctx, brand.id, m, 40, order("B"), now=at("2024-01-20"))
-    jobs.expire_points(ctx, date(2024, 2, 1))
+    expire_on(clock, ctx, "2024-02-01")
     points.reverse(ctx, brand.id, spent.id, Source("refund", "R"), now=at("2024-02-10"))
     assert invariant(ctx, m) == 0
     kinds = [(e.kind, e.points) for e in points.history(ctx, brand.id, m)]
@@ -331,7 +340,9 @@ def test_claim_tokens_expire(ctx: Context) -> None:
     assert invariant(ctx, m) == 0
 
 
-def test_lapsed_points_cannot_be_spent_even_if_the_expiry_job_is_late(ctx: Context) -> None:
+def test_lapsed_points_cannot_be_spent_even_if_the_expiry_job_is_late(
+    ctx: Context, clock: Clock
+) -> None:
     brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=1))
     m = new_member(ctx, brand)
     points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-01"))
@@ -342,7 +353,7 @@ def test_lapsed_points_cannot_be_spent_even_if_the_expiry_job_is_late(ctx: Conte
         points.spend(ctx, brand.id, m, 60, order("C"), now=at("2024-02-05"))
     assert raised.value.detail["available"] == 50
     points.spend(ctx, brand.id, m, 50, order("D"), now=at("2024-02-05"))
-    assert jobs.expire_points(ctx, date(2024, 2, 5)).points == 100
+    assert expire_on(clock, ctx, "2024-02-05").points == 100
     assert invariant(ctx, m) == 0
 
 
@@ -357,20 +368,24 @@ def test_a_spend_reads_lots_page_by_page_in_expiry_order(ctx: Context) -> None:
     assert invariant(ctx, m) == 25
 
 
-def test_expiry_works_through_members_in_batches_and_stays_idempotent(ctx: Context) -> None:
+def test_expiry_works_through_members_in_batches_and_stays_idempotent(
+    ctx: Context, clock: Clock
+) -> None:
     brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=1))
     ids = [new_member(ctx, brand, f"1380013{8000 + i:04d}") for i in range(5)]
     for i, m in enumerate(ids):
         points.earn(ctx, brand.id, m, 10 * (i + 1), order(f"A{i}"), now=at("2024-01-01"))
         points.earn(ctx, brand.id, m, 7, order(f"B{i}"), now=at("2024-01-20"))
-    run = jobs.expire_points(ctx, date(2024, 2, 1), batch_members=2)
+    run = expire_on(clock, ctx, "2024-02-01", batch_members=2)
     assert (run.lots, run.points, run.members) == (5, 150, 5)
     again = jobs.expire_points(ctx, date(2024, 2, 1), batch_members=2)
     assert (again.lots, again.points, again.members) == (0, 0, 0)
     assert [invariant(ctx, m) for m in ids] == [7] * 5
 
 
-def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(ctx: Context) -> None:
+def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(
+    ctx: Context, clock: Clock
+) -> None:
     brand = new_brand(ctx, ExpiryPolicy(ExpiryMode.FIXED, months=6))
     m = new_member(ctx, brand)
     other = new_member(ctx, brand, phone="13900139000")
@@ -379,7 +394,7 @@ def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(ctx: 
     points.earn(ctx, brand.id, m, 50, order("C"), now=at("2024-06-01"))
     points.spend(ctx, brand.id, m, 30, order("D"), now=at("2024-04-01"))
     points.earn(ctx, brand.id, other, 40, order("E"), now=at("2024-01-20"))
-    run = jobs.expire_points(ctx, date(2024, 8, 31))
+    run = expire_on(clock, ctx, "2024-08-31")
     assert (run.lots, run.points, run.members) == (3, 310, 2)
     expired = [e for e in points.history(ctx, brand.id, m) if e.kind == "expire"]
     assert [e.points for e in expired] == [-270]
@@ -405,7 +420,7 @@ def test_expiry_books_one_entry_per_member_and_each_lot_keeps_what_it_lost(ctx: 
     assert invariant(ctx, other) == 0
 
 
-def test_every_points_change_is_announced_in_the_outbox(ctx: Context) -> None:
+def test_every_points_change_is_announced_in_the_outbox(ctx: Context, clock: Clock) -> None:
     import json
 
     from loyalpos.db.tables import outbox
@@ -415,7 +430,7 @@ def test_every_points_change_is_announced_in_the_outbox(ctx: Context) -> None:
     earned = points.earn(ctx, brand.id, m, 100, order("A"), now=at("2024-01-10"))
     points.spend(ctx, brand.id, m, 30, order("B"), now=at("2024-02-01"))
     points.reverse(ctx, brand.id, earned.id, Source("refund", "R"), points=10, now=at("2024-02-02"))
-    jobs.expire_points(ctx, date(2024, 7, 10))
+    expire_on(clock, ctx, "2024-07-10")
     with ctx.transaction() as conn:
         rows = conn.execute(
             select(outbox.c.payload)
@@ -432,7 +447,7 @@ def test_every_points_change_is_announced_in_the_outbox(ctx: Context) -> None:
     assert all(e["member_id"] == m and e["subject"] == f"member:{m}" for e in events)
 
 
-def test_an_expiry_run_for_one_brand_leaves_other_brands_alone(ctx: Context) -> None:
+def test_an_expiry_run_for_one_brand_leaves_other_brands_alone(ctx: Context, clock: Clock) -> None:
     policy = ExpiryPolicy(ExpiryMode.FIXED, months=6)
     a = new_brand(ctx, policy)
     b = brands.create_brand(ctx, "other", "Other", policy=policy)
@@ -442,7 +457,7 @@ def test_an_expiry_run_for_one_brand_leaves_other_brands_alone(ctx: Context) -> 
     a2 = new_member(ctx, a, phone="13800000003")
     for brand, m in ((a, a1), (b, b1), (a, a2)):
         points.earn(ctx, brand.id, m, 50, order(f"O{m}"), now=at("2024-01-10"))
-    run = jobs.expire_points(ctx, date(2024, 7, 10), brand_id=a.id)
+    run = expire_on(clock, ctx, "2024-07-10", brand_id=a.id)
     assert (run.members, run.points) == (2, 100)
     assert invariant(ctx, b1) == 50 and invariant(ctx, a1) == 0 == invariant(ctx, a2)
 
@@ -482,3 +497,39 @@ def test_lots_move_together_and_a_lot_that_no_longer_holds_its_draw_stops_the_sp
         )
         conn.rollback()
     assert remaining() == [7, 41, 45]
+
+
+def test_the_expiry_job_refuses_a_day_after_today_in_the_brands_time_zone(
+    ctx: Context, clock: Clock
+) -> None:
+    # Issue 11 item 9: `as_of=2099-01-01` expired every lot of the brand.
+    east = new_brand(ctx)  # Asia/Shanghai
+    west = brands.create_brand(ctx, "west", "West", timezone="America/Los_Angeles")
+    m_east = new_member(ctx, east)
+    m_west = new_member(ctx, west, phone="13900139000")
+    for brand, m in ((east, m_east), (west, m_west)):
+        source = Source("operator", None, "x", operator="op", reason="opening balance")
+        points.adjust(ctx, brand.id, m, 100, source, expires_on=date(2024, 1, 1))
+    # 04:00 UTC on 1 January: noon in Shanghai, still 31 December in Los Angeles.
+    assert clock.now.isoformat() == "2024-01-01T04:00:00+00:00"
+    refused = [
+        (date(2099, 1, 1), east.id, "2024-01-01"),
+        (date(2024, 1, 2), east.id, "2024-01-01"),
+        (date(2024, 1, 1), west.id, "2023-12-31"),
+        (date(2024, 1, 1), None, "2023-12-31"),  # every brand: each at its own today
+    ]
+    for as_of, brand_id, today in refused:
+        with pytest.raises(InvalidInput) as raised:
+            jobs.expire_points(ctx, as_of, brand_id=brand_id)
+        assert raised.value.code == "expiry_date_in_future"
+        assert raised.value.detail["today"] == today
+        assert raised.value.detail["as_of"] == as_of.isoformat()
+    assert invariant(ctx, m_east) == 100 and invariant(ctx, m_west) == 100
+    # Today is accepted; by default each brand runs up to its own today.
+    assert jobs.expire_points(ctx, date(2024, 1, 1), brand_id=east.id).points == 100
+    assert jobs.expire_points(ctx).points == 0
+    assert invariant(ctx, m_west) == 100
+    clock.advance(hours=9)  # 05:00 on 1 January in Los Angeles
+    run = jobs.expire_points(ctx)
+    assert (run.as_of, run.points, run.members) == (date(2024, 1, 1), 100, 1)
+    assert invariant(ctx, m_east) == 0 == invariant(ctx, m_west)

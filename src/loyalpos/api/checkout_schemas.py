@@ -9,10 +9,26 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loyalpos import integers as whole
-from loyalpos.api.schemas import DbId, IdentityIn, PointsRuleOut, Strict
+from loyalpos.api.fields import (
+    SINGLE_LINE,
+    TEXT,
+    Code,
+    IsoDateTime,
+    OrderNo,
+    QuoteToken,
+    RuleId,
+)
+from loyalpos.api.schemas import (
+    CardNo,
+    DbId,
+    IdentityIn,
+    MemberCode,
+    Phone,
+    PointsRuleOut,
+    Strict,
+)
 
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-Staff = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+Staff = Code
 # Money, quantities and points are JSON integers only (loyalpos/integers.py).
 Fen = Annotated[int, whole.fen(ge=0, le=10_000_000_000)]
 UnitPriceFen = Annotated[int, whole.fen(ge=0, le=100_000_000)]
@@ -25,9 +41,9 @@ class MemberRefIn(Strict):
     """Exactly one way of naming the member: id, phone, card, dynamic code or external id."""
 
     member_id: DbId | None = None
-    phone: Annotated[str, StringConstraints(min_length=3, max_length=32)] | None = None
-    card_no: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
-    code: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    phone: Phone | None = None
+    card_no: CardNo | None = None
+    code: MemberCode | None = None
     identity: IdentityIn | None = None
 
 
@@ -38,8 +54,8 @@ class IdentifyIn(Strict):
 
 class LineIn(Strict):
     sku: Code
-    category: Annotated[str, StringConstraints(max_length=64)] = ""
-    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    category: Annotated[str, StringConstraints(max_length=64), SINGLE_LINE] = ""
+    name: Annotated[str, StringConstraints(max_length=200), SINGLE_LINE] = ""
     unit_price_fen: UnitPriceFen
     qty: Qty
 
@@ -69,7 +85,7 @@ class QuoteIn(CartIn):
         default=False,
         description="hold the chosen coupons and points for this till for a few minutes",
     )
-    replaces: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+    replaces: QuoteToken | None = Field(
         default=None, description="this till's previous quote_token, released first"
     )
 
@@ -77,13 +93,13 @@ class QuoteIn(CartIn):
 class TenderIn(Strict):
     method: Literal["cash", "bank_card", "wechat", "alipay", "stored_value", "other"]
     amount_fen: Fen
-    reference: Annotated[str, StringConstraints(max_length=128)] | None = None
+    reference: Annotated[str, StringConstraints(max_length=128), SINGLE_LINE] | None = None
 
 
 class ConfirmIn(CartIn):
     """支付成功回调: the POS's order number is the idempotency key within the store."""
 
-    order_no: Code
+    order_no: OrderNo
     coupon_ids: Annotated[list[DbId], Field(max_length=20)] = Field(
         default=[], description="the coupons the quote chose (and the customer accepted)"
     )
@@ -92,16 +108,16 @@ class ConfirmIn(CartIn):
     payer: IdentityIn | None = Field(
         default=None, description="the WeChat/Alipay payer id returned with the payment"
     )
-    quote_token: Annotated[str, StringConstraints(max_length=40)] | None = None
+    quote_token: QuoteToken | None = None
     cashier: Staff
     terminal: Staff
-    ordered_at: datetime | None = Field(
+    ordered_at: IsoDateTime | None = Field(
         default=None, description="when the order happened (offline orders); default now"
     )
 
 
 class LateOrderIn(ConfirmIn):
-    ordered_at: datetime
+    ordered_at: IsoDateTime
 
 
 class LateBatchIn(Strict):
@@ -119,7 +135,7 @@ class RefundIn(Strict):
     lines: Annotated[list[RefundLineIn], Field(max_length=500)] = Field(
         default=[], description="empty: refund everything not yet refunded"
     )
-    reason: Annotated[str, StringConstraints(max_length=200)] = ""
+    reason: Annotated[str, StringConstraints(max_length=200), TEXT] = ""
 
 
 class Open(BaseModel):
@@ -271,8 +287,8 @@ class IdentifyOut(Open):
 
 
 class CouponIssueIn(Strict):
-    template: Code
-    source_ref: Annotated[str, StringConstraints(max_length=120)] | None = None
+    template: RuleId
+    source_ref: Annotated[str, StringConstraints(max_length=120), SINGLE_LINE] | None = None
 
 
 class CouponOut(Open):

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +67,49 @@ _HTTP_CODES = {
 # What a 503 for a lost database asks the till to wait before sending the
 # request again: a PostgreSQL restart or failover takes seconds, a cashier waits.
 RETRY_AFTER_SECONDS = 2
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable machine code to switch on, e.g. `member_not_found`")
+    message: str = Field(description="for the cashier: 中文 (English)")
+    detail: dict[str, Any] = Field(description="the facts behind it, e.g. `errors[].field`")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorBody
+
+
+# What each error status means, as the OpenAPI document says it.
+ERROR_STATUSES: dict[int, str] = {
+    400: "the request body could not be read (e.g. it is not UTF-8)",
+    401: "no API key (`api_key_required`), or an unknown or revoked one "
+    "(`api_key_invalid`, `api_key_revoked`)",
+    403: "the key may not do this: `hq_key_required`, or a cashier key naming another "
+    "store (`wrong_store`)",
+    404: "not found in the caller's brand (an id of another brand is not found either)",
+    409: "a conflict with the current state (nothing was changed)",
+    413: "request body too large (`payload_too_large`)",
+    422: "invalid input; `detail.errors[].field` names the field (`validation_error`), "
+    "or a value the rules refuse",
+    503: "the database is unavailable for a moment; retry (`Retry-After`)",
+}
+
+
+def responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route (or a router): the error statuses it can answer, each
+    with the one error shape, so the OpenAPI document declares every status an
+    operation answers. A `(status, text)` pair says what that status means there."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for entry in statuses:
+        status, text = entry if isinstance(entry, tuple) else (entry, ERROR_STATUSES[entry])
+        declared[status] = {"model": ErrorOut, "description": text}
+    return declared
+
+
+V1_ERRORS = responses(401, 503)
+"""What any `/v1` operation can answer, whatever it does: declared on every router."""
 
 
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -177,7 +221,8 @@ def install(app: FastAPI) -> None:
         problems = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": err.get("msg", ""),
+                # A rule of api/fields.py raises ValueError(message): its message as is.
+                "message": err.get("msg", "").removeprefix("Value error, "),
                 "type": err.get("type", ""),
             }
             for err in exc.errors()

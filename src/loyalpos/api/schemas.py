@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from loyalpos import integers as whole
+from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDate, ShortText
 
 # Numbers in request bodies are JSON integers only (loyalpos/integers.py):
 # "100", 100.0 and true are refused, not read as 100 and 1.
@@ -17,7 +18,12 @@ SignedPoints = Annotated[int, whole.points(ge=-1_000_000_000, le=1_000_000_000)]
 # not a database overflow.
 MAX_ID = 2**63 - 1
 DbId = Annotated[int, whole.ident(gt=0, le=MAX_ID)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=32), SINGLE_LINE]
+CardNo = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
+MemberCode = Annotated[str, StringConstraints(min_length=1, max_length=80), SINGLE_LINE]
+Operator = Annotated[
+    str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True), SINGLE_LINE
+]
 
 
 class Strict(BaseModel):
@@ -25,27 +31,26 @@ class Strict(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _no_control(cls, value: Any) -> Any:
         # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 there.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL (\\u0000) characters")
-        return value
+        # Typed fields (api/fields.py) have their own rule; any other string is text.
+        return TEXT.check(value) if isinstance(value, str) else value
 
 
 class IdentityIn(Strict):
     provider: Literal["wechat", "alipay"]
     kind: Literal["openid", "unionid", "buyer_id"]
-    value: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=128), SINGLE_LINE]
 
 
 class MemberCreate(Strict):
-    phone: Annotated[str, StringConstraints(min_length=3, max_length=32)]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    birthday: date | None = None
+    phone: Phone
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100), SINGLE_LINE]
+    birthday: IsoDate | None = None
     referrer_id: DbId | None = None
     store_id: DbId | None = None
     identities: Annotated[list[IdentityIn], Field(max_length=10)] = []
-    claim_token: Annotated[str, StringConstraints(max_length=32)] | None = None
+    claim_token: Annotated[str, StringConstraints(max_length=32), SINGLE_LINE] | None = None
 
 
 class MemberPublic(BaseModel):
@@ -64,9 +69,9 @@ class MemberPublic(BaseModel):
 class MemberLookup(Strict):
     """Exactly one key: phone, card_no, code (dynamic member code) or an identity."""
 
-    phone: Annotated[str, StringConstraints(min_length=3, max_length=32)] | None = None
-    card_no: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
-    code: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    phone: Phone | None = None
+    card_no: CardNo | None = None
+    code: MemberCode | None = None
     identity: IdentityIn | None = None
 
 
@@ -76,14 +81,14 @@ class MemberCodePublic(BaseModel):
 
 
 class ClaimIn(Strict):
-    token: Annotated[str, StringConstraints(min_length=4, max_length=32)]
+    token: Annotated[str, StringConstraints(min_length=4, max_length=32), SINGLE_LINE]
 
 
 class ClaimCreate(Strict):
     order_ref: ShortText
     points: Points
     store_id: DbId | None = None
-    description: Annotated[str, StringConstraints(max_length=200)] = ""
+    description: Annotated[str, StringConstraints(max_length=200), TEXT] = ""
 
 
 class ClaimToken(BaseModel):
@@ -160,15 +165,15 @@ class PointsBooking(Strict):
     points: Points
     store_id: DbId | None = None
     source_ref: ShortText | None = None
-    description: Annotated[str, StringConstraints(max_length=200)] = ""
+    description: Annotated[str, StringConstraints(max_length=200), TEXT] = ""
     idempotency_key: ShortText | None = None
 
 
 class PointsAdjust(Strict):
     points: SignedPoints
-    operator: ShortText
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    expires_on: date | None = None
+    operator: Operator
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), TEXT]
+    expires_on: IsoDate | None = None
     store_id: DbId | None = None
     idempotency_key: ShortText | None = None
 
@@ -176,8 +181,8 @@ class PointsAdjust(Strict):
 class Reversal(Strict):
     points: Points | None = None
     source_ref: ShortText | None = None
-    operator: ShortText | None = None
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    operator: Operator | None = None
+    reason: Annotated[str, StringConstraints(max_length=500), TEXT] | None = None
     store_id: DbId | None = None
     idempotency_key: ShortText | None = None
 
@@ -199,7 +204,9 @@ class KeyCreate(Strict):
     """A new API key: `cashier` (needs `store_id`, acts for that store) or `hq`."""
 
     scope: Literal["cashier", "hq"]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), SINGLE_LINE
+    ]
     store_id: DbId | None = None
 
 

@@ -31,7 +31,7 @@ from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.allocation import allocate
 from loyalpos.rules.simulate import applied_json, lines_json, points_rules_json
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, cached_brand
+from loyalpos.service.brands import Brand, cached_brand, store_in_brand
 from loyalpos.service.checkout_inputs import (
     CONFIRM_STATE,
     Inputs,
@@ -876,6 +876,7 @@ def _member_events(
 def get_order(ctx: Context, brand_id: int, store_id: int, order_no: str) -> dict[str, Any]:
     """The receipt of a booked order (what confirm answered)."""
     with ctx.transaction(read_only=True) as conn:
+        store_in_brand(conn, brand_id, store_id)
         row = conn.execute(
             select(orders.c.id, orders.c.response, orders.c.status, orders.c.refunded).where(
                 orders.c.brand_id == brand_id,

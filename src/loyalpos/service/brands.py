@@ -229,14 +229,35 @@ def list_stores(ctx: Context, brand_id: int) -> list[Store]:
         return [Store(r.id, r.brand_id, r.code, r.name, r.timezone) for r in rows]
 
 
-def check_store(conn: Connection, brand_id: int, store_id: int | None) -> None:
-    """A store id from the caller must belong to the caller's brand."""
-    if store_id is None:
-        return
-    found = conn.execute(
-        select(stores.c.id).where(stores.c.id == store_id, stores.c.brand_id == brand_id)
+def store_in_brand(conn: Connection, brand_id: int, store_id: int) -> Store:
+    """The store a caller named, resolved within the caller's brand: the one way
+    every endpoint that takes a store id reads it. Another brand's store and a
+    store that does not exist get the same 404, so the answer tells a caller
+    nothing about other brands' ids (and a foreign key never answers 500)."""
+    row = conn.execute(
+        select(stores).where(stores.c.id == store_id, stores.c.brand_id == brand_id)
     ).first()
-    if found is None:
+    if row is None:
         raise NotFound(
-            f"门店 {store_id} 不存在 (store {store_id} not found)", code="store_not_found"
+            f"门店 {store_id} 不存在 (store {store_id} not found)",
+            code="store_not_found",
+            store_id=store_id,
         )
+    return Store(row.id, row.brand_id, row.code, row.name, row.timezone)
+
+
+def check_store(conn: Connection, brand_id: int, store_id: int | None) -> None:
+    """A store id from the caller, if any, must belong to the caller's brand."""
+    if store_id is not None:
+        store_in_brand(conn, brand_id, store_id)
+
+
+def store_by_code(ctx: Context, brand_id: int, code: str) -> Store:
+    """A store of the brand by its code (the command line names stores by code)."""
+    with ctx.transaction(read_only=True) as conn:
+        row = conn.execute(
+            select(stores).where(stores.c.brand_id == brand_id, stores.c.code == code)
+        ).first()
+    if row is None:
+        raise NotFound(f"门店 {code} 不存在 (store {code!r} not found)", code="store_not_found")
+    return Store(row.id, row.brand_id, row.code, row.name, row.timezone)

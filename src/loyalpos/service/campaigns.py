@@ -562,7 +562,8 @@ def firings(
     limit: int = 100,
 ) -> tuple[list[Firing], int]:
     """Firings of the brand, newest first (page with `before_id`), and how many
-    match the filters in all."""
+    match the filters in all. A `member_id` of another brand (or of none) is
+    NotFound, as everywhere, rather than an empty page."""
     f = campaign_firings
     where = [f.c.brand_id == brand_id]
     if campaign is not None:
@@ -570,6 +571,8 @@ def firings(
     if member_id is not None:
         where.append(f.c.member_id == member_id)
     with ctx.transaction(read_only=True) as conn:
+        if member_id is not None:
+            members.load_member(conn, brand_id, member_id)
         total = int(conn.execute(select(func.count()).select_from(f).where(*where)).scalar_one())
         page = list(where)
         if before_id is not None:

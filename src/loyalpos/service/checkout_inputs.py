@@ -23,7 +23,6 @@ from loyalpos.db.tables import (
     orders,
     point_lots,
     reservations,
-    stores,
 )
 from loyalpos.domain.checkout import Tier
 from loyalpos.domain.errors import InvalidInput, NotFound
@@ -31,7 +30,7 @@ from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.engine import quote as engine_quote
 from loyalpos.rules.schema import RuleSetDoc
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row
+from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row, store_in_brand
 from loyalpos.service.checkout_model import CartRequest, MemberRef, Priced, StoreRow
 from loyalpos.service.context import Context
 from loyalpos.service.members import (
@@ -46,14 +45,8 @@ from loyalpos.service.rulesets import InForce, rules_at
 
 
 def load_store(conn: Connection, brand: Brand, store_id: int) -> StoreRow:
-    row = conn.execute(
-        select(stores).where(stores.c.id == store_id, stores.c.brand_id == brand.id)
-    ).first()
-    if row is None:
-        raise NotFound(
-            f"门店 {store_id} 不存在 (store {store_id} not found)", code="store_not_found"
-        )
-    return StoreRow(row.id, row.code, row.name, ZoneInfo(row.timezone or brand.timezone))
+    store = store_in_brand(conn, brand.id, store_id)
+    return StoreRow(store.id, store.code, store.name, ZoneInfo(store.timezone or brand.timezone))
 
 
 T = TypeVar("T")

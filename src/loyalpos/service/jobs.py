@@ -10,6 +10,8 @@ from sqlalchemy import Connection, extract, or_, select, update
 from loyalpos.db import ledger_repo as repo
 from loyalpos.db.tables import brands, members, point_lots
 from loyalpos.domain.calendar import add_months
+from loyalpos.domain.errors import InvalidInput
+from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row, load_brand
 from loyalpos.service.context import Context
 
 
@@ -24,36 +26,73 @@ class ExpiryRun:
 EXPIRY_BATCH_MEMBERS = 1000
 
 
+def expiry_day(brand: Brand, as_of: date | None, now: datetime) -> date:
+    """The day an expiry run of the brand goes up to: `as_of`, or today in the
+    brand's time zone. A day after today is refused: it would expire points that
+    are still valid (a typo of the year expired every lot of a brand). A run
+    that must see a later day waits for it, or (in tests) moves the clock."""
+    today = brand.local_date(now)
+    if as_of is None:
+        return today
+    if as_of > today:
+        raise InvalidInput(
+            f"过期日期 {as_of} 晚于今天 {today} ({brand.timezone})，不能提前过期积分 "
+            f"(as_of {as_of} is after today, {today} in {brand.timezone}; "
+            "points cannot be expired before their date)",
+            code="expiry_date_in_future",
+            field="as_of",
+            as_of=as_of.isoformat(),
+            today=today.isoformat(),
+            timezone=brand.timezone,
+            brand=brand.code,
+        )
+    return as_of
+
+
 def expire_points(
     ctx: Context,
-    as_of: date,
+    as_of: date | None = None,
     *,
     brand_id: int | None = None,
     now: datetime | None = None,
     batch_members: int = EXPIRY_BATCH_MEMBERS,
 ) -> ExpiryRun:
-    """Expire every lot lapsing on or before `as_of`, in set-based SQL.
+    """Expire every lot lapsing on or before `as_of` (default: today in each
+    brand's time zone), for one brand or for all, in set-based SQL.
 
-    It works through the affected members in batches, each its own transaction
-    that first locks the batch's member rows (in id order) the way a till's
-    booking does: tills wait a moment for one batch instead of making a single
-    huge transaction fail and start over. Idempotent for a date: lots it expired
-    hold nothing any more.
+    The day is checked against each brand's today before anything is expired
+    (`expiry_day`: the API and the command line both come here). It works through
+    the affected members in batches, each its own transaction that first locks
+    the batch's member rows (in id order) the way a till's booking does: tills
+    wait a moment for one batch instead of making a single huge transaction fail
+    and start over. Idempotent for a date: lots it expired hold nothing any more.
+    With several brands, `as_of` of the result is the latest day used.
     """
     at = ctx.now(now)
     with ctx.transaction(read_only=True) as conn:
-        member_ids = repo.members_with_due_lots(conn, as_of, brand_id)
+        if brand_id is not None:
+            targets = [load_brand(conn, brand_id)]
+        else:
+            rows = conn.execute(select(*BRAND_COLUMNS).order_by(brands.c.id))
+            targets = [brand_from_row(r) for r in rows]
+    days = [(brand.id, expiry_day(brand, as_of, at)) for brand in targets]
     lots = points = touched = 0
-    for start in range(0, len(member_ids), batch_members):
-        batch = member_ids[start : start + batch_members]
+    for bid, day in days:
+        with ctx.transaction(read_only=True) as conn:
+            member_ids = repo.members_with_due_lots(conn, day, bid)
+        for start in range(0, len(member_ids), batch_members):
+            batch = member_ids[start : start + batch_members]
 
-        def run(conn: Connection, batch: list[int] = batch) -> tuple[int, int, int]:
-            repo.lock_members(conn, batch)
-            return repo.expire_due_lots(conn, as_of, at, batch[0], batch[-1], brand_id)
+            def run(
+                conn: Connection, batch: list[int] = batch, bid: int = bid, day: date = day
+            ) -> tuple[int, int, int]:
+                repo.lock_members(conn, batch)
+                return repo.expire_due_lots(conn, day, at, batch[0], batch[-1], bid)
 
-        n_lots, n_points, n_members = ctx.run(run)
-        lots, points, touched = lots + n_lots, points + n_points, touched + n_members
-    return ExpiryRun(as_of, lots, points, touched)
+            n_lots, n_points, n_members = ctx.run(run)
+            lots, points, touched = lots + n_lots, points + n_points, touched + n_members
+    latest = max((day for _, day in days), default=as_of or at.date())
+    return ExpiryRun(latest, lots, points, touched)
 
 
 def extend_birthdays(ctx: Context, as_of: date, *, brand_id: int | None = None) -> int:

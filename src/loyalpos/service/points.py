@@ -381,6 +381,7 @@ def reverse(
 
     def run(conn: Connection) -> EntryRow:
         brand = load_brand(conn, brand_id)
+        check_store(conn, brand_id, source.store_id)
         original = repo.entry(conn, brand_id, entry_id)
         if original is None:
             raise NotFound(

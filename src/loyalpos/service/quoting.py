@@ -17,7 +17,7 @@ from loyalpos.db.tables import (
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.pricing import model as m
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import cached_brand
+from loyalpos.service.brands import cached_brand, store_in_brand
 from loyalpos.service.checkout_inputs import (
     find_member,
     find_member_with_state,
@@ -124,6 +124,7 @@ def release(ctx: Context, brand_id: int, store_id: int, token: str) -> None:
     at = ctx.now()
 
     def run(conn: Connection) -> None:
+        store_in_brand(conn, brand_id, store_id)
         found = find_hold(conn, brand_id, store_id, token)
         assert found is not None
         release_hold(conn, found[0], at)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from loyalpos.db.tables import order_tenders, orders, stores
-from loyalpos.domain.errors import InvalidInput, NotFound
+from loyalpos.db.tables import order_tenders, orders
+from loyalpos.domain.errors import InvalidInput
 from loyalpos.domain.reconcile import (
     BookedOrder,
     MatchedOrder,
@@ -25,7 +25,7 @@ from loyalpos.domain.reconcile import (
     Reconciliation,
     reconcile,
 )
-from loyalpos.service.brands import load_brand
+from loyalpos.service.brands import load_brand, store_by_code, store_in_brand
 from loyalpos.service.context import Context
 
 EARLIEST_YEAR = 1970
@@ -69,16 +69,8 @@ def local_day_window(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def store_zone(conn: Connection, brand_id: int, store_id: int) -> tuple[str, str]:
     """The store's code and effective time zone; NotFound outside the brand."""
-    row = conn.execute(
-        select(stores.c.code, stores.c.timezone).where(
-            stores.c.id == store_id, stores.c.brand_id == brand_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound(
-            f"门店 {store_id} 不存在 (store {store_id} not found)", code="store_not_found"
-        )
-    return row.code, row.timezone or load_brand(conn, brand_id).timezone
+    store = store_in_brand(conn, brand_id, store_id)
+    return store.code, store.timezone or load_brand(conn, brand_id).timezone
 
 
 def booked_orders(
@@ -128,13 +120,7 @@ def reconcile_day(
 
 
 def store_id_by_code(ctx: Context, brand_id: int, code: str) -> int:
-    with ctx.transaction(read_only=True) as conn:
-        found = conn.execute(
-            select(stores.c.id).where(stores.c.brand_id == brand_id, stores.c.code == code)
-        ).first()
-    if found is None:
-        raise NotFound(f"门店 {code} 不存在 (store {code!r} not found)", code="store_not_found")
-    return int(found.id)
+    return store_by_code(ctx, brand_id, code).id
 
 
 def as_dict(found: DayReconciliation) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.rules import ReturnPolicy
 from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, load_brand
+from loyalpos.service.brands import Brand, load_brand, store_in_brand
 from loyalpos.service.checkout_inputs import cached_store
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
@@ -112,6 +112,7 @@ def refund(
     digest = _fingerprint(req)
 
     def run(conn: Connection) -> Refunded:
+        store_in_brand(conn, brand_id, req.store_id)
         replay = _replay(conn, brand_id, req, digest)
         if replay is not None:
             return replay

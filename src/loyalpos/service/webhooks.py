@@ -329,7 +329,8 @@ def list_deliveries(
     limit: int = 100,
 ) -> list[Delivery]:
     """Deliveries by id, oldest first; `status="dead"` is the dead-letter list.
-    Page with `after_id` = the last id of the previous page."""
+    Page with `after_id` = the last id of the previous page. A `subscription_id`
+    of another brand (or of none) is NotFound, as everywhere."""
     wanted = check_status(status)
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be 1-{MAX_LIST}", code="invalid_limit", limit=limit)
@@ -341,6 +342,8 @@ def list_deliveries(
     if subscription_id is not None:
         query = query.where(webhook_deliveries.c.subscription_id == subscription_id)
     with ctx.transaction(read_only=True) as conn:
+        if subscription_id is not None:
+            _load_subscription(conn, brand_id, subscription_id)
         rows = conn.execute(query.order_by(webhook_deliveries.c.id).limit(limit))
         return [delivery_from_row(r) for r in rows]
 

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from loyalpos.api.deps import BrandDep, CtxDep, HqBrandDep, MemberId
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import RuleId
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.service import campaigns
 
-router = APIRouter(prefix="/v1", tags=["campaigns"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["campaigns"])
 
 
 class TagOut(BaseModel):
@@ -56,7 +58,7 @@ class FiringsOut(BaseModel):
     next_before_id: int | None = Field(description="pass as before_id for the next page")
 
 
-@router.get("/members/{member_id}/tags", response_model=TagsOut)
+@router.get("/members/{member_id}/tags", responses=responses(404, 422), response_model=TagsOut)
 def member_tags(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> TagsOut:
     """The member's tags (e.g. 唤醒成功 from a reactivation campaign), oldest first."""
     rows = campaigns.tags(ctx, brand.id, member_id)
@@ -66,11 +68,11 @@ def member_tags(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> TagsOut:
     )
 
 
-@router.get("/campaigns/firings", response_model=FiringsOut)
+@router.get("/campaigns/firings", responses=responses(403, 404, 422), response_model=FiringsOut)
 def campaign_firings(
     ctx: CtxDep,
     brand: HqBrandDep,
-    campaign: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    campaign: RuleId | None = None,
     member_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,

@@ -28,8 +28,9 @@ from loyalpos.api.checkout_schemas import (
     RefundOut,
 )
 from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
-from loyalpos.api.errors import error_body
+from loyalpos.api.errors import V1_ERRORS, error_body, responses
 from loyalpos.api.fastpath import Answer, TillRoute
+from loyalpos.api.fields import OrderNo, QuoteToken
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
@@ -42,10 +43,9 @@ from loyalpos.service.context import Context
 from loyalpos.service.members import Identity
 from loyalpos.service.refunds import RefundLine, RefundRequest
 
-router = APIRouter(prefix="/v1", tags=["checkout"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["checkout"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
-OrderNo = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def member_ref(body: MemberRefIn) -> MemberRef:
@@ -138,13 +138,13 @@ TILL_ROUTES: dict[str, TillRoute[Any]] = {
 }
 
 
-@router.post("/identify", response_model=IdentifyOut)
+@router.post("/identify", responses=responses(400, 403, 404, 413, 422), response_model=IdentifyOut)
 async def identify(body: IdentifyIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
     """识别会员: member, tier, points, usable coupons and the tier progress line."""
     return (await identify_call(ctx, who, body))[1]
 
 
-@router.post("/quotes", response_model=QuoteOut)
+@router.post("/quotes", responses=responses(400, 403, 404, 409, 413, 422), response_model=QuoteOut)
 async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
     """Price a cart with the best legal combination of benefits (试算). With
     `reserve`, the chosen coupons and points are held for this till for a few
@@ -152,10 +152,12 @@ async def quote(body: QuoteIn, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]
     return (await quote_call(ctx, who, body))[1]
 
 
-@router.delete("/stores/{store_id}/quotes/{token}", status_code=204)
+@router.delete(
+    "/stores/{store_id}/quotes/{token}", responses=responses(403, 404, 422), status_code=204
+)
 def release_quote(
     store_id: StoreId,
-    token: Annotated[str, Path(min_length=1, max_length=40)],
+    token: QuoteToken,
     ctx: CtxDep,
     who: PrincipalDep,
 ) -> Response:
@@ -170,11 +172,22 @@ def release_quote(
     response_model=ReceiptOut,
     status_code=201,
     responses={
-        200: {"description": "a replay: this order number was booked before, same body"},
-        409: {
-            "description": "price_changed (nothing booked; `detail.fresh_quote` is the new "
-            "price) or order_no_reused (same number, different body)"
+        200: {
+            "model": ReceiptOut,
+            "description": "a replay: this order number was booked before, same body",
         },
+        **responses(
+            400,
+            403,
+            404,
+            (
+                409,
+                "price_changed (nothing booked; `detail.fresh_quote` is the new price) "
+                "or order_no_reused (same number, different body)",
+            ),
+            413,
+            422,
+        ),
     },
 )
 async def confirm(
@@ -187,7 +200,11 @@ async def confirm(
     return receipt
 
 
-@router.get("/stores/{store_id}/orders/{order_no}", response_model=ReceiptOut)
+@router.get(
+    "/stores/{store_id}/orders/{order_no}",
+    responses=responses(403, 404, 422),
+    response_model=ReceiptOut,
+)
 def get_order(
     store_id: StoreId, order_no: OrderNo, ctx: CtxDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -196,7 +213,16 @@ def get_order(
 
 
 @router.post(
-    "/stores/{store_id}/orders/{order_no}/refunds", response_model=RefundOut, status_code=201
+    "/stores/{store_id}/orders/{order_no}/refunds",
+    response_model=RefundOut,
+    status_code=201,
+    responses={
+        200: {
+            "model": RefundOut,
+            "description": "a replay: this refund number was booked before, same body",
+        },
+        **responses(400, 403, 404, 409, 413, 422),
+    },
 )
 def refund(
     store_id: StoreId,
@@ -222,7 +248,7 @@ def refund(
     return {**done.receipt, "replayed": done.replayed}
 
 
-@router.post("/late-orders", response_model=LateBatchOut)
+@router.post("/late-orders", responses=responses(400, 403, 413, 422), response_model=LateBatchOut)
 def late_orders(body: LateBatchIn, ctx: CtxDep, who: PrincipalDep) -> LateBatchOut:
     """补单: orders a POS took while offline, each priced with the rules in force at
     its own time and booked idempotently. Benefits that cannot be honoured any more
@@ -272,13 +298,20 @@ def _coupon_out(c: coupons.Coupon) -> CouponOut:
     )
 
 
-@router.get("/members/{member_id}/coupons", response_model=list[CouponOut])
+@router.get(
+    "/members/{member_id}/coupons", responses=responses(404, 422), response_model=list[CouponOut]
+)
 def wallet(member_id: MemberId, ctx: CtxDep, who: PrincipalDep) -> list[CouponOut]:
     """券包: the member's open coupons (issued, or held by a quote)."""
     return [_coupon_out(c) for c in coupons.wallet(ctx, who.brand_id, member_id)]
 
 
-@router.post("/members/{member_id}/coupons", response_model=CouponOut, status_code=201)
+@router.post(
+    "/members/{member_id}/coupons",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=CouponOut,
+    status_code=201,
+)
 def issue_coupon(member_id: MemberId, body: CouponIssueIn, ctx: CtxDep, who: HqDep) -> CouponOut:
     """发券 (HQ): put a coupon of a template of the rules in force into the wallet."""
     return _coupon_out(
@@ -288,7 +321,7 @@ def issue_coupon(member_id: MemberId, body: CouponIssueIn, ctx: CtxDep, who: HqD
     )
 
 
-@router.get("/coupons/{coupon_id}/history")
+@router.get("/coupons/{coupon_id}/history", responses=responses(404, 422))
 def coupon_history(
     coupon_id: Annotated[int, Path(gt=0, le=MAX_ID)], ctx: CtxDep, who: PrincipalDep
 ) -> list[dict[str, Any]]:

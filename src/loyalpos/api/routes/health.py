@@ -5,9 +5,10 @@ from sqlalchemy import text
 
 from loyalpos import __version__
 from loyalpos.api.deps import CtxDep
+from loyalpos.api.errors import responses
 from loyalpos.api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=responses(503))
 
 
 @router.get("/healthz", response_model=Health)

@@ -9,15 +9,17 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqDep, PrincipalDep
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import TEXT, Code, IsoDate
 from loyalpos.api.schemas import MAX_ID, DbId, Strict
 from loyalpos.service import holds
 from loyalpos.service.holds import REASON_LABELS, Hold, HoldReason
 
-router = APIRouter(prefix="/v1", tags=["holds"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["holds"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 HoldId = Annotated[int, Path(gt=0, le=MAX_ID)]
-Terminal = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+Terminal = Code
 ReasonCode = Literal["call", "more_items", "payment_issue", "customer_left", "other"]
 
 _REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
@@ -25,7 +27,7 @@ _REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
 
 class HoldIn(Strict):
     reason: ReasonCode = Field(description=f"why the cart is parked: {_REASONS_DOC}")
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
+    note: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
     member_id: DbId | None = Field(default=None, description="the member on the cart, if any")
     cashier: Terminal
     terminal: Terminal
@@ -111,7 +113,12 @@ def _detail(h: Hold) -> HoldDetail:
     return HoldDetail(**_public(h), cart=h.payload)
 
 
-@router.post("/stores/{store_id}/holds", response_model=HoldPublic, status_code=201)
+@router.post(
+    "/stores/{store_id}/holds",
+    responses=responses(400, 403, 404, 413, 422),
+    response_model=HoldPublic,
+    status_code=201,
+)
 def create_hold(store_id: StoreId, body: HoldIn, ctx: CtxDep, who: PrincipalDep) -> HoldPublic:
     """Park (挂单) the cart; it lapses after `held_cart_minutes` (default 120)."""
     who.require_store(store_id)
@@ -129,12 +136,14 @@ def create_hold(store_id: StoreId, body: HoldIn, ctx: CtxDep, who: PrincipalDep)
     return HoldPublic(**_public(h))
 
 
-@router.get("/stores/{store_id}/holds", response_model=HoldsPublic)
+@router.get(
+    "/stores/{store_id}/holds", responses=responses(403, 404, 422), response_model=HoldsPublic
+)
 def list_holds(
     store_id: StoreId,
     ctx: CtxDep,
     who: PrincipalDep,
-    terminal: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    terminal: Terminal | None = None,
 ) -> HoldsPublic:
     """The store's parked carts, oldest first (lapsed ones are left out)."""
     who.require_store(store_id)
@@ -142,12 +151,17 @@ def list_holds(
     return HoldsPublic(data=[HoldPublic(**_public(h)) for h in found], count=len(found))
 
 
-@router.get("/holds/report", response_model=HoldReport, response_model_by_alias=True)
+@router.get(
+    "/holds/report",
+    responses=responses(403, 404, 422),
+    response_model=HoldReport,
+    response_model_by_alias=True,
+)
 def hold_report(
     ctx: CtxDep,
     who: HqDep,
-    date_from: Annotated[date, Query(alias="from", description="first local day")],
-    date_to: Annotated[date, Query(alias="to", description="last local day, inclusive")],
+    date_from: Annotated[IsoDate, Query(alias="from", description="first local day")],
+    date_to: Annotated[IsoDate, Query(alias="to", description="last local day, inclusive")],
     store_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> HoldReport:
     """HQ: holds made per store and reason in [from, to] (store-local days), by outcome."""
@@ -183,13 +197,15 @@ def _own(ctx: CtxDep, who: PrincipalDep, hold_id: int) -> Hold:
     return h
 
 
-@router.get("/holds/{hold_id}", response_model=HoldDetail)
+@router.get("/holds/{hold_id}", responses=responses(403, 404, 422), response_model=HoldDetail)
 def get_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldDetail:
     """One hold with its cart, in any state. Reading does not resume it."""
     return _detail(_own(ctx, who, hold_id))
 
 
-@router.post("/holds/{hold_id}/resume", response_model=HoldDetail)
+@router.post(
+    "/holds/{hold_id}/resume", responses=responses(403, 404, 409, 422), response_model=HoldDetail
+)
 def resume_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldDetail:
     """Take the cart back (取单), once: 409 `hold_already_resumed`, `hold_expired`
     or `hold_cancelled` otherwise. The cart comes back exactly as parked."""
@@ -197,7 +213,9 @@ def resume_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldDetail:
     return _detail(holds.resume(ctx, who.brand_id, hold_id))
 
 
-@router.post("/holds/{hold_id}/cancel", response_model=HoldPublic)
+@router.post(
+    "/holds/{hold_id}/cancel", responses=responses(403, 404, 409, 422), response_model=HoldPublic
+)
 def cancel_hold(hold_id: HoldId, ctx: CtxDep, who: PrincipalDep) -> HoldPublic:
     """Drop a parked cart; repeating it is harmless, a resumed or lapsed one is 409."""
     _own(ctx, who, hold_id)

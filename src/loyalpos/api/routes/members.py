@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loyalpos.api.deps import BrandDep, CtxDep, MemberId, PrincipalDep
+from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.schemas import (
     ClaimCreate,
     ClaimIn,
@@ -19,7 +20,7 @@ from loyalpos.service import members
 from loyalpos.service.apikeys import Principal
 from loyalpos.service.members import Identity, Member
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["members"])
 
 # Access: every route here is open to cashier keys (the till registers, looks
 # up and identifies members, and prints receipt claims) and to HQ keys. Where a
@@ -55,7 +56,12 @@ def _identity(i: IdentityIn) -> Identity:
     return Identity(i.provider, i.kind, i.value)
 
 
-@router.post("/members", response_model=MemberPublic, status_code=201)
+@router.post(
+    "/members",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=MemberPublic,
+    status_code=201,
+)
 def register_member(
     body: MemberCreate, ctx: CtxDep, brand: BrandDep, who: PrincipalDep
 ) -> MemberPublic:
@@ -75,7 +81,9 @@ def register_member(
     return member_public(member)
 
 
-@router.post("/members/lookup", response_model=MemberPublic)
+@router.post(
+    "/members/lookup", responses=responses(400, 404, 413, 422), response_model=MemberPublic
+)
 def lookup_member(body: MemberLookup, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
     """Find a member by phone, card number, dynamic member code or WeChat/Alipay id."""
     keys = [k for k in ("phone", "card_no", "code", "identity") if getattr(body, k) is not None]
@@ -97,13 +105,17 @@ def lookup_member(body: MemberLookup, ctx: CtxDep, brand: BrandDep) -> MemberPub
     return member_public(member)
 
 
-@router.get("/members/{member_id}", response_model=MemberPublic)
+@router.get("/members/{member_id}", responses=responses(404, 422), response_model=MemberPublic)
 def get_member(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> MemberPublic:
     """One member of the caller's brand."""
     return member_public(members.get(ctx, brand.id, member_id))
 
 
-@router.post("/members/{member_id}/identities", response_model=MemberPublic)
+@router.post(
+    "/members/{member_id}/identities",
+    responses=responses(400, 404, 409, 413, 422),
+    response_model=MemberPublic,
+)
 def bind_identity(
     member_id: MemberId, body: IdentityIn, ctx: CtxDep, brand: BrandDep
 ) -> MemberPublic:
@@ -111,14 +123,20 @@ def bind_identity(
     return member_public(members.bind_identity(ctx, brand.id, member_id, _identity(body)))
 
 
-@router.post("/members/{member_id}/code", response_model=MemberCodePublic)
+@router.post(
+    "/members/{member_id}/code", responses=responses(404, 422), response_model=MemberCodePublic
+)
 def member_code(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> MemberCodePublic:
     """A fresh dynamic member code (会员码) for the member's phone to show."""
     code, ttl = members.issue_code(ctx, brand.id, member_id)
     return MemberCodePublic(code=code, expires_in=ttl)
 
 
-@router.post("/members/{member_id}/claims", response_model=ClaimPublic)
+@router.post(
+    "/members/{member_id}/claims",
+    responses=responses(400, 404, 409, 413, 422),
+    response_model=ClaimPublic,
+)
 def claim_order(member_id: MemberId, body: ClaimIn, ctx: CtxDep, brand: BrandDep) -> ClaimPublic:
     """Claim an anonymous order's points with the code on its receipt (once)."""
     result = members.claim(ctx, brand.id, member_id, body.token)
@@ -130,7 +148,12 @@ def claim_order(member_id: MemberId, body: ClaimIn, ctx: CtxDep, brand: BrandDep
     )
 
 
-@router.post("/claims", response_model=ClaimToken, status_code=201)
+@router.post(
+    "/claims",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=ClaimToken,
+    status_code=201,
+)
 def create_claim(body: ClaimCreate, ctx: CtxDep, brand: BrandDep, who: PrincipalDep) -> ClaimToken:
     """Make a claim token for an anonymous order (printed on the receipt); a cashier
     key makes it for its own store."""

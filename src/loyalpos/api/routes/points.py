@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from loyalpos.api.deps import BrandDep, CtxDep, EntryId, HqBrandDep, MemberId
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import IsoDate, IsoDateTime
 from loyalpos.api.schemas import (
     MAX_ID,
     BalancePublic,
@@ -22,7 +24,7 @@ from loyalpos.domain.times import check_instant
 from loyalpos.service import jobs, points
 from loyalpos.service.points import Source
 
-router = APIRouter(prefix="/v1", tags=["points"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["points"])
 
 # Access: reading a balance and its history is open to cashier keys; every
 # booking (earn, spend, adjust, reverse) and the expiry job needs an HQ key. A
@@ -49,7 +51,9 @@ def entry_public(e: EntryRow) -> EntryPublic:
     )
 
 
-@router.get("/members/{member_id}/points", response_model=BalancePublic)
+@router.get(
+    "/members/{member_id}/points", responses=responses(404, 422), response_model=BalancePublic
+)
 def get_balance(member_id: MemberId, ctx: CtxDep, brand: BrandDep) -> BalancePublic:
     """Balance (total, spendable, pending) and points by lapse date."""
     b = points.balance(ctx, brand.id, member_id)
@@ -67,13 +71,17 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return None if value is None else check_instant(value, field)
 
 
-@router.get("/members/{member_id}/points/history", response_model=EntriesPublic)
+@router.get(
+    "/members/{member_id}/points/history",
+    responses=responses(404, 422),
+    response_model=EntriesPublic,
+)
 def get_history(
     member_id: MemberId,
     ctx: CtxDep,
     brand: BrandDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> EntriesPublic:
@@ -105,19 +113,34 @@ def _source(kind: str, body: PointsBooking) -> Source:
     )
 
 
-@router.post("/members/{member_id}/points/earn", response_model=EntryPublic, status_code=201)
+@router.post(
+    "/members/{member_id}/points/earn",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=EntryPublic,
+    status_code=201,
+)
 def earn(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Book earned points (idempotent with `idempotency_key`)."""
     return entry_public(points.earn(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
-@router.post("/members/{member_id}/points/spend", response_model=EntryPublic, status_code=201)
+@router.post(
+    "/members/{member_id}/points/spend",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=EntryPublic,
+    status_code=201,
+)
 def spend(member_id: MemberId, body: PointsBooking, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Use points, earliest-expiring first; 409 if not enough are spendable."""
     return entry_public(points.spend(ctx, brand.id, member_id, body.points, _source("order", body)))
 
 
-@router.post("/members/{member_id}/points/adjust", response_model=EntryPublic, status_code=201)
+@router.post(
+    "/members/{member_id}/points/adjust",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=EntryPublic,
+    status_code=201,
+)
 def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """An operator's adjustment, with a reason."""
     source = Source(
@@ -134,7 +157,12 @@ def adjust(member_id: MemberId, body: PointsAdjust, ctx: CtxDep, brand: HqBrandD
     )
 
 
-@router.post("/points/entries/{entry_id}/reverse", response_model=EntryPublic, status_code=201)
+@router.post(
+    "/points/entries/{entry_id}/reverse",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=EntryPublic,
+    status_code=201,
+)
 def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: HqBrandDep) -> EntryPublic:
     """Reverse all or part of an entry (冲正)."""
     source = Source(
@@ -149,9 +177,9 @@ def reverse(entry_id: EntryId, body: Reversal, ctx: CtxDep, brand: HqBrandDep) -
     return entry_public(points.reverse(ctx, brand.id, entry_id, source, points=body.points))
 
 
-@router.post("/jobs/expire", response_model=ExpiryRunPublic)
-def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: date | None = None) -> ExpiryRunPublic:
-    """Expire the brand's lots lapsing on or before `as_of` (default: today, local)."""
-    day = as_of or brand.local_date(ctx.now())
-    run = jobs.expire_points(ctx, day, brand_id=brand.id)
+@router.post("/jobs/expire", responses=responses(403, 422), response_model=ExpiryRunPublic)
+def run_expiry(ctx: CtxDep, brand: HqBrandDep, as_of: IsoDate | None = None) -> ExpiryRunPublic:
+    """Expire the brand's lots lapsing on or before `as_of` (default: today in the
+    brand's time zone). A day after today is refused: 422 `expiry_date_in_future`."""
+    run = jobs.expire_points(ctx, as_of, brand_id=brand.id)
     return ExpiryRunPublic(as_of=run.as_of, lots=run.lots, points=run.points, members=run.members)

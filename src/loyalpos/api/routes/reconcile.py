@@ -10,16 +10,17 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, PrincipalDep
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import SINGLE_LINE, IsoDate, OrderNo
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
 from loyalpos.service import reconcile
 
-router = APIRouter(prefix="/v1", tags=["reconciliation"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["reconciliation"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 Fen = Annotated[int, whole.fen(ge=0, le=MAX_FEN)]
-OrderNo = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Method = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Method = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
 
 
 class PosOrderIn(Strict):
@@ -31,7 +32,7 @@ class ReconcileIn(Strict):
     """What the POS recorded for one store day. Amounts are integer fen paid at
     checkout (before refunds)."""
 
-    date: dt.date = Field(description="the store's local calendar day")
+    date: IsoDate = Field(description="the store's local calendar day")
     order_count: Annotated[int, whole.count(ge=0, le=MAX_COUNT)]
     amount_fen: Fen
     tenders: Annotated[dict[Method, Fen], Field(max_length=64)] = Field(
@@ -114,7 +115,11 @@ class ReconciliationOut(BaseModel):
     late_orders: int = Field(description="our orders of the day booked late (补单)")
 
 
-@router.post("/stores/{store_id}/reconciliation", response_model=ReconciliationOut)
+@router.post(
+    "/stores/{store_id}/reconciliation",
+    responses=responses(400, 403, 404, 413, 422),
+    response_model=ReconciliationOut,
+)
 def reconcile_store_day(
     store_id: StoreId, body: ReconcileIn, ctx: CtxDep, who: PrincipalDep
 ) -> ReconciliationOut:

@@ -4,15 +4,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqBrandDep
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDateTime
 from loyalpos.api.schemas import Strict
 from loyalpos.rules.simulate import simulate
 from loyalpos.service import rulesets
 from loyalpos.service.rulesets import Version
 
-router = APIRouter(prefix="/v1", tags=["rules"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["rules"])
 
 # Access: rule sets are HQ's (总部) to write and read; every route needs an HQ key.
 
@@ -37,14 +39,14 @@ class RuleSetsPublic(BaseModel):
 
 
 class PublishIn(Strict):
-    effective_from: datetime | None = None
-    by: str | None = None
+    effective_from: IsoDateTime | None = None
+    by: Annotated[str, StringConstraints(max_length=80), SINGLE_LINE] | None = None
 
 
 class DraftIn(Strict):
     document: dict[str, Any]
-    comment: str = ""
-    author: str | None = None
+    comment: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
+    author: Annotated[str, StringConstraints(max_length=80), SINGLE_LINE] | None = None
 
 
 def _public(v: Version) -> RuleSetPublic:
@@ -61,34 +63,43 @@ def _public(v: Version) -> RuleSetPublic:
     )
 
 
-@router.post("/rules", response_model=RuleSetPublic, status_code=201)
+@router.post(
+    "/rules",
+    responses=responses(400, 403, 409, 413, 422),
+    response_model=RuleSetPublic,
+    status_code=201,
+)
 def save_draft(body: DraftIn, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """Validate a rule document and save it as the next draft version."""
     v = rulesets.save_draft(ctx, brand.id, body.document, author=body.author, comment=body.comment)
     return _public(v)
 
 
-@router.get("/rules", response_model=RuleSetsPublic)
+@router.get("/rules", responses=responses(403), response_model=RuleSetsPublic)
 def list_versions(ctx: CtxDep, brand: HqBrandDep) -> RuleSetsPublic:
     """All rule set versions of the brand, oldest first."""
     found = [_public(v) for v in rulesets.versions(ctx, brand.id)]
     return RuleSetsPublic(data=found, count=len(found))
 
 
-@router.get("/rules/{version}", response_model=RuleSetPublic)
+@router.get("/rules/{version}", responses=responses(403, 404, 422), response_model=RuleSetPublic)
 def get_version(version: VersionNo, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """One rule set version."""
     return _public(rulesets.get(ctx, brand.id, version))
 
 
-@router.post("/rules/{version}/publish", response_model=RuleSetPublic)
+@router.post(
+    "/rules/{version}/publish",
+    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=RuleSetPublic,
+)
 def publish(version: VersionNo, body: PublishIn, ctx: CtxDep, brand: HqBrandDep) -> RuleSetPublic:
     """Publish a draft, in force from `effective_from` (default: now)."""
     v = rulesets.publish(ctx, brand.id, version, effective_from=body.effective_from, by=body.by)
     return _public(v)
 
 
-@router.post("/simulate")
+@router.post("/simulate", responses=responses(400, 403, 413, 422))
 def simulate_quote(
     ctx: CtxDep, brand: HqBrandDep, document: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:

@@ -11,17 +11,19 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, HqDep
+from loyalpos.api.errors import V1_ERRORS, responses
+from loyalpos.api.fields import SINGLE_LINE
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.service import webhooks
 from loyalpos.service.webhooks import Delivery, Subscription
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["webhooks"])
 
 # Access: every route needs an HQ key and sees only its own brand's webhooks.
 
 WebhookId = Annotated[int, Path(gt=0, le=MAX_ID)]
 DeliveryId = Annotated[int, Path(gt=0, le=MAX_ID)]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=40), SINGLE_LINE]
 
 
 class WebhookCreate(Strict):
@@ -115,7 +117,12 @@ def delivery_public(d: Delivery) -> DeliveryPublic:
     )
 
 
-@router.post("/webhooks", response_model=WebhookCreated, status_code=201)
+@router.post(
+    "/webhooks",
+    responses=responses(400, 403, 413, 422),
+    response_model=WebhookCreated,
+    status_code=201,
+)
 def create_webhook(body: WebhookCreate, ctx: CtxDep, who: HqDep) -> WebhookCreated:
     """Subscribe an http(s) URL to event types. The answer holds the signing
     secret, this once."""
@@ -123,14 +130,16 @@ def create_webhook(body: WebhookCreate, ctx: CtxDep, who: HqDep) -> WebhookCreat
     return WebhookCreated(**webhook_public(new.subscription).model_dump(), secret=new.secret)
 
 
-@router.get("/webhooks", response_model=WebhooksPublic)
+@router.get("/webhooks", responses=responses(403), response_model=WebhooksPublic)
 def list_webhooks(ctx: CtxDep, who: HqDep) -> WebhooksPublic:
     """The brand's subscriptions, deactivated ones included, without secrets."""
     found = [webhook_public(s) for s in webhooks.list_subscriptions(ctx, who.brand_id)]
     return WebhooksPublic(data=found, count=len(found))
 
 
-@router.get("/webhooks/deliveries", response_model=DeliveriesPublic)
+@router.get(
+    "/webhooks/deliveries", responses=responses(403, 404, 422), response_model=DeliveriesPublic
+)
 def list_deliveries(
     ctx: CtxDep,
     who: HqDep,
@@ -155,14 +164,22 @@ def list_deliveries(
     return DeliveriesPublic(data=data, count=len(data))
 
 
-@router.post("/webhooks/deliveries/{delivery_id}/replay", response_model=DeliveryPublic)
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/replay",
+    responses=responses(403, 404, 409, 422),
+    response_model=DeliveryPublic,
+)
 def replay_delivery(delivery_id: DeliveryId, ctx: CtxDep, who: HqDep) -> DeliveryPublic:
     """Send a dead (or delivered) delivery again: pending, due now, attempts
     reset. 409 when it is still pending or its subscription is deactivated."""
     return delivery_public(webhooks.replay(ctx, who.brand_id, delivery_id))
 
 
-@router.post("/webhooks/{webhook_id}/deactivate", response_model=WebhookPublic)
+@router.post(
+    "/webhooks/{webhook_id}/deactivate",
+    responses=responses(403, 404, 422),
+    response_model=WebhookPublic,
+)
 def deactivate_webhook(webhook_id: WebhookId, ctx: CtxDep, who: HqDep) -> WebhookPublic:
     """Stop a subscription (repeating it is harmless); its pending deliveries
     become dead letters."""

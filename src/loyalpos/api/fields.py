@@ -1,0 +1,127 @@
+"""The types of the text and date values a request carries, defined once.
+
+A value is held to the same rule wherever it comes in: in a JSON body (the models
+of api/schemas.py, api/checkout_schemas.py and the routes), in a path or in a
+query string. An order number is an `OrderNo` in the confirm body, in the late
+orders, in a reconciliation list and in `/stores/{id}/orders/{order_no}` alike; a
+hold's terminal is a `Code` in the body that parks it and in `?terminal=` that
+lists it. Anything PostgreSQL cannot store (NUL) or a till cannot print (other
+control characters) is refused here with a 422 naming the field, never a 500
+from the database.
+
+Each rule is also the JSON schema's `pattern` in the OpenAPI document, so a
+client (and the schemathesis run in the suite) knows it up front.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import StringConstraints as Length
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+from loyalpos.rules.schema import Ident
+
+
+@dataclass(frozen=True)
+class Chars:
+    """A rule on the characters of a string, as `Annotated` metadata: checked
+    after the length (and the trimming of surrounding spaces, where the type asks
+    for it), with a message a cashier can act on, and shown as `pattern`."""
+
+    pattern: str  # the whole value must match (Python and ECMA regex alike)
+    message: str
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", re.compile(self.pattern))
+
+    def check(self, value: str) -> str:
+        if self.compiled.fullmatch(value) is None:
+            raise ValueError(self.message)
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["pattern"] = self.pattern
+        return found
+
+
+SINGLE_LINE = Chars(
+    r"^[^\x00-\x1f\x7f-\x9f]*$",
+    "不能包含控制字符 (must not contain control characters such as NUL, tabs or line breaks)",
+)
+"""Names, codes, numbers, references: printable characters on one line."""
+
+TEXT = Chars(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
+    "不能包含控制字符 (must not contain control characters such as NUL; "
+    "tabs and line breaks are allowed)",
+)
+"""Free text (a note, a reason, a description): lines and tabs, no other control
+characters. `Strict` bodies hold every other string field to this rule too."""
+
+ORDER_NO_CHARS = "letters A-Z a-z, digits 0-9 and - _ ."
+ORDER_NO_RULE = Chars(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    f"订单号只能包含字母、数字和 - _ . 且以字母或数字开头 "
+    f"(an order number may contain only {ORDER_NO_CHARS}, and starts with a letter or digit)",
+)
+
+QUOTE_TOKEN_RULE = Chars(
+    r"^[A-Za-z0-9_-]+$",
+    "报价令牌无效 (a quote token is letters, digits, - and _, as the quote answered it)",
+)
+
+Code = Annotated[str, Length(min_length=1, max_length=64, strip_whitespace=True), SINGLE_LINE]
+"""A till's code or name: sku, cashier, terminal (a hold's too), refund number."""
+
+OrderNo = Annotated[str, Length(min_length=1, max_length=64, strip_whitespace=True), ORDER_NO_RULE]
+"""The POS's order number: a path segment of `/stores/{id}/orders/{order_no}`, so a
+`/` (or any character outside `ORDER_NO_CHARS`) is refused wherever one comes in."""
+
+QuoteToken = Annotated[str, Length(min_length=1, max_length=40), QUOTE_TOKEN_RULE]
+"""A quote's `quote_token` (a path segment when the till releases it)."""
+
+ShortText = Annotated[str, Length(min_length=1, max_length=120, strip_whitespace=True), SINGLE_LINE]
+"""A short reference on one line: source_ref, operator, idempotency key."""
+
+RuleId = Ident
+"""The id of something in a rule set (a coupon template, a campaign): the rule
+files' own type, so a filter or an issue names them as the rules do."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?"
+)
+
+
+def _iso(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> Any:
+        # pydantic would read a number ("0.5", 1700000000) as a Unix time.
+        if isinstance(value, str) and pattern.fullmatch(value) is None:
+            raise ValueError(f"日期格式应为 ISO 8601 (must be an ISO 8601 {what})")
+        if not isinstance(value, str | date):
+            raise ValueError(f"日期格式应为 ISO 8601 (must be an ISO 8601 {what} string)")
+        return value
+
+    return BeforeValidator(check)
+
+
+IsoDate = Annotated[date, _iso(_ISO_DATE, "date, YYYY-MM-DD")]
+"""A calendar day written `YYYY-MM-DD`, never a number."""
+
+IsoDateTime = Annotated[datetime, _iso(_ISO_INSTANT, "date-time, e.g. 2025-01-01T09:30:00+08:00")]
+"""An instant written in ISO 8601 (with its offset), never a number."""

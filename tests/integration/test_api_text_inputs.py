@@ -1,0 +1,199 @@
+"""Text and dates in paths and query strings are held to the rules of the body
+fields they match (api/fields.py): issue 11 items 5 (NUL and other control
+characters answered 500 on PostgreSQL), 7 (an order number with `/` was booked
+but could never be looked up) and 11 (`until=0.5`, `as_of=0.0` were accepted)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loyalpos.api.app import create_app
+from loyalpos.service import demo
+from loyalpos.service.context import Context
+
+HQ = {"Authorization": "Bearer lp_demohq_publicdemokey"}
+LINES = [{"sku": "latte", "category": "coffee", "unit_price_fen": 3200, "qty": 1}]
+# NUL (PostgreSQL cannot store it), C0 controls, DEL, a C1 control (NEL), line breaks.
+CONTROL = ["\x00", "\x01", "\x1f", "\x7f", "\x85", "\n", "\t"]
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    demo.seed(ctx)
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _string_parameters() -> list[tuple[str, str, str, str]]:
+    """(method, path, where, name) of every path or query parameter that is text
+    (dates included), from the app's OpenAPI document."""
+    from loyalpos.config import Settings
+    from loyalpos.db.engine import make_engine
+    from tests.conftest import TEST_SECRET
+
+    settings = Settings(env="test", database_url="sqlite://", secret_key=TEST_SECRET)
+    doc = create_app(Context(make_engine("sqlite://"), settings)).openapi()
+    found = []
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            for p in op.get("parameters", []):
+                schema = p["schema"]
+                kinds = {s.get("type") for s in schema.get("anyOf", [schema])}
+                if p["in"] in ("path", "query") and "string" in kinds:
+                    found.append((method.upper(), path, p["in"], p["name"]))
+    return found
+
+
+STRING_PARAMETERS = _string_parameters()
+
+
+def test_the_walk_covers_the_parameters_of_the_issue() -> None:
+    named = {(path, name) for _, path, _, name in STRING_PARAMETERS}
+    assert {
+        ("/v1/stores/{store_id}/orders/{order_no}", "order_no"),
+        ("/v1/stores/{store_id}/orders/{order_no}/refunds", "order_no"),
+        ("/v1/stores/{store_id}/quotes/{token}", "token"),
+        ("/v1/campaigns/firings", "campaign"),
+        ("/v1/stores/{store_id}/holds", "terminal"),
+        ("/v1/members/{member_id}/points/history", "until"),
+        ("/v1/jobs/expire", "as_of"),
+    } <= named
+
+
+def _request(client: TestClient, method: str, path: str, where: str, name: str, value: str) -> Any:
+    """`method path` with `value` as the parameter `name`, every other parameter valid."""
+    url = path.format(
+        **{
+            key: quote(value, safe="") if key == name and where == "path" else "1"
+            for key in ("store_id", "member_id", "order_no", "token")
+            if "{" + key + "}" in path
+        }
+    )
+    params: dict[str, str] = {}
+    if path == "/v1/holds/report":
+        params = {"from": "2024-01-01", "to": "2024-01-02"}
+    if where == "query":
+        params[name] = value
+    body = {} if method in ("POST", "PUT") else None
+    return client.request(method, url, params=params, json=body, headers=HQ)
+
+
+@pytest.mark.parametrize(("method", "path", "where", "name"), STRING_PARAMETERS)
+def test_control_characters_in_a_path_or_query_are_a_422_naming_it(
+    client: TestClient, method: str, path: str, where: str, name: str
+) -> None:
+    for char in CONTROL:
+        response = _request(client, method, path, where, name, f"A{char}B")
+        assert response.status_code == 422, (char, response.status_code, response.text)
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "detail"}
+        assert error["code"] == "validation_error"
+        fields = [p["field"] for p in error["detail"]["errors"]]
+        assert f"{where}.{name}" in fields, (char, error)
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/v1/members/1/points/history?until=0.5", "query.until"),
+        ("/v1/members/1/points/history?since=1700000000", "query.since"),
+        ("/v1/jobs/expire?as_of=0.0", "query.as_of"),
+        ("/v1/holds/report?from=0&to=2024-01-02", "query.from"),
+    ],
+)
+def test_a_number_is_not_a_date(client: TestClient, url: str, field: str) -> None:
+    # pydantic reads numbers as Unix times; the OpenAPI document says ISO 8601.
+    response = client.post(url, headers=HQ) if "expire" in url else client.get(url, headers=HQ)
+    assert response.status_code == 422, response.text
+    assert field in [p["field"] for p in response.json()["error"]["detail"]["errors"]]
+
+
+def _confirm(client: TestClient, order_no: str) -> Any:
+    return client.post(
+        "/v1/orders",
+        json={
+            "store_id": 1,
+            "lines": LINES,
+            "order_no": order_no,
+            "tenders": [{"method": "cash", "amount_fen": 3200}],
+            "cashier": "c01",
+            "terminal": "T1",
+        },
+        headers=HQ,
+    )
+
+
+@pytest.mark.parametrize(
+    "order_no", ["SH001/2026/1", "A?1", "A#1", "A%1", "订单1", ".", "..", "-A"]
+)
+def test_an_order_number_a_path_cannot_carry_is_refused_at_confirm(
+    client: TestClient, order_no: str
+) -> None:
+    response = _confirm(client, order_no)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["detail"]["errors"][0]["field"] == "order_no"
+    assert "letters A-Z a-z, digits 0-9 and - _ ." in error["message"]
+
+
+def test_an_order_number_is_refused_wherever_one_comes_in(client: TestClient) -> None:
+    late = {
+        "store_id": 1,
+        "lines": LINES,
+        "order_no": "SH001/2026/2",
+        "tenders": [{"method": "cash", "amount_fen": 3200}],
+        "cashier": "c01",
+        "terminal": "T1",
+        "ordered_at": "2024-01-01T10:00:00+08:00",
+    }
+    response = client.post("/v1/late-orders", json={"orders": [late]}, headers=HQ)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["detail"]["errors"][0]["field"] == "orders.0.order_no"
+    day = {
+        "date": "2024-01-01",
+        "order_count": 1,
+        "amount_fen": 100,
+        "orders": [{"order_no": "SH001/2026/3", "amount_fen": 100}],
+    }
+    response = client.post("/v1/stores/1/reconciliation", json=day, headers=HQ)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["detail"]["errors"][0]["field"] == "orders.0.order_no"
+
+
+def test_an_order_number_of_the_allowed_characters_is_booked_looked_up_and_refunded(
+    client: TestClient,
+) -> None:
+    order_no = "SH001-2026.11_23-0001"
+    assert _confirm(client, order_no).status_code == 201
+    found = client.get(f"/v1/stores/1/orders/{order_no}", headers=HQ)
+    assert found.status_code == 200, found.text
+    refund = client.post(
+        f"/v1/stores/1/orders/{order_no}/refunds",
+        json={"refund_no": "R-1", "cashier": "c01"},
+        headers=HQ,
+    )
+    assert refund.status_code == 201, refund.text
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field", "longest"),
+    [
+        ("/v1/members/1/points/adjust", {"points": 1, "reason": "r"}, "operator", 80),
+        ("/v1/rules", {"document": {}}, "author", 80),
+    ],
+)
+def test_text_as_long_as_the_api_allows_fits_its_column(
+    client: TestClient, url: str, body: dict[str, Any], field: str, longest: int
+) -> None:
+    # Found by the schemathesis run on PostgreSQL: 120 or unbounded characters
+    # were accepted for a VARCHAR(80) column (500 there, silently kept on SQLite).
+    too_long = client.post(url, json={**body, field: "x" * (longest + 1)}, headers=HQ)
+    assert too_long.status_code == 422, too_long.text
+    assert too_long.json()["error"]["detail"]["errors"][0]["field"] == field
+    fits = client.post(url, json={**body, field: "x" * longest}, headers=HQ)
+    assert fits.status_code == 201, fits.text
