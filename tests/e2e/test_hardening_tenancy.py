@@ -673,6 +673,13 @@ PROBES: dict[str, Probe] = {
         ),
         hq_only=True,
     ),
+    "webhooks.backfill": Probe(
+        "POST",
+        "/v1/webhooks/{webhook_id}/backfill",
+        "webhook_not_found",
+        lambda me, them: Request(f"/v1/webhooks/{them.webhook_id}/backfill", {}),
+        hq_only=True,
+    ),
     "webhooks.replay": Probe(
         "POST",
         "/v1/webhooks/deliveries/{delivery_id}/replay",

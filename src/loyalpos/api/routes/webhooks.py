@@ -189,10 +189,14 @@ def deactivate_webhook(webhook_id: WebhookId, ctx: CtxDep, who: HqDep) -> Webhoo
 @router.post(
     "/webhooks/{webhook_id}/backfill",
     response_model=BackfillPublic,
-    responses={
-        404: {"description": "webhook_not_found (not a subscription of this brand)"},
-        409: {"description": "webhook_inactive (the subscription is deactivated)"},
-    },
+    responses=responses(
+        400,
+        403,
+        (404, "webhook_not_found (not a subscription of this brand)"),
+        (409, "webhook_inactive (the subscription is deactivated)"),
+        413,
+        422,
+    ),
 )
 def backfill_webhook(
     webhook_id: WebhookId, body: BackfillRequest, ctx: CtxDep, who: HqDep
