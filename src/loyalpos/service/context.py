@@ -70,6 +70,8 @@ class Context:
                 if trans.is_active:
                     trans.rollback()
                 raise
+            if not trans.is_active:
+                return  # the block rolled back itself
             try:
                 trans.commit()
             except Exception as exc:
