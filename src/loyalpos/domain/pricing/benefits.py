@@ -4,6 +4,8 @@ A kind looks at what each line still costs (`State.amounts`), works out its
 saving and returns it split over the lines; the engine subtracts it. Units
 taken by an item, bundle or multibuy benefit are marked consumed so two
 benefits never discount the same unit twice (Oscar's LineOfferConsumer idea).
+Unit-level kinds pick units across lines (the same sku may come as one line per
+scan), and book each unit's saving on its own line.
 """
 
 from __future__ import annotations
@@ -324,17 +326,18 @@ def _grouped(
     for neg, i, units in runs:
         if pos >= end:
             break
+        price = -neg
         k = min(units, end - pos)
         # Group ends among positions pos .. pos + k - 1: each p with (p + 1) % size == 0.
         ends = (pos + k) // size - pos // size
         if ends:
-            per_line[i] += ends * saving_of(-neg)
+            per_line[i] += ends * saving_of(price)
         found = taken.get(i)
         if found is None:
-            taken[i] = [k, -neg * k]
-        else:
+            taken[i] = [k, price * k]
+        else:  # the line's second price
             found[0] += k
-            found[1] -= neg * k
+            found[1] += price * k
         pos += k
     for i in sorted(taken):
         units, value = taken[i]
@@ -387,9 +390,10 @@ def buy_n_free(b: Benefit, st: State, _default: ThresholdBase) -> Result:
 
 def items_in_scope(scope: Scope, lines: Iterable[CartLine]) -> int:
     """What a count threshold (满 N 件) counts: the units of the lines in `scope`
-    with a unit price above 0, as the cart came in. A fact of the cart that no
-    benefit changes, so it is checked once, before the search (and a free
-    gift line or a unit another benefit made free counts as it came)."""
+    with a unit price above 0, as the cart came in: a free gift line never
+    counts, a unit that member prices or another benefit make cheaper or free
+    still does. A fact of the cart that no benefit changes, so it is checked
+    once with the other candidate checks, before the search."""
     return sum([x.qty for x in lines if x.unit_price > 0 and scope.line_ok(x)])
 
 
