@@ -197,6 +197,10 @@ class BenefitDoc(Model):
     kind: Kind
     scope: ScopeDoc = ScopeDoc()
     threshold_fen: Fen = 0
+    threshold_items: Annotated[int, whole.count(ge=0, le=10_000)] = Field(
+        default=0,
+        description="满 N 件: units in scope (priced above 0) the cart must hold; 0 = none",
+    )
     amount_fen: Fen = 0
     step_fen: PositiveFen | None = None
     cap_fen: PositiveFen | None = None
@@ -205,6 +209,10 @@ class BenefitDoc(Model):
     price_fen: Fen = 0
     bundle: list[str] = []
     nth: Annotated[int, whole.count(ge=2, le=20)] = 2
+    nth_group: Literal["sku", "mixed"] = Field(
+        default="sku",
+        description="nth_discount: group the units of one sku (第二件半价) or any in scope (任选)",
+    )
     n: Annotated[int, whole.count(ge=2, le=50)] = 3
     threshold_base: Literal["original", "discounted"] | None = None
     exclusive: bool = False
@@ -228,9 +236,18 @@ class BenefitDoc(Model):
     @model_validator(mode="after")
     def _kind_fields(self) -> BenefitDoc:
         k = self.kind
-        if k == "threshold" and (self.threshold_fen <= 0 or self.amount_fen <= 0):
-            raise ValueError("a threshold benefit needs threshold_fen and amount_fen")
-        if k == "threshold" and self.amount_fen > self.threshold_fen and not self.step_fen:
+        if k == "threshold" and (
+            (self.threshold_fen <= 0 and self.threshold_items <= 0) or self.amount_fen <= 0
+        ):
+            raise ValueError(
+                "a threshold benefit needs amount_fen and threshold_fen or threshold_items"
+            )
+        if (
+            k == "threshold"
+            and self.threshold_fen > 0
+            and self.amount_fen > self.threshold_fen
+            and not self.step_fen
+        ):
             raise ValueError("amount_fen cannot exceed threshold_fen")
         if k == "cash" and self.amount_fen <= 0:
             raise ValueError("a cash voucher needs amount_fen")

@@ -261,6 +261,101 @@ def test_free_coffee_line_pays_nothing_and_the_bundle_saves_15_yuan() -> None:
     assert result["payable_fen"] == 3000
 
 
+# 12-13. 第二件半价 across lines, and 任选两件第二件半价
+
+
+def line_figures(result: dict[str, Any], key: str) -> list[int]:
+    return [x[key] for x in result["lines"]]
+
+
+def test_second_bun_half_price_with_one_line_per_scan() -> None:
+    result = run("12_second_half_per_scan.yaml")
+    assert (result["subtotal_fen"], result["discount_fen"], result["payable_fen"]) == (
+        5200,
+        400,
+        4800,
+    )
+    assert line_figures(result, "discount_fen") == [0, 400, 0, 0]
+    assert [(a["benefit"], a["saving_fen"]) for a in result["applied"]] == [
+        ("bakery-2nd-half", 400)
+    ]
+
+
+def test_the_same_buns_as_one_line_save_the_same() -> None:
+    doc = load("12_second_half_per_scan.yaml")
+    buns = doc["cart"]["lines"][:3]
+    doc["cart"]["lines"] = [{**buns[0], "qty": 3}, doc["cart"]["lines"][3]]
+    assert simulate(doc)["discount_fen"] == 400
+
+
+def test_any_two_drinks_the_cheaper_at_half_price() -> None:
+    result = run("13_any_two_second_half.yaml")
+    assert (result["discount_fen"], result["payable_fen"]) == (1400, 7400)
+    assert line_figures(result, "discount_fen") == [0, 800, 600, 0]
+
+
+def test_grouped_per_sku_only_the_two_juices_pair() -> None:
+    doc = load("13_any_two_second_half.yaml")
+    doc["rules"]["promotions"][0]["nth_group"] = "sku"
+    result = simulate(doc)
+    assert line_figures(result, "discount_fen") == [0, 0, 600, 0]
+
+
+# 14-17. Count thresholds (满 N 件)
+
+
+def test_three_items_pay_80_percent() -> None:
+    result = run("14_three_items_20_off.yaml")
+    assert applied_coupons(result) == ["C1"]
+    assert (result["discount_fen"], result["payable_fen"]) == (2740, 10960)
+    assert line_figures(result, "payable_fen") == [9440, 1520, 0]
+
+
+def test_without_the_socks_the_free_bag_does_not_make_three() -> None:
+    doc = load("14_three_items_20_off.yaml")
+    del doc["cart"]["lines"][1]
+    c1 = unusable_by_id(simulate(doc))["C1"]
+    assert c1["reason_code"] == "below_count_threshold"
+    assert c1["detail"] == {"shortfall_items": 1, "threshold_items": 3}
+
+
+def test_two_snacks_scanned_apart_get_ten_yuan_off() -> None:
+    result = run("15_two_items_minus_10.yaml")
+    assert (result["discount_fen"], result["payable_fen"]) == (1000, 600)
+    assert line_figures(result, "payable_fen") == [150, 150, 300]
+
+
+def test_at_least_five_items_and_fifty_yuan() -> None:
+    result = run("16_order_at_least_5_items.yaml")
+    assert applied_coupons(result) == ["C1"]
+    assert line_figures(result, "discount_fen") == [129, 171, 500, 0]
+    assert result["payable_fen"] == 4800
+
+
+def test_one_pen_fewer_is_an_item_short_and_cheaper_ink_four_yuan_short() -> None:
+    doc = load("16_order_at_least_5_items.yaml")
+    doc["cart"]["lines"][0]["qty"] = 2
+    c1 = unusable_by_id(simulate(doc))["C1"]
+    assert c1["reason_code"] == "below_count_threshold"
+    assert c1["detail"] == {"shortfall_items": 1, "threshold_items": 5}
+    doc = load("16_order_at_least_5_items.yaml")
+    doc["cart"]["lines"][2]["unit_price_fen"] = 2500
+    c1 = unusable_by_id(simulate(doc))["C1"]
+    assert c1["reason_code"] == "below_threshold"
+    assert c1["detail"] == {"shortfall_fen": 400, "threshold_fen": 5000}
+
+
+def test_a_count_threshold_not_met_says_how_many_items_are_missing() -> None:
+    result = run("17_count_threshold_not_met.yaml")
+    assert applied_coupons(result) == ["C2"]
+    assert result["payable_fen"] == 9800
+    c1 = unusable_by_id(result)["C1"]
+    assert c1["reason_code"] == "below_count_threshold"
+    assert c1["message"] == "未满 3 件，还差 1 件"
+    assert c1["message_en"] == "add 1 more item to reach 3"
+    assert c1["detail"] == {"shortfall_items": 1, "threshold_items": 3}
+
+
 # The complete example of docs/simulate.md
 
 

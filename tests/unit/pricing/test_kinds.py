@@ -237,7 +237,7 @@ def test_second_item_half_price_discounts_every_second_unit_of_a_line() -> None:
     assert [x.discount for x in q.lines] == [6000, 0]
 
 
-def test_second_item_half_price_needs_two_units_of_the_same_line() -> None:
+def test_second_item_half_price_needs_two_units_of_the_same_sku() -> None:
     q = price(rules(second_half_price()), cart(line("tee", 6000), line("cap", 6000)))
     assert q.applied == ()
     assert q.payable == 12000

@@ -28,6 +28,7 @@ from loyalpos.domain.pricing.model import (
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,
+    NthGroup,
     PointsOffset,
     RuleSet,
     Scope,
@@ -37,7 +38,9 @@ from loyalpos.domain.pricing.rules import (
 from tests.unit.pricing.test_optimizer_oracle import (
     NOW,
     assert_quote_is_brute_force_best,
+    count_thresholds,
     draw_wallet,
+    split_lines,
 )
 
 SKUS = ["s0", "s1", "s2"]
@@ -50,6 +53,7 @@ scopes = st.one_of(
     st.builds(Scope, skus=st.frozensets(st.sampled_from(SKUS), min_size=1)),
 )
 COUPON_KINDS = [Kind.ITEM, Kind.ITEM, Kind.BUNDLE, Kind.CASH, Kind.PERCENT, Kind.THRESHOLD]
+COUPON_KINDS += [Kind.NTH_DISCOUNT]
 
 
 @st.composite
@@ -71,7 +75,9 @@ def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
         price=draw(st.sampled_from([0, 100, 200, 300])),
         bundle=tuple(draw(st.lists(st.sampled_from(SKUS), min_size=2, max_size=3))),
         nth=draw(st.integers(2, 3)),
+        nth_group=draw(st.sampled_from(list(NthGroup))),
         n=draw(st.integers(2, 3)),
+        threshold_items=draw(count_thresholds),
         threshold_base=draw(st.none() | st.sampled_from(list(ThresholdBase))),
         exclusive=draw(st.booleans().map(lambda b: b and draw(st.booleans()))),
         max_per_order=draw(st.integers(1, 2)),
@@ -100,17 +106,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     wallet = draw_wallet(draw, templates, 8, 3)
     member = MemberContext("normal", draw(st.integers(0, 1_500)), False, wallet)
     lines = draw(
-        st.lists(
-            st.builds(
-                CartLine,
-                sku=st.sampled_from(SKUS),
-                category=st.sampled_from(CATEGORIES),
-                unit_price=st.sampled_from([100, 200, 300, 500]),
-                qty=st.integers(1, 3),
-            ),
-            min_size=1,
-            max_size=4,
-        )
+        split_lines(SKUS, CATEGORIES, st.sampled_from([100, 200, 300, 500]), st.integers(1, 3), 4)
     )
     budgets = {
         t.id: Remaining(

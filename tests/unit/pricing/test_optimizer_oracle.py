@@ -24,6 +24,7 @@ from loyalpos.domain.pricing.model import (
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,
+    NthGroup,
     PointsOffset,
     RuleSet,
     Scope,
@@ -35,17 +36,33 @@ NOW = datetime(2024, 6, 4, 12, 0)
 CATEGORIES = ["a", "b", "c"]
 SKUS = [f"s{i}" for i in range(6)]
 
-lines = st.lists(
-    st.builds(
-        CartLine,
-        sku=st.sampled_from(SKUS),
-        category=st.sampled_from(CATEGORIES),
-        unit_price=st.integers(1, 20_000),
-        qty=st.integers(1, 3),
-    ),
-    min_size=1,
-    max_size=6,
-)
+
+@st.composite
+def split_lines(
+    draw: st.DrawFn,
+    skus: list[str],
+    categories: list[str],
+    prices: st.SearchStrategy[int],
+    qty: st.SearchStrategy[int],
+    most: int,
+) -> list[CartLine]:
+    """Up to `most` lines, some of them one sku split over several lines (a till
+    that sends one line per scan, or the same sku at another price), in any
+    order. A sku keeps one category."""
+    category = {sku: draw(st.sampled_from(categories)) for sku in skus}
+    found: list[CartLine] = []
+    for _ in range(draw(st.integers(1, most))):
+        if found and draw(st.integers(0, 2)) == 0:
+            like = draw(st.sampled_from(found))
+            price = draw(st.just(like.unit_price) | prices)
+            found.append(CartLine(like.sku, like.category, price, draw(qty)))
+        else:
+            sku = draw(st.sampled_from(skus))
+            found.append(CartLine(sku, category[sku], draw(prices), draw(qty)))
+    return list(draw(st.permutations(found)))
+
+
+lines = split_lines(SKUS, CATEGORIES, st.integers(1, 20_000), st.integers(1, 3), 6)
 
 scopes = st.one_of(
     st.just(Scope()),
@@ -53,10 +70,14 @@ scopes = st.one_of(
 )
 
 
+# 满 N 件: mostly none; otherwise about what the carts hold.
+count_thresholds = st.sampled_from([0, 0, 0, 1, 2, 3, 4, 6])
+
+
 @st.composite
 def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
     kinds = [Kind.THRESHOLD, Kind.PERCENT, Kind.CASH, Kind.ITEM, Kind.BUNDLE]
-    if promotion:
+    if promotion or draw(st.integers(0, 3)) == 0:
         kinds += [Kind.NTH_DISCOUNT, Kind.BUY_N_FREE]
     kind = draw(st.sampled_from(kinds))
     threshold = draw(st.integers(0, 40_000))
@@ -75,7 +96,9 @@ def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
         price=draw(st.integers(0, 3_000)),
         bundle=tuple(draw(st.lists(st.sampled_from(SKUS), min_size=2, max_size=3, unique=True))),
         nth=draw(st.integers(2, 3)),
+        nth_group=draw(st.sampled_from(list(NthGroup))),
         n=draw(st.integers(2, 4)),
+        threshold_items=draw(count_thresholds),
         threshold_base=draw(st.none() | st.sampled_from(list(ThresholdBase))),
         exclusive=draw(st.booleans().map(lambda b: b and draw(st.booleans()))),
         with_points=draw(st.booleans()),
@@ -169,7 +192,48 @@ def assert_quote_is_brute_force_best(
     )
     assert best.saving == q.discount + q.points_offset
     assert chosen == sorted(c.key for c in best.combo)
+    assert_count_thresholds(rules, member, cart, q)
     return q
+
+
+# The candidate checks made before the count threshold (docs/benefit-engine.md).
+EARLIER_CHECKS = {
+    "unknown_template",
+    "benefits_skipped",
+    "excluded_by_cashier",
+    "expired",
+    "not_yet_valid",
+    "store_not_eligible",
+    "tier_not_eligible",
+    "outside_time_window",
+    "limit_reached",
+}
+
+
+def items(scope: Scope, cart: Cart) -> int:
+    """满 N 件 counted by hand: units in scope priced above 0, as the cart came in."""
+    return sum(x.qty for x in cart.lines if x.unit_price > 0 and scope.line_ok(x))
+
+
+def assert_count_thresholds(rules: RuleSet, member: MemberContext, cart: Cart, q: Quote) -> None:
+    """No benefit below its count threshold applies, and a coupon below it says
+    how many items are missing (unless a check made before it fails)."""
+    by_id = {b.id: b for b in rules.benefits}
+    for a in q.applied:
+        b = by_id.get(a.benefit)
+        if b is not None:
+            assert items(b.scope, cart) >= b.threshold_items, a
+    reasons = {u.coupon_id: u for u in q.unusable}
+    for c in member.wallet:
+        b = by_id[c.template]
+        short = b.threshold_items - items(b.scope, cart)
+        if short > 0:
+            u = reasons[c.id]
+            if u.reason_code not in EARLIER_CHECKS:
+                assert u.reason_code == "below_count_threshold"
+                assert u.detail == {"shortfall_items": short, "threshold_items": b.threshold_items}
+        elif c.id in reasons:
+            assert reasons[c.id].reason_code != "below_count_threshold"
 
 
 @settings(max_examples=200, deadline=None)

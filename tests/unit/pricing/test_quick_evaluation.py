@@ -23,27 +23,21 @@ from loyalpos.domain.pricing.model import (
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,
+    NthGroup,
     PointsOffset,
     RuleSet,
     Scope,
     Stacking,
     ThresholdBase,
 )
+from tests.unit.pricing.test_optimizer_oracle import split_lines
 
 NOW = datetime(2024, 6, 4, 12, 0)
 CATEGORIES = ["a", "b", "c"]
 SKUS = [f"s{i}" for i in range(5)]
 
-lines = st.lists(
-    st.builds(
-        CartLine,
-        sku=st.sampled_from(SKUS),
-        category=st.sampled_from(CATEGORIES),
-        unit_price=st.one_of(st.integers(0, 300), st.integers(1, 20_000)),
-        qty=st.integers(1, 3),
-    ),
-    min_size=1,
-    max_size=8,
+lines = split_lines(
+    SKUS, CATEGORIES, st.one_of(st.integers(0, 300), st.integers(1, 20_000)), st.integers(1, 3), 8
 )
 
 # Nested, disjoint and partly overlapping scopes.
@@ -74,6 +68,7 @@ def benefit(draw: st.DrawFn, i: int) -> Benefit:
         price=draw(st.integers(0, 3_000)),
         bundle=tuple(draw(st.lists(st.sampled_from(SKUS), min_size=2, max_size=3, unique=True))),
         nth=draw(st.integers(2, 3)),
+        nth_group=draw(st.sampled_from(list(NthGroup))),
         n=draw(st.integers(2, 3)),
         threshold_base=draw(st.none() | st.sampled_from(list(ThresholdBase))),
         with_points=draw(st.booleans()),

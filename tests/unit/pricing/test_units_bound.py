@@ -28,6 +28,7 @@ from loyalpos.domain.pricing.model import (
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,
+    NthGroup,
     PointsOffset,
     RuleSet,
     Scope,
@@ -36,7 +37,9 @@ from loyalpos.domain.pricing.rules import (
 from tests.unit.pricing.test_optimizer_oracle import (
     NOW,
     assert_quote_is_brute_force_best,
+    count_thresholds,
     draw_wallet,
+    split_lines,
 )
 
 SKUS = ["s0", "s1", "s2"]
@@ -56,6 +59,7 @@ def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
         kinds = [Kind.BUY_N_FREE, Kind.BUY_N_FREE, Kind.ITEM, Kind.NTH_DISCOUNT, Kind.PERCENT]
     else:
         kinds = [Kind.ITEM, Kind.ITEM, Kind.ITEM, Kind.BUNDLE, Kind.CASH, Kind.PERCENT]
+        kinds += [Kind.NTH_DISCOUNT]
     kind = draw(st.sampled_from(kinds))
     return Benefit(
         id=f"{'p' if promotion else 't'}{i}",
@@ -69,7 +73,9 @@ def benefit(draw: st.DrawFn, i: int, promotion: bool) -> Benefit:
         price=draw(st.sampled_from([0, 0, 100, 500, 1_000])),
         bundle=tuple(draw(st.lists(st.sampled_from(SKUS), min_size=2, max_size=3))),
         nth=draw(st.integers(2, 3)),
+        nth_group=draw(st.sampled_from(list(NthGroup))),
         n=draw(st.integers(2, 4)),
+        threshold_items=draw(count_thresholds),
         max_per_order=draw(st.integers(1, 3)),
         priority=draw(st.integers(0, 1)),
         with_points=draw(st.booleans()),
@@ -87,19 +93,8 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     rules = RuleSet(benefits=(*templates, *promotions), stacking=stacking, points_offset=offset)
     wallet = draw_wallet(draw, templates, 9, 5)
     member = MemberContext("normal", draw(st.integers(0, 5_000)), False, wallet)
-    lines = draw(
-        st.lists(
-            st.builds(
-                CartLine,
-                sku=st.sampled_from(SKUS),
-                category=st.sampled_from(CATEGORIES),
-                unit_price=st.one_of(st.sampled_from([100, 500, 1_000]), st.integers(100, 5_000)),
-                qty=st.integers(1, 2),
-            ),
-            min_size=1,
-            max_size=3,
-        )
-    )
+    prices = st.one_of(st.sampled_from([100, 500, 1_000]), st.integers(100, 5_000))
+    lines = draw(split_lines(SKUS, CATEGORIES, prices, st.integers(1, 2), 4))
     options = Options(points=draw(st.sampled_from([PointsRequest.NONE, PointsRequest.MAX])))
     return rules, member, Cart("S1", NOW, tuple(lines)), options
 

@@ -4,6 +4,8 @@ A kind looks at what each line still costs (`State.amounts`), works out its
 saving and returns it split over the lines; the engine subtracts it. Units
 taken by an item, bundle or multibuy benefit are marked consumed so two
 benefits never discount the same unit twice (Oscar's LineOfferConsumer idea).
+Unit-level kinds pick units across lines (the same sku may come as one line per
+scan), and book each unit's saving on its own line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from loyalpos.domain.pricing import reasons
 from loyalpos.domain.pricing.allocation import allocate, percent_of
 from loyalpos.domain.pricing.model import CartLine
 from loyalpos.domain.pricing.reasons import Ineligible, Reason
-from loyalpos.domain.pricing.rules import Benefit, Kind, Scope, ThresholdBase
+from loyalpos.domain.pricing.rules import Benefit, Kind, NthGroup, Scope, ThresholdBase
 
 
 @dataclass(slots=True)
@@ -282,46 +284,128 @@ def bundle(b: Benefit, st: State, _default: ThresholdBase) -> Result:
     return Outcome(saving, per_line, consume)
 
 
+def _runs(st: State, idx: Iterable[int]) -> list[tuple[int, int, int]]:
+    """The free units of lines `idx` as runs (-price, line, units), dearest
+    first, then by line: each line's `unit_prices` (at most two prices, a fen
+    apart) without listing its units one by one."""
+    runs: list[tuple[int, int, int]] = []
+    amounts, held = st.amounts, st.held
+    for i in idx:
+        n = st.free_units(i)
+        if n <= 0:
+            continue
+        value = amounts[i] - held[i]
+        if value < 0:
+            st.unit_prices(i)  # refuses, as allocate does
+        q, r = divmod(value, n)
+        if r:
+            runs.append((-q - 1, i, r))
+        if n > r:
+            runs.append((-q, i, n - r))
+    runs.sort()
+    return runs
+
+
+def _grouped(
+    runs: list[tuple[int, int, int]],
+    size: int,
+    saving_of: Callable[[int], int],
+    per_line: list[int],
+    consume: list[tuple[int, int, int]],
+) -> bool:
+    """Units in `runs` (dearest first) in groups of `size`; the last (cheapest)
+    unit of each full group saves `saving_of(its price)`, booked on its line in
+    `per_line`; every unit of the full groups is consumed, `consume` gets
+    (line, units, what they still hold) per line. The units past the last full
+    group (the cheapest) stay free. False if there is no full group."""
+    end = sum([units for _, _, units in runs]) // size * size  # units taken
+    if not end:
+        return False
+    taken: dict[int, list[int]] = {}  # line -> [units, their value]
+    pos = 0
+    for neg, i, units in runs:
+        if pos >= end:
+            break
+        price = -neg
+        k = min(units, end - pos)
+        # Group ends among positions pos .. pos + k - 1: each p with (p + 1) % size == 0.
+        ends = (pos + k) // size - pos // size
+        if ends:
+            per_line[i] += ends * saving_of(price)
+        found = taken.get(i)
+        if found is None:
+            taken[i] = [k, price * k]
+        else:  # the line's second price
+            found[0] += k
+            found[1] += price * k
+        pos += k
+    for i in sorted(taken):
+        units, value = taken[i]
+        consume.append((i, units, value - per_line[i]))
+    return True
+
+
 def nth_discount(b: Benefit, st: State, _default: ThresholdBase) -> Result:
-    """第 N 件 X 折 (第二件半价): in each line, every `nth` unit pays `percent`."""
+    """第 N 件 X 折 (第二件半价): the units in scope, of one sku over all its lines
+    (`nth_group` sku) or of any skus together (mixed: 任选), dearest first, in
+    groups of `nth`; the cheapest unit of each group pays `percent`. A till that
+    sends one line per scan gets what one line of the same units gets."""
     per_line = [0] * len(st.lines)
     consume: list[tuple[int, int, int]] = []
-    for i in _eligible(b, st):
-        units = st.unit_prices(i)
-        groups = len(units) // b.nth
-        if not groups:
-            continue
-        # The discounted unit of each group is its cheapest (the last ones).
-        discounted = units[len(units) - groups :]
-        taken = units[: groups * (b.nth - 1)] + discounted
-        saving = sum(u - percent_of(u, b.percent) for u in discounted)
-        per_line[i] = saving
-        consume.append((i, len(taken), sum(taken) - saving))
-    total = sum(per_line)
-    if not consume:
+    pct = b.percent
+
+    def saving_of(price: int) -> int:
+        return price - percent_of(price, pct)
+
+    idx = _eligible(b, st)
+    if b.nth_group is NthGroup.MIXED:
+        found = _grouped(_runs(st, idx), b.nth, saving_of, per_line, consume)
+    else:
+        by_sku: dict[str, list[int]] = {}
+        lines = st.lines
+        for i in idx:
+            by_sku.setdefault(lines[i].sku, []).append(i)
+        found = False
+        for same in by_sku.values():
+            found = _grouped(_runs(st, same), b.nth, saving_of, per_line, consume) or found
+        consume.sort()
+    if not found:
         return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.nth)
-    return Outcome(total, per_line, consume)
+    return Outcome(sum(per_line), per_line, consume)
+
+
+def _whole(price: int) -> int:
+    return price
 
 
 def buy_n_free(b: Benefit, st: State, _default: ThresholdBase) -> Result:
-    """买 N 免 1: of every `n` eligible units (dearest first), the cheapest is free."""
-    units = sorted(
-        ((price, i) for i in _eligible(b, st) for price in st.unit_prices(i)),
-        key=lambda u: (-u[0], u[1]),
-    )
-    groups = len(units) // b.n
-    if not groups:
-        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.n)
+    """买 N 免 1: of every `n` eligible units (across lines, dearest first), the
+    cheapest is free."""
     per_line = [0] * len(st.lines)
-    used: dict[int, list[int]] = {}
-    for g in range(groups):
-        group = units[g * b.n : (g + 1) * b.n]
-        price, i = group[-1]
-        per_line[i] += price
-        for p, j in group:
-            used.setdefault(j, []).append(p)
-    consume = [(i, len(ps), sum(ps) - per_line[i]) for i, ps in sorted(used.items())]
+    consume: list[tuple[int, int, int]] = []
+    if not _grouped(_runs(st, _eligible(b, st)), b.n, _whole, per_line, consume):
+        return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.n)
     return Outcome(sum(per_line), per_line, consume)
+
+
+def items_in_scope(scope: Scope, lines: Iterable[CartLine]) -> int:
+    """What a count threshold (满 N 件) counts: the units of the lines in `scope`
+    with a unit price above 0, as the cart came in: a free gift line never
+    counts, a unit that member prices or another benefit make cheaper or free
+    still does. A fact of the cart that no benefit changes, so it is checked
+    once with the other candidate checks, before the search."""
+    return sum([x.qty for x in lines if x.unit_price > 0 and scope.line_ok(x)])
+
+
+def below_count(b: Benefit, lines: Iterable[CartLine]) -> Ineligible | None:
+    """Why `b` cannot apply for want of items (`threshold_items`), or None."""
+    need = b.threshold_items
+    if not need:
+        return None
+    have = items_in_scope(b.scope, lines)
+    if have >= need:
+        return None
+    return reasons.below_count_threshold(need - have, need)
 
 
 KINDS: dict[Kind, Apply] = {

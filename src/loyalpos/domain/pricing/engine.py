@@ -1766,7 +1766,11 @@ def _candidates(
                 if id(b) in checked:
                     problem = checked[id(b)]
                 else:
-                    problem = checked[id(b)] = _template_check(b, cart, member, options, tier_names)
+                    # A count threshold (满 N 件) is a fact of the cart: checked here,
+                    # once, it never enters the search or its bounds.
+                    problem = checked[id(b)] = _template_check(
+                        b, cart, member, options, tier_names
+                    ) or benefits.below_count(b, cart.lines)
         if problem is not None:
             unusable.append((coupon, problem))
             continue
@@ -1776,7 +1780,9 @@ def _candidates(
         for b in rules.benefits:
             if not b.promotion:
                 continue
-            problem = _static_check(b, None, cart, member, options, tier_names)
+            problem = _static_check(
+                b, None, cart, member, options, tier_names
+            ) or benefits.below_count(b, cart.lines)
             if problem is None:
                 found.append(Candidate(b, None, FAR_FUTURE, _cap(b, options)))
             else:

@@ -15,6 +15,7 @@ from loyalpos.domain.money import yuan
 
 class Reason(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
+    BELOW_COUNT_THRESHOLD = "below_count_threshold"
     STORE_NOT_ELIGIBLE = "store_not_eligible"
     NO_ELIGIBLE_ITEMS = "no_eligible_items"
     TIER_NOT_ELIGIBLE = "tier_not_eligible"
@@ -68,6 +69,17 @@ def below_threshold(shortfall: int, threshold: int) -> Ineligible:
         f"未满 {yuan(threshold)} 元，还差 {yuan(shortfall)} 元",
         f"spend {yuan(shortfall)} more to reach {yuan(threshold)}",
         {"shortfall_fen": shortfall, "threshold_fen": threshold},
+    )
+
+
+def below_count_threshold(shortfall: int, threshold: int) -> Ineligible:
+    """满 N 件: `shortfall` more units in the benefit's scope would make it usable."""
+    items = "item" if shortfall == 1 else "items"
+    return Ineligible(
+        Reason.BELOW_COUNT_THRESHOLD,
+        f"未满 {threshold} 件，还差 {shortfall} 件",
+        f"add {shortfall} more {items} to reach {threshold}",
+        {"shortfall_items": shortfall, "threshold_items": threshold},
     )
 
 

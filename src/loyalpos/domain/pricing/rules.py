@@ -74,6 +74,13 @@ class Kind(StrEnum):
     BUY_N_FREE = "buy_n_free"  # 买 N 免 1
 
 
+class NthGroup(StrEnum):
+    """How `nth_discount` groups the units it counts (第二件半价 vs 任选两件第二件半价)."""
+
+    SKU = "sku"  # the units of one sku, over all its lines
+    MIXED = "mixed"  # any units in the scope together, whatever their sku
+
+
 class ThresholdBase(StrEnum):
     ORIGINAL = "original"
     DISCOUNTED = "discounted"
@@ -96,7 +103,11 @@ class MemberLimit:
 
 @dataclass(frozen=True, slots=True)
 class Benefit:
-    """A coupon template (券模板) or an automatic promotion (促销活动)."""
+    """A coupon template (券模板) or an automatic promotion (促销活动).
+
+    `threshold` is money (满 X 元, order-level kinds); `threshold_items` a count
+    (满 N 件, any kind): the units of the cart lines in `scope` priced above 0,
+    as the cart came in (`benefits.below_count`). Both must hold when both are set."""
 
     id: str
     name: str
@@ -104,6 +115,7 @@ class Benefit:
     scope: Scope = Scope()
     promotion: bool = False
     threshold: int = 0
+    threshold_items: int = 0
     amount: int = 0
     step: int | None = None
     cap: int | None = None
@@ -112,6 +124,7 @@ class Benefit:
     price: int = 0
     bundle: tuple[str, ...] = ()
     nth: int = 2
+    nth_group: NthGroup = NthGroup.SKU
     n: int = 3
     threshold_base: ThresholdBase | None = None
     exclusive: bool = False

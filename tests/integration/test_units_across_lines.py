@@ -1,0 +1,58 @@
+"""Issue 11, items 14 and 15, through checkout and refund: 第二件半价 when the
+till sends one line per scan, and 满 N 件 on a coupon, booked and refunded."""
+
+from __future__ import annotations
+
+from loyalpos.service import checkout, refunds
+from loyalpos.service.context import Context
+from loyalpos.service.refunds import RefundLine, RefundRequest
+from tests.integration.checkout_helpers import (
+    RULES,
+    cart,
+    confirm_request,
+    give_coupon,
+    open_shop,
+)
+
+MORE = """promotions:
+  - {id: half, name: 第二件半价, kind: nth_discount, nth: 2, percent: 50,
+     scope: {skus: [bun]}}
+"""
+COUNT = RULES.replace(
+    "coupons:\n",
+    "coupons:\n  - {id: three-80, name: 满3件8折, kind: percent, percent: 80, threshold_items: 3}\n",
+)
+
+
+def test_one_bun_per_line_is_booked_and_refunded_line_by_line(ctx: Context) -> None:
+    shop = open_shop(ctx, rules=RULES + MORE)
+    c = cart(shop.store_a, shop.member, ("bun", 800, 1), ("bun", 800, 1))
+    q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+    assert q.payable == 1200
+    r = checkout.confirm(ctx, shop.brand.id, confirm_request("O-1", c, q.payable)).receipt
+    assert [x["payable_fen"] for x in r["lines"]] == [800, 400]
+    assert r["applied"] == [
+        {"coupon_id": None, "benefit": "half", "kind": "nth_discount", "saving_fen": 400}
+    ]
+    # Each line gives back what it paid: the half-price bun 4.00, the other 8.00.
+    second = RefundRequest(shop.store_a, "O-1", "R-1", "c01", (RefundLine(2, 1),))
+    assert refunds.refund(ctx, shop.brand.id, second).receipt["amount_fen"] == 400
+    first = RefundRequest(shop.store_a, "O-1", "R-2", "c01", (RefundLine(1, 1),))
+    assert refunds.refund(ctx, shop.brand.id, first).receipt["amount_fen"] == 800
+
+
+def test_a_count_threshold_coupon_is_explained_then_used(ctx: Context) -> None:
+    shop = open_shop(ctx, rules=COUNT)
+    coupon = give_coupon(ctx, shop, "three-80")
+    two = cart(shop.store_a, shop.member, ("tee", 5000, 1), ("tee", 5000, 1))
+    q = checkout.quote(ctx, shop.brand.id, two).priced.quote
+    (why,) = [u for u in q.unusable if u.template == "three-80"]
+    assert why.reason_code == "below_count_threshold"
+    assert why.detail == {"shortfall_items": 1, "threshold_items": 3}
+    three = cart(shop.store_a, shop.member, ("tee", 5000, 2), ("cap", 2000, 1))
+    q = checkout.quote(ctx, shop.brand.id, three).priced.quote
+    assert q.payable == 9600  # 120.00 at 80%
+    r = checkout.confirm(
+        ctx, shop.brand.id, confirm_request("O-2", three, q.payable, coupon_ids=(coupon,))
+    ).receipt
+    assert r["coupons_used"] == [coupon] and r["payable_fen"] == 9600
