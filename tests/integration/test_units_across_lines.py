@@ -32,7 +32,13 @@ def test_one_bun_per_line_is_booked_and_refunded_line_by_line(ctx: Context) -> N
     r = checkout.confirm(ctx, shop.brand.id, confirm_request("O-1", c, q.payable)).receipt
     assert [x["payable_fen"] for x in r["lines"]] == [800, 400]
     assert r["applied"] == [
-        {"coupon_id": None, "benefit": "half", "kind": "nth_discount", "saving_fen": 400}
+        {
+            "coupon_id": None,
+            "benefit": "half",
+            "name": "第二件半价",
+            "kind": "nth_discount",
+            "saving_fen": 400,
+        }
     ]
     # Each line gives back what it paid: the half-price bun 4.00, the other 8.00.
     second = RefundRequest(shop.store_a, "O-1", "R-1", "c01", (RefundLine(2, 1),))

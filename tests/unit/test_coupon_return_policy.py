@@ -150,3 +150,22 @@ def test_the_tier_the_order_was_priced_with_counts_member_prices_and_not_a_tier_
     priced_gold = unmet_after_refund(rules, cart, "gold", [("7", "mj"), ("9", "g")])
     assert priced_gold["7"] is not None and priced_gold["7"].detail["shortfall_fen"] == 1100
     assert priced_gold["9"] is None
+
+
+def test_a_count_threshold_breaks_when_a_refund_leaves_too_few_items() -> None:
+    """满2件减10 (issue 11 item 15) under `threshold_broken`: the count is the
+    engine's own check, so a refund that leaves one item breaks it."""
+    two_for_ten = Benefit("n2", "满2件减10", Kind.THRESHOLD, threshold_items=2, amount=1000)
+    rules = RuleSet(benefits=(two_for_ten,))
+    coupons = [("9", "n2")]
+    assert unmet_after_refund(rules, left(("bun", 800, 2)), None, coupons) == {"9": None}
+    found = unmet_after_refund(rules, left(("bun", 800, 1)), None, coupons)["9"]
+    assert found is not None and found.reason_code == "below_count_threshold"
+    assert found.detail == {"shortfall_items": 1, "threshold_items": 2}
+    (decided,) = coupon_returns(
+        [UsedCoupon(9, "n2", "满2件减10", ReturnPolicy.THRESHOLD_BROKEN, True, False)],
+        False,
+        {"9": found},
+    )
+    assert decided.returned and decided.code == "returned_threshold_broken"
+    assert "还差 1 件" in decided.zh

@@ -125,7 +125,14 @@ def test_a_promotion_below_its_count_is_left_out_and_explained() -> None:
     promo = three_for_80(promotion=True)
     q = price(rules(promo), cart(line("a", 1000, qty=2)))
     assert q.applied == ()
-    assert any("p80" in note and "add 1 more item" in note for note in q.explanation)
+    assert any(
+        note.code == "promotion_not_in_force"
+        and note.detail["promotion"] == "p80"
+        and note.detail["reason_code"] == "below_count_threshold"
+        and "还差 1 件" in note.zh
+        and "add 1 more item" in note.en
+        for note in q.explanation
+    )
     q = price(rules(promo), cart(line("a", 1000), line("a", 1000), line("a", 1000)))
     assert applied(q, "p80").saving == 600
 

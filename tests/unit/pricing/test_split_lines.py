@@ -300,7 +300,7 @@ def test_second_bun_half_price_when_each_bun_is_its_own_line() -> None:
     assert [x.discount for x in q.lines] == [0, 400]  # the second scan's line
     (a,) = q.applied
     assert a.per_line == (0, 400)
-    assert not any("no items" in note for note in q.explanation)
+    assert not any(note.code.startswith("promotion_not_") for note in q.explanation)
 
 
 def test_units_of_a_sku_at_several_prices_pair_dearest_first() -> None:
@@ -315,7 +315,11 @@ def test_per_sku_grouping_does_not_pair_different_skus() -> None:
     cake = CartLine("cake", "bakery", 1200, 1)
     q = q_of(RuleSet(benefits=(HALF,)), bun(), cake)
     assert q.discount == 0
-    assert any("2nd" in note and "no items" in note for note in q.explanation)
+    assert any(
+        note.code == "promotion_not_applicable"
+        and note.detail == {"promotion": "2nd", "reason_code": "no_eligible_items"}
+        for note in q.explanation
+    )
 
 
 def test_any_two_pairs_different_skus_the_cheaper_at_half_price() -> None:
