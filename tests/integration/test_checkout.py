@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from loyalpos.db.tables import coupons, order_lines, orders, outbox, point_entries
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
@@ -26,6 +24,7 @@ from tests.integration.checkout_helpers import (
     open_shop,
 )
 from tests.integration.ledger_helpers import invariant
+from tests.integration.sql_spy import sent_statements
 
 
 def test_confirm_books_order_lines_points_coupon_and_events_once(ctx: Context) -> None:
@@ -196,25 +195,6 @@ def test_a_member_confirm_checks_replay_then_its_quote_token(ctx: Context) -> No
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
 
 
-def _statements(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL sent from now on. On PostgreSQL at psycopg's cursor, which also sees
-    what db.engine.write_many/read_first send past SQLAlchemy; elsewhere through
-    SQLAlchemy's events (all statements go that way there)."""
-    seen: list[str] = []
-    if ctx.dialect != "postgresql":
-        event.listen(ctx.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
-        return seen
-    for name in ("execute", "executemany"):
-        original = getattr(psycopg.Cursor, name)
-
-        def recorded(cursor: Any, query: Any, *args: Any, _run: Any = original, **kw: Any) -> Any:
-            seen.append(" ".join(str(query).split()))
-            return _run(cursor, query, *args, **kw)
-
-        monkeypatch.setattr(psycopg.Cursor, name, recorded)
-    return seen
-
-
 def test_a_first_anonymous_booking_does_not_look_for_a_replay(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,7 +202,7 @@ def test_a_first_anonymous_booking_does_not_look_for_a_replay(
     # of `orders` before writing it.
     shop = open_shop(ctx)
     c = cart(shop.store_a, None, ("latte", 3000, 1))
-    seen = _statements(ctx, monkeypatch)
+    seen = sent_statements(ctx, monkeypatch)
     first = checkout.confirm(ctx, shop.brand.id, confirm_request("N-1", c, 3000))
     assert not first.replayed
     assert [s for s in seen if s.startswith("INSERT INTO orders")], seen  # it does see

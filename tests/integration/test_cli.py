@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from loyalpos.config import get_settings
 from loyalpos.db.tables import members, point_entries
 from loyalpos.service import brands
 from loyalpos.service.context import Context
-from tests.conftest import TEST_SECRET
 
 PHONE = "13800138000"  # a demo member: 张伟, 1200 points
 
@@ -39,19 +36,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(db_url: str) -> Iterator[Cli]:
-    # Settings are cached per process; every test points them at its own database.
-    get_settings.cache_clear()
-    runner = CliRunner(
-        env={
-            "LOYALPOS_DATABASE_URL": db_url,
-            "LOYALPOS_ENV": "test",
-            "LOYALPOS_SECRET_KEY": TEST_SECRET,
-        }
-    )
-    yield Cli(runner)
-    get_settings.cache_clear()
-    gc.collect()  # the commands' engines, and with them their pooled connections
+def cli(runner: CliRunner) -> Cli:
+    return Cli(runner)
 
 
 def count(ctx: Context, table: Any, brand_id: int | None = None) -> int:
@@ -238,7 +224,6 @@ def test_every_command_answers_domain_errors_and_bad_dates_without_a_traceback(
     from typer.testing import CliRunner
 
     from loyalpos.cli import app as cli_app
-    from loyalpos.config import get_settings
 
     runner = CliRunner()
     env = {"LOYALPOS_DATABASE_URL": db_url}

@@ -7,7 +7,6 @@ documented JSON error and exits 1, without a traceback, quickly, and the limits
 from __future__ import annotations
 
 import codecs
-import gc
 import json
 import subprocess
 import sys
@@ -23,12 +22,10 @@ from typer.testing import CliRunner
 
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli
-from loyalpos.config import get_settings
 from loyalpos.rules import documents
 from loyalpos.service import apikeys, brands
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
-from tests.conftest import TEST_SECRET
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "05_threshold_coupon.yaml"
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,21 +176,6 @@ def test_simulate_answers_a_bad_file_with_the_documented_json_error(
     started = time.perf_counter()
     result = CliRunner().invoke(cli, ["simulate", str(path)])
     _check_error(result, code, limit, time.perf_counter() - started)
-
-
-@pytest.fixture
-def runner(db_url: str) -> Iterator[CliRunner]:
-    """The command line on the test's database (settings are cached per process)."""
-    get_settings.cache_clear()
-    yield CliRunner(
-        env={
-            "LOYALPOS_DATABASE_URL": db_url,
-            "LOYALPOS_ENV": "test",
-            "LOYALPOS_SECRET_KEY": TEST_SECRET,
-        }
-    )
-    get_settings.cache_clear()
-    gc.collect()
 
 
 RULE_FILE_CASES = [

@@ -6,12 +6,10 @@ to the order's earn entry and a refund's reversal of it."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import orders
@@ -20,6 +18,7 @@ from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 from loyalpos.service.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import cart, confirm_request, open_shop
+from tests.integration.sql_spy import sent_statements
 
 # 2024-01-01 (the test clock's day, a Monday, noon in Shanghai) is a member day.
 RULES = """
@@ -39,24 +38,6 @@ tiers:
 """
 
 
-def _statements(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL sent from now on, at psycopg's cursor on PostgreSQL (which sees
-    what db.engine sends past SQLAlchemy), else through SQLAlchemy's events."""
-    seen: list[str] = []
-    if ctx.dialect != "postgresql":
-        event.listen(ctx.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
-        return seen
-    for name in ("execute", "executemany"):
-        original = getattr(psycopg.Cursor, name)
-
-        def recorded(cursor: Any, query: Any, *args: Any, _run: Any = original, **kw: Any) -> Any:
-            seen.append(" ".join(str(query).split()))
-            return _run(cursor, query, *args, **kw)
-
-        monkeypatch.setattr(psycopg.Cursor, name, recorded)
-    return seen
-
-
 def test_the_rules_behind_the_points_go_with_the_order_in_its_one_insert(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,7 +54,7 @@ def test_the_rules_behind_the_points_go_with_the_order_in_its_one_insert(
         ("threshold_bonus", None, 50),
         ("first_order_bonus", None, 100),
     ]
-    seen = _statements(ctx, monkeypatch)
+    seen = sent_statements(ctx, monkeypatch)
     req = confirm_request("O-1", c, 11000, coupon_ids=(coupon,))
     receipt = checkout.confirm(ctx, shop.brand.id, req).receipt
     assert receipt["points_earned"] == 590

@@ -4,7 +4,6 @@ writes them lives elsewhere), with every NOT NULL column filled."""
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,14 +20,12 @@ from typer.testing import CliRunner
 
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli_app
-from loyalpos.config import get_settings
 from loyalpos.db.tables import inserted_id, order_tenders, orders
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.reconcile import PosDay, PosOrder
 from loyalpos.service import apikeys, brands, reconcile
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
-from tests.conftest import TEST_SECRET
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")
@@ -383,20 +380,6 @@ def test_api_bad_store_ids_are_4xx(api: Api, keys: Keys) -> None:
 
 
 # --- CLI --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def runner(db_url: str) -> Iterator[CliRunner]:
-    get_settings.cache_clear()
-    yield CliRunner(
-        env={
-            "LOYALPOS_DATABASE_URL": db_url,
-            "LOYALPOS_ENV": "test",
-            "LOYALPOS_SECRET_KEY": TEST_SECRET,
-        }
-    )
-    get_settings.cache_clear()
-    gc.collect()
 
 
 def write(tmp_path: Path, data: Any, name: str = "pos.json") -> str:

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli_app
-from loyalpos.config import get_settings
 from loyalpos.db.migrate import downgrade, upgrade
 from loyalpos.db.tables import outbox, webhook_subscriptions
 from loyalpos.db.types import UTCDateTime
@@ -26,14 +25,17 @@ from loyalpos.service import apikeys, brands, webhooks, worker
 from loyalpos.service.context import Context
 from loyalpos.service.outbox import EventType, emit
 from loyalpos.service.worker import deliver_due, dispatch_outbox
-from tests.conftest import TEST_SECRET, Clock
+from tests.conftest import Clock
 from tests.integration.test_webhooks import (
     EVENTS,
     Receiver,
     deliveries,
     emit_events,
     public_only,
+    receiver,
 )
+
+__all__ = ["receiver"]  # the fixture, shared with test_webhooks
 
 
 @pytest.fixture(autouse=True)
@@ -44,14 +46,6 @@ def no_registered_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def brand(ctx: Context) -> brands.Brand:
     return brands.create_brand(ctx, "a", "Brand A")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    if r.server is not None:
-        r.stop()
 
 
 @pytest.fixture
@@ -211,7 +205,7 @@ def test_backfill_sends_the_older_events_on_request_once(
 
 
 def test_the_api_and_cli_show_the_mark_and_backfill(
-    db_url: str, ctx: Context, brand: brands.Brand
+    runner: CliRunner, ctx: Context, brand: brands.Brand
 ) -> None:
     before = emit_events(ctx, brand.id, EVENTS)
     hq = apikeys.create_key(ctx, brand.id, apikeys.Scope.HQ, "hq").secret
@@ -242,19 +236,8 @@ def test_the_api_and_cli_show_the_mark_and_backfill(
         assert foreign.status_code == 404
     assert len(deliveries(ctx, brand.id)) == 2
 
-    get_settings.cache_clear()
-    runner = CliRunner(
-        env={
-            "LOYALPOS_DATABASE_URL": db_url,
-            "LOYALPOS_ENV": "test",
-            "LOYALPOS_SECRET_KEY": TEST_SECRET,
-        }
-    )
-    try:
-        out = runner.invoke(cli_app, ["webhook", "backfill", "-b", "a", str(hook["id"])])
-        listed = runner.invoke(cli_app, ["webhook", "list", "-b", "a"])
-    finally:
-        get_settings.cache_clear()
+    out = runner.invoke(cli_app, ["webhook", "backfill", "-b", "a", str(hook["id"])])
+    listed = runner.invoke(cli_app, ["webhook", "list", "-b", "a"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout) == {
         "subscription_id": hook["id"],

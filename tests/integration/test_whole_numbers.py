@@ -12,7 +12,6 @@ and `rules import`.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import pkgutil
@@ -32,13 +31,11 @@ import loyalpos.api.routes
 from loyalpos import integers
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli
-from loyalpos.config import get_settings
 from loyalpos.rules.schema import RuleSetDoc
 from loyalpos.rules.simulate import SimulationDoc
 from loyalpos.service import apikeys, brands
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
-from tests.conftest import TEST_SECRET
 from tests.integration.checkout_helpers import Shop, open_shop
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -358,21 +355,6 @@ def test_simulate_refuses_loose_numbers_in_the_file_and_over_http(
         rules_body = json.dumps({"document": doc["rules"]}, default=str)
         rules = client.post("/v1/rules", content=rules_body, headers=headers)
         assert rules.status_code == (422 if where.startswith("rules.") else 201), rules.text
-
-
-@pytest.fixture
-def runner(db_url: str) -> Iterator[CliRunner]:
-    """The command line on the test's database (settings are cached per process)."""
-    get_settings.cache_clear()
-    yield CliRunner(
-        env={
-            "LOYALPOS_DATABASE_URL": db_url,
-            "LOYALPOS_ENV": "test",
-            "LOYALPOS_SECRET_KEY": TEST_SECRET,
-        }
-    )
-    get_settings.cache_clear()
-    gc.collect()  # the command's engine and its pooled connections
 
 
 def test_yaml_floats_and_booleans_are_refused_in_a_rule_file(
