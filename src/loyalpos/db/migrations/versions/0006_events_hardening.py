@@ -3,7 +3,7 @@ firings record their order, what they gave, and a revocation
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-24 10:00:00
+Create Date: 2026-12-04 21:50:00
 
 A webhook subscription receives only events with an outbox id above
 `after_event_id` (the highest id when it was made). Existing subscriptions get

@@ -1,8 +1,8 @@
 """orders keep the earning rules that produced their points
 
 Revision ID: 0007
-Revises: 0005
-Create Date: 2026-11-24 10:00:00
+Revises: 0006
+Create Date: 2026-12-04 22:30:00
 
 `orders.points_rules`: the earning rules and multipliers behind the order's
 points (base rate, tier and time multipliers, a coupon's multiplier, bonuses),
