@@ -14,8 +14,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from loyalpos.config import get_settings
+from loyalpos.db.outage import outage
 from loyalpos.domain.calendar import Period
-from loyalpos.domain.errors import DomainError
+from loyalpos.domain.errors import DatabaseUnavailable, DomainError
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
@@ -67,9 +68,27 @@ def _fail(exc: DomainError) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _fail_unavailable(down: DatabaseUnavailable) -> NoReturn:
+    typer.echo(
+        json.dumps(
+            {
+                "error": {
+                    "code": down.code,
+                    "message": down.message,
+                    "detail": {"reason": down.reason},
+                }
+            },
+            ensure_ascii=False,
+        ),
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
 def _command(group: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
     """Register a command whose domain errors print the error shape and exit 1,
-    so no command can end in a traceback for input an operator typed."""
+    so no command can end in a traceback for input an operator typed; a database
+    that cannot be reached is one line in the same shape, not a traceback."""
 
     def register(fn: F) -> F:
         @functools.wraps(fn)
@@ -78,6 +97,11 @@ def _command(group: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
                 return fn(*a, **k)
             except DomainError as exc:
                 _fail(exc)
+            except Exception as exc:
+                down = outage(exc)
+                if down is None:
+                    raise
+                _fail_unavailable(down)
 
         group.command(*args, **kwargs)(run)
         return fn
@@ -315,12 +339,12 @@ def member_import(
     ] = False,
 ) -> None:
     """Import members and opening balances from CSV; nothing is half-imported."""
-    from loyalpos.service.importer import import_members
+    from loyalpos.rules.documents import read_file
+    from loyalpos.service.importer import MAX_FILE_BYTES, import_members
 
+    text = read_file(file, MAX_FILE_BYTES)  # not UTF-8, too large: the JSON error
     ctx = _ctx()
-    report = import_members(
-        ctx, _brand_id(ctx, brand), file.read_text(encoding="utf-8"), skip_invalid=skip_invalid
-    )
+    report = import_members(ctx, _brand_id(ctx, brand), text, skip_invalid=skip_invalid)
     _out(
         {
             "committed": report.committed,

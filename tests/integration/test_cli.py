@@ -217,6 +217,39 @@ def test_member_import_skip_invalid_imports_the_good_rows_and_lists_the_bad_one(
     assert count(ctx, members, brand_id) == 2
 
 
+def test_member_import_of_a_file_that_is_not_utf8_is_one_json_error(
+    cli: Cli, ctx: Context, tmp_path: Path
+) -> None:
+    """A CSV saved as GBK by a spreadsheet used to end in a UnicodeDecodeError traceback."""
+    brand_id = _import_brand(ctx)
+    file = tmp_path / "members.csv"
+    file.write_bytes(CSV_ONE_BAD_ROW.encode("gbk"))
+    result = cli.run("member", "import", "-b", "imp", str(file), exit_code=1)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    error = json.loads(result.stderr)["error"]
+    assert error["code"] == "unparseable" and "UTF-8" in error["message"]
+    assert "Traceback" not in result.output
+    assert count(ctx, members, brand_id) == 0
+
+
+def test_a_command_on_a_database_that_cannot_be_reached_is_one_json_error() -> None:
+    """No traceback when the database is down: the error shape and exit 1."""
+    from typer.testing import CliRunner
+
+    get_settings.cache_clear()
+    from tests.e2e.test_server import free_port
+
+    unreachable = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing_listens"
+    runner = CliRunner(env={"LOYALPOS_DATABASE_URL": unreachable, "LOYALPOS_ENV": "test"})
+    try:
+        result = runner.invoke(app, ["points", "balance", "-b", "demo", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert json.loads(result.stderr)["error"]["code"] == "database_unavailable"
+
+
 def test_every_command_answers_domain_errors_and_bad_dates_without_a_traceback(
     db_url: str,
 ) -> None:

@@ -294,3 +294,38 @@ def test_a_connection_lost_at_commit_says_the_request_may_have_applied(pg_ctx: C
     error = json.loads(bytes(errors.response_for(down).body))["error"]
     assert error["detail"]["may_have_applied"] is False
     assert error["message"].startswith(LOST)
+
+
+def test_the_worker_logs_a_lost_database_as_one_line_a_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restart used to print a traceback every poll; now one warning line a pass."""
+    import threading
+
+    from loyalpos.config import Settings
+    from loyalpos.service.worker import run_worker
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing_listens"
+    ctx = Context(make_engine(url), Settings(env="test", database_url=url, secret_key="s" * 40))
+
+    class StopAfterTwoWaits(threading.Event):
+        """The worker waits between passes: let it fail two passes, then stop."""
+
+        waits = 0
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.waits += 1
+            if self.waits >= 2:
+                self.set()
+            return self.is_set()
+
+    stop = StopAfterTwoWaits()
+    caplog.set_level(logging.INFO, logger="loyalpos")
+    try:
+        stats = run_worker(ctx, poll_seconds=0.01, stop=stop)
+    finally:
+        ctx.engine.dispose()
+    assert stats.errors >= 1
+    lost = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert lost and all(r.exc_info is None for r in lost)
+    assert not any(r.exc_info for r in caplog.records)

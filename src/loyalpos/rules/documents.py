@@ -47,11 +47,12 @@ _UTF16_32_BOMS = (
 )
 
 
-def read_file(path: Path) -> str:
-    """The text of a document file: at most `MAX_BYTES` bytes of UTF-8."""
+def read_file(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """The text of a document file: at most `max_bytes` bytes of UTF-8 (the CSV
+    of a member import may be larger than a rule document)."""
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+            raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise InvalidInput(
             f"文件不存在 (no such file: {path})", code="unreadable", path=str(path)
@@ -68,9 +69,9 @@ def read_file(path: Path) -> str:
             code="unreadable",
             path=str(path),
         ) from None
-    if len(raw) > MAX_BYTES:
+    if len(raw) > max_bytes:
         raise _too_large(
-            "bytes", MAX_BYTES, f"文件超过 {MAX_BYTES} 字节 (larger than {MAX_BYTES} bytes)"
+            "bytes", max_bytes, f"文件超过 {max_bytes} 字节 (larger than {max_bytes} bytes)"
         )
     return decode(raw)
 

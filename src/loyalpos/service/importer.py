@@ -31,6 +31,9 @@ from loyalpos.service.phones import normalise_phone
 from loyalpos.service.points import MAX_POINTS_PER_ENTRY, Source, credit
 
 REQUIRED = ("phone", "name")
+MAX_FILE_BYTES = 100_000_000
+"""The largest CSV `loyalpos member import` reads (about a million members); a larger
+file is refused before it is read, as a split into several imports is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
 
 from loyalpos import __version__
+from loyalpos.db.outage import outage
 from loyalpos.db.tables import outbox, webhook_deliveries, webhook_subscriptions
 from loyalpos.domain.webhooks import (
     DELIVERY_ID_HEADER,
@@ -494,11 +495,20 @@ def run_worker(
             try:
                 dispatched = dispatch_outbox(ctx, None, dispatch_batch)
                 delivered = deliver_due(ctx, None, http, deliver_batch, policy=policy)
-            except Exception:
+            except Exception as exc:
                 if once:
                     raise
                 stats.errors += 1
-                log.exception("worker pass failed; trying again in %ss", poll_seconds)
+                down = outage(exc)
+                if down is not None:
+                    # A restart or failover: one line a pass, not a traceback a second.
+                    log.warning(
+                        "worker pass: database unavailable (%s); trying again in %ss",
+                        down.reason,
+                        poll_seconds,
+                    )
+                else:
+                    log.exception("worker pass failed; trying again in %ss", poll_seconds)
             else:
                 stats.passes += 1
                 stats.events += dispatched.events
