@@ -22,7 +22,7 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import negative_data_rejection, not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -44,6 +44,7 @@ CHECKS = [
     status_code_conformance,
     response_schema_conformance,
     content_type_conformance,
+    negative_data_rejection,
 ]
 HQ_KEY = next(raw for _, scope, _, raw in demo.DEMO_KEYS if scope is Scope.HQ)
 CASHIER_KEY = next(raw for _, scope, store, raw in demo.DEMO_KEYS if store == "SH001")
@@ -138,13 +139,16 @@ def _without_auth(case: schemathesis.Case) -> dict[str, str]:
 def _real_ids(case: schemathesis.Case, seeded: Seeded) -> None:
     """A valid id the generator made points at a seeded row, so the deeper code
     paths run too (invalid ones, from negative generation, are sent as made)."""
-    params = case.path_parameters or {}
+    params = dict(case.path_parameters or {})
     for name, real in seeded.ids.items():
         value = params.get(name)
         if (isinstance(value, int) and 0 < value <= MAX_ID) or (
             isinstance(value, str) and name in ("order_no", "token") and value.isalnum()
         ):
             params[name] = real
+    # A new mapping, so schemathesis sees the change and judges the case again
+    # (a too-long token replaced by the real one is no longer negative data).
+    case.path_parameters = params
 
 
 @schema.parametrize()

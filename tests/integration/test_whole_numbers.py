@@ -376,3 +376,54 @@ def test_yaml_floats_and_booleans_are_refused_in_a_rule_file(
     file.write_text("coupons: [{id: c, kind: cash, amount_fen: 500}]", encoding="utf-8")
     result = runner.invoke(cli, ["rules", "import", "-b", "rf", str(file)])
     assert result.exit_code == 0, result.output
+
+
+def _has_bool(annotation: Any) -> bool:
+    if annotation is bool:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return False
+    return any(_has_bool(a) for a in get_args(annotation) if not isinstance(a, str | int))
+
+
+def boolean_fields() -> list[tuple[type[BaseModel], str]]:
+    """(model, field) of every yes/no field reachable from the request bodies and
+    the documents (found by walking, as the integers are)."""
+    seen: set[type[BaseModel]] = set()
+    found: list[tuple[type[BaseModel], str]] = []
+    pending = [*body_models(), *DOCUMENT_MODELS]
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            pending.extend(models_in(field.annotation))
+            if _has_bool(field.annotation):
+                found.append((model, name))
+    return sorted(found, key=lambda f: (f[0].__name__, f[1]))
+
+
+BOOLEANS = boolean_fields()
+
+
+def test_the_boolean_walk_finds_the_till_and_rule_flags() -> None:
+    names = {f"{m.__name__}.{n}" for m, n in BOOLEANS}
+    assert {"QuoteIn.reserve", "OptionsIn.skip_all", "BenefitDoc.exclusive"} <= names
+
+
+@pytest.mark.parametrize(("model", "name"), BOOLEANS, ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", 1.0])
+def test_a_yes_no_field_takes_true_or_false_and_nothing_that_looks_like_one(
+    model: type[BaseModel], name: str, value: Any
+) -> None:
+    """`"reserve": 0` was read as false: schemathesis' negative-data check found it."""
+    field = model.model_fields[name]
+    full = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+    adapter: TypeAdapter[Any] = TypeAdapter(full)
+    with pytest.raises(ValidationError):
+        adapter.validate_python(value)
+    with pytest.raises(ValidationError):
+        adapter.validate_json(json.dumps(value))
+    assert adapter.validate_python(True) is True
+    assert adapter.validate_json("false") is False

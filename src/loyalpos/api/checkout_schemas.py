@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from loyalpos import integers as whole
 from loyalpos.api.fields import (
@@ -70,7 +70,7 @@ class OptionsIn(Strict):
     strategy: Literal["max_saving", "earliest_expiry"] = "max_saving"
     force: Annotated[list[DbId], Field(max_length=20)] = []
     exclude: Annotated[list[DbId], Field(max_length=200)] = []
-    skip_all: bool = False
+    skip_all: StrictBool = False
 
 
 class CartIn(Strict):
@@ -81,7 +81,7 @@ class CartIn(Strict):
 
 
 class QuoteIn(CartIn):
-    reserve: bool = Field(
+    reserve: StrictBool = Field(
         default=False,
         description="hold the chosen coupons and points for this till for a few minutes",
     )

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from loyalpos import integers as whole
 
@@ -155,7 +155,7 @@ EarnDoc = Annotated[
 
 
 class OffsetDoc(Model):
-    enabled: bool = True
+    enabled: StrictBool = True
     points_per_yuan: Annotated[int, whole.points(gt=0, le=100_000)] = 100
     cap_percent: Percent = Decimal(100)
     min_points: Annotated[int, whole.points(ge=0)] = 0
@@ -215,8 +215,8 @@ class BenefitDoc(Model):
     )
     n: Annotated[int, whole.count(ge=2, le=50)] = 3
     threshold_base: Literal["original", "discounted"] | None = None
-    exclusive: bool = False
-    with_points: bool = False
+    exclusive: StrictBool = False
+    with_points: StrictBool = False
     max_per_order: Annotated[int, whole.count(ge=1, le=50)] = 1
     priority: Annotated[int, whole.count()] = 0
     points_multiplier: Multiplier | None = None
@@ -315,8 +315,8 @@ class OnRefundDoc(Model):
     negative balance unless the brand allows one); used coupons and tags stay.
     Partial refunds change nothing."""
 
-    skip_if_refunded: bool = True
-    revoke_unused: bool = True
+    skip_if_refunded: StrictBool = True
+    revoke_unused: StrictBool = True
 
 
 class CampaignDoc(Model):

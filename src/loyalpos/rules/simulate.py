@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictBool, ValidationError
 
 from loyalpos import integers as whole
 from loyalpos.domain.pricing import model as m
@@ -35,7 +35,7 @@ class UsageDoc(Model):
 class MemberDoc(Model):
     tier: str | None = None
     points: Balance = 0
-    first_order: bool = False
+    first_order: StrictBool = False
     wallet: Annotated[list[WalletCouponDoc], Field(max_length=1000)] = []
     usage: dict[str, UsageDoc] = {}
 
@@ -66,7 +66,7 @@ class OptionsDoc(Model):
     strategy: Literal["max_saving", "earliest_expiry"] = "max_saving"
     force: list[str] = []
     exclude: list[str] = []
-    skip_all: bool = False
+    skip_all: StrictBool = False
     budgets: dict[str, BudgetDoc] = {}
 
 
