@@ -30,7 +30,8 @@ def test_one_bun_per_line_is_booked_and_refunded_line_by_line(ctx: Context) -> N
     q = checkout.quote(ctx, shop.brand.id, c).priced.quote
     assert q.payable == 1200
     r = checkout.confirm(ctx, shop.brand.id, confirm_request("O-1", c, q.payable)).receipt
-    assert [x["payable_fen"] for x in r["lines"]] == [800, 400]
+    # The group's 4.00 is shared by its two buns, as within one line of 2.
+    assert [x["payable_fen"] for x in r["lines"]] == [600, 600]
     assert r["applied"] == [
         {
             "coupon_id": None,
@@ -40,11 +41,26 @@ def test_one_bun_per_line_is_booked_and_refunded_line_by_line(ctx: Context) -> N
             "saving_fen": 400,
         }
     ]
-    # Each line gives back what it paid: the half-price bun 4.00, the other 8.00.
-    second = RefundRequest(shop.store_a, "O-1", "R-1", "c01", (RefundLine(2, 1),))
-    assert refunds.refund(ctx, shop.brand.id, second).receipt["amount_fen"] == 400
-    first = RefundRequest(shop.store_a, "O-1", "R-2", "c01", (RefundLine(1, 1),))
-    assert refunds.refund(ctx, shop.brand.id, first).receipt["amount_fen"] == 800
+    # Either bun gives back 6.00, as one bun of a line of 2 does: returning the
+    # first scan does not leave the customer a bun for 4.00.
+    first = RefundRequest(shop.store_a, "O-1", "R-1", "c01", (RefundLine(1, 1),))
+    assert refunds.refund(ctx, shop.brand.id, first).receipt["amount_fen"] == 600
+    second = RefundRequest(shop.store_a, "O-1", "R-2", "c01", (RefundLine(2, 1),))
+    assert refunds.refund(ctx, shop.brand.id, second).receipt["amount_fen"] == 600
+
+
+def test_one_line_per_scan_refunds_as_one_line_of_the_same_buns(ctx: Context) -> None:
+    """A refund of one bun gives back the same whether the till sent one line of 2
+    or one line per scan (review of item 14)."""
+    shop = open_shop(ctx, rules=RULES + MORE)
+    back = []
+    for n, lines in enumerate([[("bun", 800, 2)], [("bun", 800, 1), ("bun", 800, 1)]], start=1):
+        c = cart(shop.store_a, shop.member, *lines)
+        q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+        checkout.confirm(ctx, shop.brand.id, confirm_request(f"S-{n}", c, q.payable))
+        one = RefundRequest(shop.store_a, f"S-{n}", f"SR-{n}", "c01", (RefundLine(1, 1),))
+        back.append(refunds.refund(ctx, shop.brand.id, one).receipt["amount_fen"])
+    assert back == [600, 600]
 
 
 def test_a_count_threshold_coupon_is_explained_then_used(ctx: Context) -> None:

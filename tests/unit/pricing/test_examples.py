@@ -275,7 +275,7 @@ def test_second_bun_half_price_with_one_line_per_scan() -> None:
         400,
         4800,
     )
-    assert line_figures(result, "discount_fen") == [0, 400, 0, 0]
+    assert line_figures(result, "discount_fen") == [200, 200, 0, 0]
     assert [(a["benefit"], a["saving_fen"]) for a in result["applied"]] == [
         ("bakery-2nd-half", 400)
     ]

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalpos.domain.pricing import benefits
-from loyalpos.domain.pricing.allocation import percent_of
+from loyalpos.domain.pricing.allocation import allocate, percent_of
 from loyalpos.domain.pricing.benefits import Outcome, State
 from loyalpos.domain.pricing.engine import quote
 from loyalpos.domain.pricing.model import (
@@ -68,10 +68,11 @@ scopes = st.one_of(
 
 
 def one_by_one(
-    st_: State, idx: list[int], size: int, saving_of: Callable[[int], int]
+    st_: State, idx: list[int], size: int, saving_of: Callable[[int], int], spread: bool = False
 ) -> tuple[list[int], list[tuple[int, int, int]]]:
     """What `buy_n_free` did before runs: every unit listed, dearest first (then
-    by line), in groups of `size`, the last of each group saving `saving_of`."""
+    by line), in groups of `size`, the last of each group saving `saving_of`, on
+    its line, or (`spread`) over the group's lines by the value of their units."""
     units = sorted(
         ((price, i) for i in idx for price in st_.unit_prices(i)), key=lambda u: (-u[0], u[1])
     )
@@ -80,7 +81,15 @@ def one_by_one(
     for g in range(len(units) // size):
         group = units[g * size : (g + 1) * size]
         price, i = group[-1]
-        per_line[i] += saving_of(price)
+        if spread:
+            value: dict[int, int] = {}  # the group's lines, in the order it meets them
+            for p, j in group:
+                value[j] = value.get(j, 0) + p
+            shares = allocate(saving_of(price), list(value.values()))
+            for j, share in zip(value, shares, strict=True):
+                per_line[j] += share
+        else:
+            per_line[i] += saving_of(price)
         for p, j in group:
             used.setdefault(j, []).append(p)
     return per_line, [(i, len(ps), sum(ps) - per_line[i]) for i, ps in sorted(used.items())]
@@ -106,8 +115,9 @@ def reference(b: Benefit, st_: State) -> Outcome | None:
 
     per_line = [0] * len(st_.lines)
     consume: list[tuple[int, int, int]] = []
+    spread = b.kind is Kind.NTH_DISCOUNT and b.nth_group is NthGroup.SKU
     for part in parts:
-        mine, taken = one_by_one(st_, part, size, saving_of)
+        mine, taken = one_by_one(st_, part, size, saving_of, spread)
         per_line = [x + y for x, y in zip(per_line, mine, strict=True)]
         consume += taken
     if not consume:
@@ -297,18 +307,21 @@ ANY_TWO = replace(HALF, id="any2", name="任选两件第二件半价", nth_group
 def test_second_bun_half_price_when_each_bun_is_its_own_line() -> None:
     q = q_of(RuleSet(benefits=(HALF,)), bun(), bun())
     assert q.discount == 400
-    assert [x.discount for x in q.lines] == [0, 400]  # the second scan's line
+    # Shared by the two buns, as on one line of 2: either one refunds 6.00.
+    assert [x.discount for x in q.lines] == [200, 200]
     (a,) = q.applied
-    assert a.per_line == (0, 400)
+    assert a.per_line == (200, 200)
     assert not any(note.code.startswith("promotion_not_") for note in q.explanation)
 
 
 def test_units_of_a_sku_at_several_prices_pair_dearest_first() -> None:
     """10.00, 8.00, 6.00, 4.00 over four lines: (10, 8) and (6, 4), the 8 and the 4
-    at half price: 4.00 + 2.00."""
+    at half price: 4.00 + 2.00, each shared by its pair in proportion to price:
+    4.00 over 10 : 8 is 2.22 + 1.78 (the larger remainder takes the fen), 2.00
+    over 6 : 4 is 1.20 + 0.80."""
     q = q_of(RuleSet(benefits=(HALF,)), bun(600), bun(1000), bun(400), bun(800))
     assert q.discount == 600
-    assert [x.discount for x in q.lines] == [0, 0, 200, 400]
+    assert [x.discount for x in q.lines] == [120, 222, 80, 178]
 
 
 def test_per_sku_grouping_does_not_pair_different_skus() -> None:

@@ -312,26 +312,51 @@ def _grouped(
     saving_of: Callable[[int], int],
     per_line: list[int],
     consume: list[tuple[int, int, int]],
+    *,
+    spread: bool = False,
 ) -> bool:
     """Units in `runs` (dearest first) in groups of `size`; the last (cheapest)
-    unit of each full group saves `saving_of(its price)`, booked on its line in
-    `per_line`; every unit of the full groups is consumed, `consume` gets
-    (line, units, what they still hold) per line. The units past the last full
-    group (the cheapest) stay free. False if there is no full group."""
+    unit of each full group saves `saving_of(its price)`, booked in `per_line` on
+    that unit's line, or with `spread` over the group's units in proportion to
+    their prices (largest remainder); every unit of the full groups is consumed,
+    `consume` gets (line, units, what they still hold) per line. The units past
+    the last full group (the cheapest) stay free. False if there is no full group.
+
+    A group inside one run (one line, one price) books on that line either way;
+    only a group that straddles runs is split, so a long line costs no more."""
     end = sum([units for _, _, units in runs]) // size * size  # units taken
     if not end:
         return False
     taken: dict[int, list[int]] = {}  # line -> [units, their value]
+    # The group being filled: line -> the value of its units in it (as met).
+    partial: dict[int, int] = {}
     pos = 0
     for neg, i, units in runs:
         if pos >= end:
             break
         price = -neg
         k = min(units, end - pos)
-        # Group ends among positions pos .. pos + k - 1: each p with (p + 1) % size == 0.
-        ends = (pos + k) // size - pos // size
-        if ends:
-            per_line[i] += ends * saving_of(price)
+        if spread:
+            left = k
+            if pos % size:  # finish the group an earlier run started
+                t = min(size - pos % size, left)
+                partial[i] = partial.get(i, 0) + t * price
+                left -= t
+                if (pos + t) % size == 0:
+                    shares = allocate(saving_of(price), list(partial.values()))
+                    for line, share in zip(partial, shares, strict=True):
+                        per_line[line] += share
+                    partial = {}
+            whole, rest = divmod(left, size)
+            if whole:
+                per_line[i] += whole * saving_of(price)
+            if rest:
+                partial = {i: rest * price}
+        else:
+            # Group ends among positions pos .. pos + k - 1: each p with (p + 1) % size == 0.
+            ends = (pos + k) // size - pos // size
+            if ends:
+                per_line[i] += ends * saving_of(price)
         found = taken.get(i)
         if found is None:
             taken[i] = [k, price * k]
@@ -349,7 +374,10 @@ def nth_discount(b: Benefit, st: State, _default: ThresholdBase) -> Result:
     """第 N 件 X 折 (第二件半价): the units in scope, of one sku over all its lines
     (`nth_group` sku) or of any skus together (mixed: 任选), dearest first, in
     groups of `nth`; the cheapest unit of each group pays `percent`. A till that
-    sends one line per scan gets what one line of the same units gets."""
+    sends one line per scan gets what one line of the same units gets, line by
+    line too: per sku, a group's saving is spread over its units (by price), as
+    within one line; mixed (任选), it stays on the discounted item's line, which
+    the receipt shows discounted."""
     per_line = [0] * len(st.lines)
     consume: list[tuple[int, int, int]] = []
     pct = b.percent
@@ -367,7 +395,10 @@ def nth_discount(b: Benefit, st: State, _default: ThresholdBase) -> Result:
             by_sku.setdefault(lines[i].sku, []).append(i)
         found = False
         for same in by_sku.values():
-            found = _grouped(_runs(st, same), b.nth, saving_of, per_line, consume) or found
+            # Units of one sku are alike: a group's saving is shared by its units,
+            # so one line per scan books (and refunds) as one line of them does.
+            runs = _runs(st, same)
+            found = _grouped(runs, b.nth, saving_of, per_line, consume, spread=True) or found
         consume.sort()
     if not found:
         return reasons.simple(Reason.NO_ELIGIBLE_ITEMS, needed_units=b.nth)
