@@ -11,8 +11,10 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from loyalpos.api.app import create_app
+from loyalpos.db.tables import orders
 from loyalpos.service import demo
 from loyalpos.service.context import Context
 
@@ -141,7 +143,7 @@ def test_an_order_number_a_path_cannot_carry_is_refused_at_confirm(
     assert "letters A-Z a-z, digits 0-9 and - _ ." in error["message"]
 
 
-def test_an_order_number_is_refused_wherever_one_comes_in(client: TestClient) -> None:
+def test_an_order_number_is_refused_wherever_an_order_is_made(client: TestClient) -> None:
     late = {
         "store_id": 1,
         "lines": LINES,
@@ -154,6 +156,13 @@ def test_an_order_number_is_refused_wherever_one_comes_in(client: TestClient) ->
     response = client.post("/v1/late-orders", json={"orders": [late]}, headers=HQ)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["detail"]["errors"][0]["field"] == "orders.0.order_no"
+
+
+def test_a_pos_list_with_numbers_we_never_booked_is_reconciled_not_refused(
+    client: TestClient,
+) -> None:
+    """The POS's list is the POS's: a number loyalpos would refuse at confirm is
+    simply missing here; only control characters are refused."""
     day = {
         "date": "2024-01-01",
         "order_count": 1,
@@ -161,8 +170,44 @@ def test_an_order_number_is_refused_wherever_one_comes_in(client: TestClient) ->
         "orders": [{"order_no": "SH001/2026/3", "amount_fen": 100}],
     }
     response = client.post("/v1/stores/1/reconciliation", json=day, headers=HQ)
+    assert response.status_code == 200, response.text
+    missing = response.json()["orders"]["missing_here"]
+    assert missing == [{"order_no": "SH001/2026/3", "amount_fen": 100}]
+    day["orders"] = [{"order_no": "SH001\n3", "amount_fen": 100}]
+    response = client.post("/v1/stores/1/reconciliation", json=day, headers=HQ)
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["detail"]["errors"][0]["field"] == "orders.0.order_no"
+
+
+def test_an_order_booked_before_the_rule_is_still_looked_up_and_refunded(
+    client: TestClient, ctx: Context
+) -> None:
+    """Numbers with a space or Chinese characters were accepted before issue 11:
+    their orders must stay reachable by their (encoded) number."""
+    assert _confirm(client, "LEGACY-1").status_code == 201
+    with ctx.transaction() as conn:
+        conn.execute(
+            update(orders).where(orders.c.order_no == "LEGACY-1").values(order_no="SH001 #7")
+        )
+    found = client.get("/v1/stores/1/orders/SH001%20%237", headers=HQ)
+    assert found.status_code == 200, found.text
+    refund = client.post(
+        "/v1/stores/1/orders/SH001%20%237/refunds",
+        json={"refund_no": "R-L1", "cashier": "c01"},
+        headers=HQ,
+    )
+    assert refund.status_code == 201, refund.text
+    trailing = client.get("/v1/stores/1/orders/SH001%20%237%0A", headers=HQ)
+    assert trailing.status_code == 422, trailing.text
+
+
+def test_a_trailing_line_break_is_refused_not_trimmed(client: TestClient) -> None:
+    """`"B1\n"` used to be booked as `B1`: trimming took the control character away."""
+    response = _confirm(client, "B1\n")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["detail"]["errors"][0]["field"] == "order_no"
+    assert _confirm(client, " B1 ").status_code == 201  # surrounding spaces are trimmed
+    listed = client.get("/v1/stores/1/holds?terminal=A%0A", headers=HQ)
+    assert listed.status_code == 422, listed.text
 
 
 def test_an_order_number_of_the_allowed_characters_is_booked_looked_up_and_refunded(

@@ -2,8 +2,10 @@
 
 A value is held to the same rule wherever it comes in: in a JSON body (the models
 of api/schemas.py, api/checkout_schemas.py and the routes), in a path or in a
-query string. An order number is an `OrderNo` in the confirm body, in the late
-orders, in a reconciliation list and in `/stores/{id}/orders/{order_no}` alike; a
+query string. An order number is an `OrderNo` where an order is made (the confirm
+body, the late orders: letters, digits and `- _ .`, so it can be a path segment);
+where one is looked up (`/stores/{id}/orders/{order_no}`, a refund, a reconciliation
+list) it is any one line (`Code`), so orders booked before the rule stay reachable; a
 hold's terminal is a `Code` in the body that parks it and in `?terminal=` that
 lists it. Anything PostgreSQL cannot store (NUL) or a till cannot print (other
 control characters) is refused here with a 422 naming the field, never a 500
@@ -46,10 +48,21 @@ class Chars:
             raise ValueError(self.message)
         return value
 
+    def check_sent(self, value: Any) -> Any:
+        """The rule on the value as sent, but for surrounding spaces: a type that
+        trims (`strip_whitespace`) would also trim a trailing line break or tab,
+        and `"B1\n"` must be refused, not booked as `B1`."""
+        if isinstance(value, str):
+            self.check(value.strip(" "))
+        return value
+
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
+        return core_schema.no_info_before_validator_function(
+            self.check_sent,
+            core_schema.no_info_after_validator_function(self.check, handler(source)),
+        )
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler

@@ -30,7 +30,7 @@ from loyalpos.api.checkout_schemas import (
 from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
 from loyalpos.api.errors import V1_ERRORS, error_body, responses
 from loyalpos.api.fastpath import Answer, TillRoute
-from loyalpos.api.fields import OrderNo, QuoteToken
+from loyalpos.api.fields import Code, QuoteToken
 from loyalpos.api.schemas import MAX_ID
 from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
@@ -205,9 +205,7 @@ async def confirm(
     responses=responses(403, 404, 422),
     response_model=ReceiptOut,
 )
-def get_order(
-    store_id: StoreId, order_no: OrderNo, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+def get_order(store_id: StoreId, order_no: Code, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
     who.require_store(store_id)
     return checkout.get_order(ctx, who.brand_id, store_id, order_no)
 
@@ -226,7 +224,7 @@ def get_order(
 )
 def refund(
     store_id: StoreId,
-    order_no: OrderNo,
+    order_no: Code,
     body: RefundIn,
     ctx: CtxDep,
     who: PrincipalDep,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, PrincipalDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import SINGLE_LINE, IsoDate, OrderNo
+from loyalpos.api.fields import SINGLE_LINE, Code, IsoDate
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
 from loyalpos.service import reconcile
@@ -24,7 +24,7 @@ Method = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_L
 
 
 class PosOrderIn(Strict):
-    order_no: OrderNo
+    order_no: Code
     amount_fen: Fen
 
 
