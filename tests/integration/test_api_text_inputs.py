@@ -242,3 +242,56 @@ def test_text_as_long_as_the_api_allows_fits_its_column(
     assert too_long.json()["error"]["detail"]["errors"][0]["field"] == field
     fits = client.post(url, json={**body, field: "x" * longest}, headers=HQ)
     assert fits.status_code == 201, fits.text
+
+
+def _raw(client: TestClient, url: str, text: str) -> Any:
+    """`text` sent as the body as is: JSON escapes a test client would not make."""
+    headers = {**HQ, "Content-Type": "application/json"}
+    return client.post(url, content=text.encode(), headers=headers)
+
+
+@pytest.mark.parametrize("bad", ["\\u0000", "\\u0007", "\\ud800"])
+def test_free_json_and_rule_documents_refuse_nul_controls_and_lone_surrogates(
+    client: TestClient, bad: str
+) -> None:
+    """A held cart is free JSON, kept as sent; a rule document's names end up in
+    ledger entries. NUL made the worker fail on every run (PostgreSQL), a lone
+    surrogate answered 500 (UTF-8 cannot encode it): 422 naming the field now."""
+    cart = f'{{"store_id": 1, "lines": [], "note{bad}": "x{bad}y"}}'
+    hold = _raw(
+        client,
+        "/v1/stores/1/holds",
+        f'{{"reason": "call", "cashier": "c", "terminal": "t", "cart": {cart}}}',
+    )
+    assert hold.status_code == 422, hold.text
+    assert hold.json()["error"]["detail"]["errors"][0]["field"].startswith("cart")
+    document = (
+        '{"document": {"campaigns": [{"id": "gift", "name": "礼'
+        + bad
+        + '物", "trigger": "first_order", "points": 10}]}}'
+    )
+    rules = _raw(client, "/v1/rules", document)
+    assert rules.status_code == 422, rules.text
+    assert "控制字符" in rules.json()["error"]["message"]
+    simulate = _raw(
+        client,
+        "/v1/simulate",
+        '{"rules": {}, "cart": {"store": "S1", "time": "2024-06-04T10:00", "lines": '
+        '[{"sku": "a' + bad + '", "category": "c", "unit_price_fen": 100, "qty": 1}]}}',
+    )
+    assert simulate.status_code == 422, simulate.text
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\ud800"])
+def test_a_rule_file_refuses_nul_controls_and_lone_surrogates_in_any_text(bad: str) -> None:
+    """The CLI's `rules import` reads the file without the API's body check."""
+    from pydantic import ValidationError
+
+    from loyalpos.rules.schema import RuleSetDoc
+
+    good = {"campaigns": [{"id": "gift", "name": "礼物", "trigger": "first_order", "points": 10}]}
+    RuleSetDoc.model_validate(good)
+    for where in ("name", "tag"):
+        doc = {"campaigns": [{**good["campaigns"][0], where: f"礼{bad}物"}]}
+        with pytest.raises(ValidationError, match="控制字符|unicode string"):
+            RuleSetDoc.model_validate(doc)

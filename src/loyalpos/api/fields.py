@@ -18,73 +18,17 @@ client (and the schemathesis run in the suite) knows it up front.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BeforeValidator
 from pydantic import StringConstraints as Length
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
 
+from loyalpos.characters import SINGLE_LINE, TEXT, Chars
 from loyalpos.rules.schema import Ident
 
+__all__ = ["SINGLE_LINE", "TEXT", "Chars"]  # with the types below
 
-@dataclass(frozen=True)
-class Chars:
-    """A rule on the characters of a string, as `Annotated` metadata: checked
-    after the length (and the trimming of surrounding spaces, where the type asks
-    for it), with a message a cashier can act on, and shown as `pattern`."""
-
-    pattern: str  # the whole value must match (Python and ECMA regex alike)
-    message: str
-    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.pattern))
-
-    def check(self, value: str) -> str:
-        if self.compiled.fullmatch(value) is None:
-            raise ValueError(self.message)
-        return value
-
-    def check_sent(self, value: Any) -> Any:
-        """The rule on the value as sent, but for surrounding spaces: a type that
-        trims (`strip_whitespace`) would also trim a trailing line break or tab,
-        and `"B1\n"` must be refused, not booked as `B1`."""
-        if isinstance(value, str):
-            self.check(value.strip(" "))
-        return value
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        return core_schema.no_info_before_validator_function(
-            self.check_sent,
-            core_schema.no_info_after_validator_function(self.check, handler(source)),
-        )
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        found = handler(schema)
-        found["pattern"] = self.pattern
-        return found
-
-
-SINGLE_LINE = Chars(
-    r"^[^\x00-\x1f\x7f-\x9f]*$",
-    "不能包含控制字符 (must not contain control characters such as NUL, tabs or line breaks)",
-)
-"""Names, codes, numbers, references: printable characters on one line."""
-
-TEXT = Chars(
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
-    "不能包含控制字符 (must not contain control characters such as NUL; "
-    "tabs and line breaks are allowed)",
-)
-"""Free text (a note, a reason, a description): lines and tabs, no other control
-characters. `Strict` bodies hold every other string field to this rule too."""
 
 ORDER_NO_CHARS = "letters A-Z a-z, digits 0-9 and - _ ."
 ORDER_NO_RULE = Chars(

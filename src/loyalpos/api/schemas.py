@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from loyalpos import integers as whole
 from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDate, ShortText
+from loyalpos.characters import check_tree
 
 # Numbers in request bodies are JSON integers only (loyalpos/integers.py):
 # "100", 100.0 and true are refused, not read as 100 and 1.
@@ -32,9 +33,10 @@ class Strict(BaseModel):
     @field_validator("*")
     @classmethod
     def _no_control(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 there.
-        # Typed fields (api/fields.py) have their own rule; any other string is text.
-        return TEXT.check(value) if isinstance(value, str) else value
+        # PostgreSQL text cannot hold NUL, UTF-8 cannot hold a lone surrogate: refuse
+        # them here, not with a 500 there. Typed fields (api/fields.py) have their own
+        # rule; any other string is text, in free JSON (a held cart) too.
+        return check_tree(value)
 
 
 class IdentityIn(Strict):

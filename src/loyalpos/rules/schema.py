@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from loyalpos import integers as whole
+from loyalpos.characters import check_tree
 
 Fen = Annotated[int, whole.fen(ge=0, le=100_000_000)]
 PositiveFen = Annotated[int, whole.fen(gt=0, le=100_000_000)]
@@ -28,6 +29,14 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-.:]+$"
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control(cls, value: Any) -> Any:
+        # Names, descriptions and tags end up in ledger entries, coupons and
+        # receipts: no NUL (PostgreSQL refuses it at the worker, forever), no
+        # other control character, no lone surrogate, anywhere in the document.
+        return check_tree(value)
 
 
 class ScopeDoc(Model):

@@ -115,7 +115,7 @@ def _detail(h: Hold) -> HoldDetail:
 
 @router.post(
     "/stores/{store_id}/holds",
-    responses=responses(400, 403, 404, 413, 422),
+    responses=responses(400, 403, 404, 409, 413, 422),
     response_model=HoldPublic,
     status_code=201,
 )
