@@ -20,6 +20,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 @dataclass(frozen=True)
 class Chars:
@@ -37,6 +39,11 @@ class Chars:
     def check(self, value: str) -> str:
         if self.compiled.fullmatch(value) is None:
             raise ValueError(self.message)
+        if _SURROGATE.search(value) is not None:
+            # Not in `pattern`: JSON Schema's regex dialect has no such range.
+            raise ValueError(
+                "含有无效字符 (contains an unpaired surrogate, which is not valid Unicode)"
+            )
         return value
 
     def check_sent(self, value: Any) -> Any:
@@ -64,13 +71,13 @@ class Chars:
 
 
 SINGLE_LINE = Chars(
-    r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$",
+    r"^[^\x00-\x1f\x7f-\x9f]*$",
     "不能包含控制字符 (must not contain control characters such as NUL, tabs or line breaks)",
 )
 """Names, codes, numbers, references: printable characters on one line."""
 
 TEXT = Chars(
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$",
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
     "不能包含控制字符 (must not contain control characters such as NUL; "
     "tabs and line breaks are allowed)",
 )

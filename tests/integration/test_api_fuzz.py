@@ -130,6 +130,7 @@ def _settings(url: str) -> Settings:
 _SCHEMA_APP = create_app(Context(make_engine("sqlite://"), _settings("sqlite://")))
 schema = schemathesis.openapi.from_asgi("/openapi.json", _SCHEMA_APP)
 _turn = itertools.count()
+_ids_turn = itertools.count()
 
 
 def _without_auth(case: schemathesis.Case) -> dict[str, str]:
@@ -163,7 +164,8 @@ def test_every_answer_is_declared_and_none_is_a_server_error(
 ) -> None:
     key = CASHIER_KEY if next(_turn) % 3 == 2 else HQ_KEY
     case.headers = {**_without_auth(case), "Authorization": f"Bearer {key}"}
-    _real_ids(case, seeded)
+    if next(_ids_turn) % 4:  # one case in four keeps its generated ids: the 404 paths
+        _real_ids(case, seeded)
     response = case.call(app=seeded.app)
     assert response.status_code < 500, (response.status_code, response.text)
     case.validate_response(response, checks=CHECKS)
