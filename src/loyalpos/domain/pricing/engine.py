@@ -1194,19 +1194,31 @@ class _Ranking:
             if id(c.benefit) not in allowed:
                 allowed[id(c.benefit)] = per_order(s, c.benefit)
         self.allowed = [allowed[id(c.benefit)] for c in cands]
-        # The class of each benefit (see above), forced ones included, by id(benefit).
-        counts: dict[int, int] = {}
-        for c in (*forced, *cands):
-            counts[id(c.benefit)] = counts.get(id(c.benefit), 0) + 1
+        # The class of each benefit (see above), forced ones included, by
+        # id(benefit); its first candidate in ranking order and how many it has.
+        firsts: dict[int, list[Any]] = {}  # id(benefit) -> [candidate, count]
+        for c in cands:
+            found = firsts.get(id(c.benefit))
+            if found is None:
+                firsts[id(c.benefit)] = [c, 1]
+            else:
+                found[1] += 1
+        # `_shifts` looks at templates, not classes: the first candidate of each.
+        reps = [c for c, _ in firsts.values()]
+        for c in forced:
+            found = firsts.get(id(c.benefit))
+            if found is None:
+                firsts[id(c.benefit)] = [c, 1]
+            else:
+                found[1] += 1
         classes: dict[int, _Class] = {}
         self.classes = classes
-        for c in (*forced, *cands):
+        for key, (c, count) in firsts.items():
             b = c.benefit
-            if id(b) not in classes:
-                if c.cap is None and (c.coupon is None or counts[id(b)] <= per_order(s, b)):
-                    classes[id(b)] = (_traits(s, b).twin, None, True)
-                else:
-                    classes[id(b)] = (id(b), c.cap, False)
+            if c.cap is None and (c.coupon is None or count <= per_order(s, b)):
+                classes[key] = (_traits(s, b).twin, None, True)
+            else:
+                classes[key] = (key, c.cap, False)
         self.klass = [classes[id(c.benefit)] for c in cands]
         # The members of each class in ranking order, and j's place among them.
         same_lists: list[list[int]] = []
@@ -1221,17 +1233,14 @@ class _Ranking:
         # As tuples of ints, which the collector stops tracking.
         frozen = {id(v): tuple(v) for v in seen.values()}
         self.same: list[tuple[int, ...]] = [frozen[id(v)] for v in same_lists]
-        # `_shifts` looks at templates, not classes: one candidate of each.
-        reps: dict[int, Candidate] = {}
-        for c in cands:
-            reps.setdefault(id(c.benefit), c)
-        self.shifts = _shifts(s, forced, list(reps.values()))
+        self.shifts = _shifts(s, forced, reps)
         gains = self.shifts.gains
         # The candidates that may gain, as bits of `held`; any forced one counts always.
         self.gain_bits = 0
         if gains:
+            gaining = {id(c.benefit) for c in reps if _step(s, c) in gains}
             for j in range(n):
-                if _step(s, cands[j]) in gains:
+                if id(cands[j].benefit) in gaining:
                     self.gain_bits |= 1 << j
         self.forced_gain = any(_step(s, c) in gains for c in forced)
         is_coupon, savings = self.is_coupon, self.savings
@@ -1271,7 +1280,8 @@ class _Ranking:
         # its cap is above 100%). -1: no such limit.
         cap_percent = s.rules.points_offset.cap_percent
         self.most = sum(s.start.amounts) if cap_percent <= 10000 or not _offset_possible(s) else -1
-        # For `outranked`, worked out when first needed (`_tables`).
+        # For `outranked`, worked out when first needed (`_expiry_table`,
+        # `_key_tables`).
         self.earliest: list[list[datetime]] = []
         self.by_saving: list[int] = []
         self.coupons_to: list[int] = []
@@ -1514,10 +1524,9 @@ class _Ranking:
             if need > coupons_left:
                 return True
         if not self.earliest:
-            self._tables()
+            self._expiry_table()
         early = self.earliest[j]
-        promotion_keys = self.promotion_keys[j]
-        if add and not need and not promotion_keys:
+        if add and not need and bisect_left(self.promotions, j) == len(self.promotions):
             need = 1  # no promotion left: one coupon at least
         if need > min(coupons_left, len(early)):
             return True
@@ -1527,6 +1536,9 @@ class _Ranking:
         if lowest != best[1]:
             return lowest > best[1]
         # The same expiries as `best`: exactly `a` more coupons.
+        if not self.coupon_keys:
+            self._key_tables()
+        promotion_keys = self.promotion_keys[j]
         a = len(best[1]) - len(expiries)
         added: list[str] = []
         if a:
@@ -1556,45 +1568,51 @@ class _Ranking:
         level = self.least[g]
         return min(level[start], level[end - (1 << g)])
 
-    def _tables(self) -> None:
-        """From each position j on, sorted: `earliest[j]`, the `max_coupons`
-        earliest expiries of the coupons; `coupon_keys[j]`, the `max_coupons`
+    def _expiry_table(self) -> None:
+        """`earliest[j]`: the `max_coupons` earliest expiries of the coupons from
+        position j on, sorted."""
+        coupons = [(j, self.cands[j].expires) for j in range(self.n) if self.is_coupon[j]]
+        self.earliest = self._smallest(coupons, self.max_coupons)
+
+    def _key_tables(self) -> None:
+        """From each position j on, sorted: `coupon_keys[j]`, the `max_coupons`
         smallest keys of the coupons; `promotion_keys[j]`, the `_PROMOTION_KEYS`
-        smallest keys of the promotions (lists shared while unchanged)."""
-        n, cands, is_coupon = self.n, self.cands, self.is_coupon
-        most = self.max_coupons
-
-        def smallest(values: list[tuple[int, Any]], size: int) -> list[list[Any]]:
-            found: list[Any] = []
-            table: list[list[Any]] = [found] * (n + 1)
-            at = len(values) - 1
-            for j in range(n - 1, -1, -1):
-                while at >= 0 and values[at][0] == j:
-                    value = values[at][1]
-                    if len(found) < size or value < found[-1]:
-                        found = found.copy()
-                        insort(found, value)
-                        del found[size:]
-                    at -= 1
-                table[j] = found
-            return table
-
-        coupons = [j for j in range(n) if is_coupon[j]]
-        self.earliest = smallest([(j, cands[j].expires) for j in coupons], most)
-        # For `_least_key`: level g holds the least coupon key from each j to j + 2**g.
+        smallest keys of the promotions. And for `_least_key`, level g of `least`
+        holds the least coupon key from each j to j + 2**g."""
+        n, keys, is_coupon = self.n, self.keys, self.is_coupon
+        self.coupon_keys = self._smallest(
+            [(j, keys[j]) for j in range(n) if is_coupon[j]], self.max_coupons
+        )
+        self.promotion_keys = self._smallest(
+            [(j, keys[j]) for j in self.promotions], _PROMOTION_KEYS
+        )
         self.by_saving = [-x for x in self.savings]
         self.coupons_to = list(accumulate(is_coupon, initial=0))
-        level = [self.keys[j] if is_coupon[j] else _NO_KEY for j in range(n)]
+        level = [keys[j] if is_coupon[j] else _NO_KEY for j in range(n)]
         self.least = [level]
         width = 1
         while 2 * width <= n:
             level = [min(level[j], level[j + width]) for j in range(n - 2 * width + 1)]
             self.least.append(level)
             width *= 2
-        self.coupon_keys = smallest([(j, self.keys[j]) for j in coupons], most)
-        self.promotion_keys = smallest(
-            [(j, self.keys[j]) for j in self.promotions], _PROMOTION_KEYS
-        )
+
+    def _smallest(self, values: list[tuple[int, Any]], size: int) -> list[list[Any]]:
+        """From each position j on (j = 0 .. n), the `size` smallest of `values`
+        ((position, value), by position) at j or after, sorted; one list shared
+        by the positions between changes."""
+        found: list[Any] = []
+        table: list[list[Any]] = [found] * (self.n + 1)
+        at = len(values) - 1
+        for j in range(self.n - 1, -1, -1):
+            while at >= 0 and values[at][0] == j:
+                value = values[at][1]
+                if len(found) < size or value < found[-1]:
+                    found = found.copy()
+                    insort(found, value)
+                    del found[size:]
+                at -= 1
+            table[j] = found
+        return table
 
     def compatible(self, a: Candidate, b: Candidate) -> bool:
         return _pair_ok(self.s, a, b)
