@@ -47,11 +47,12 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from itertools import accumulate
+from operator import neg
 from typing import Any, NamedTuple
 
 from loyalpos.domain.errors import InvalidInput
@@ -1141,6 +1142,36 @@ def _shifts(s: _Search, forced: Sequence[Candidate], reps: Sequence[Candidate]) 
     return _Shifts(gains, frozenset(_step(s, keyed[k]) for k in moving))
 
 
+class _Smallest:
+    """From each position j of the ranking on, the `size` smallest values of the
+    candidates at `positions` (ascending) from j on, sorted (`value` gives each
+    one's); worked out from the end back to the positions asked for only."""
+
+    def __init__(self, positions: list[int], size: int, value: Callable[[int], Any]) -> None:
+        self.positions, self.size, self.value = positions, size, value
+        self.next = len(positions) - 1  # the next position to take in
+        self.found: list[Any] = []
+        self.marks: list[int] = []  # minus the positions taken in, ascending
+        self.lists: list[list[Any]] = []  # `found` once each was taken in
+
+    def at(self, j: int) -> list[Any]:
+        positions, size = self.positions, self.size
+        found = self.found
+        while self.next >= 0 and positions[self.next] >= j:
+            at = positions[self.next]
+            value = self.value(at)
+            if len(found) < size or value < found[-1]:
+                found = found.copy()
+                insort(found, value)
+                del found[size:]
+            self.marks.append(-at)
+            self.lists.append(found)
+            self.next -= 1
+        self.found = found
+        k = bisect_right(self.marks, -j)  # how many taken in lie at j or after
+        return self.lists[k - 1] if k else []
+
+
 class _Ranking:
     """The optional candidates of one search, best standalone saving first, with
     what the search asks of them again and again, worked out once.
@@ -1189,13 +1220,8 @@ class _Ranking:
         self.is_coupon = [c.coupon is not None for c in cands]
         self.savings = [c.alone for c in cands]
         self.traits = [_traits(s, c.benefit) for c in cands]
-        allowed: dict[int, int] = {}
-        for c in cands:
-            if id(c.benefit) not in allowed:
-                allowed[id(c.benefit)] = per_order(s, c.benefit)
-        self.allowed = [allowed[id(c.benefit)] for c in cands]
-        # The class of each benefit (see above), forced ones included, by
-        # id(benefit); its first candidate in ranking order and how many it has.
+        # Each template's first candidate in ranking order and how many it has,
+        # forced ones included, by id(benefit).
         firsts: dict[int, list[Any]] = {}  # id(benefit) -> [candidate, count]
         for c in cands:
             found = firsts.get(id(c.benefit))
@@ -1203,6 +1229,8 @@ class _Ranking:
                 firsts[id(c.benefit)] = [c, 1]
             else:
                 found[1] += 1
+        allowed = {key: per_order(s, c.benefit) for key, (c, _) in firsts.items()}
+        self.allowed = [allowed[id(c.benefit)] for c in cands]
         # `_shifts` looks at templates, not classes: the first candidate of each.
         reps = [c for c, _ in firsts.values()]
         for c in forced:
@@ -1211,11 +1239,15 @@ class _Ranking:
                 firsts[id(c.benefit)] = [c, 1]
             else:
                 found[1] += 1
+        # The class of each (see above).
         classes: dict[int, _Class] = {}
         self.classes = classes
         for key, (c, count) in firsts.items():
             b = c.benefit
-            if c.cap is None and (c.coupon is None or count <= per_order(s, b)):
+            limit = allowed.get(key)
+            if c.cap is None and (
+                c.coupon is None or count <= (per_order(s, b) if limit is None else limit)
+            ):
                 classes[key] = (_traits(s, b).twin, None, True)
             else:
                 classes[key] = (key, c.cap, False)
@@ -1258,7 +1290,9 @@ class _Ranking:
                 [x for x, coupon in zip(savings, is_coupon, strict=True) if coupon], initial=0
             )
         )
-        self.coupons_before = list(accumulate(is_coupon, initial=0))[:-1]
+        # How many coupons come before each position (and all of them, at n).
+        self.coupons_to = list(accumulate(is_coupon, initial=0))
+        self.coupons_before = self.coupons_to[:-1]
         # Candidates by (kind, priority), then benefit, when first needed
         # (`_interferers`): only these can come between two others.
         self._groups: dict[tuple[int, int], dict[_Class, list[int]]] | None = None
@@ -1268,6 +1302,7 @@ class _Ranking:
         self.interfering: dict[tuple[int, int], bool] = {}
         self.interferers: dict[_Class, tuple[list[str], list[tuple[int, bool]]]] = {}
         self.free: dict[_Class, bool] = {}  # `uninterrupted`, by class
+        self.free_at: list[bool | None] = [None] * n  # the same, by position
         # run_end[j]: where the run of candidates of j's class that starts at j
         # ends (the ranking puts a class's members together unless another
         # class saves exactly as much).
@@ -1280,14 +1315,12 @@ class _Ranking:
         # its cap is above 100%). -1: no such limit.
         cap_percent = s.rules.points_offset.cap_percent
         self.most = sum(s.start.amounts) if cap_percent <= 10000 or not _offset_possible(s) else -1
-        # For `outranked`, worked out when first needed (`_expiry_table`,
-        # `_key_tables`).
-        self.earliest: list[list[datetime]] = []
-        self.by_saving: list[int] = []
-        self.coupons_to: list[int] = []
+        # For `outranked`, worked out when first needed.
+        self.coupon_positions: list[int] | None = None
+        self.earliest: _Smallest | None = None
+        self.coupon_keys: _Smallest | None = None
+        self.promotion_keys: _Smallest | None = None
         self.least: list[list[str]] = []
-        self.coupon_keys: list[list[str]] = []
-        self.promotion_keys: list[list[str]] = []
         # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
         self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
         self.blockers: list[int | None] = [None] * n  # bit masks
@@ -1519,13 +1552,16 @@ class _Ranking:
         The conditions left out (stacking, limits, dominance) only remove
         combinations, so each bound stays a lower bound."""
         need = 0  # the fewest coupons from j on that can make up `short`
-        while self.row(need)[j] < short:
+        while self._bound_at(j, need) < short:
             need += 1
             if need > coupons_left:
                 return True
-        if not self.earliest:
-            self._expiry_table()
-        early = self.earliest[j]
+        if self.earliest is None:
+            cands = self.cands
+            self.earliest = _Smallest(
+                self._coupon_positions(), self.max_coupons, lambda x: cands[x].expires
+            )
+        early = self.earliest.at(j)
         if add and not need and bisect_left(self.promotions, j) == len(self.promotions):
             need = 1  # no promotion left: one coupon at least
         if need > min(coupons_left, len(early)):
@@ -1536,20 +1572,27 @@ class _Ranking:
         if lowest != best[1]:
             return lowest > best[1]
         # The same expiries as `best`: exactly `a` more coupons.
-        if not self.coupon_keys:
-            self._key_tables()
-        promotion_keys = self.promotion_keys[j]
         a = len(best[1]) - len(expiries)
         added: list[str] = []
         if a:
-            # Each of them saves at least this: they lie from j to `end`.
-            floor = short - self.row(a - 1)[j]
-            end = max(j, bisect_right(self.by_saving, -floor))
+            # Each of them saves at least this: they lie from j to `end` (the
+            # ranking is by saving, best first).
+            floor = short - self._bound_at(j, a - 1)
+            end = max(j, bisect_right(self.savings, -floor, key=neg))
             if self.coupons_to[end] - self.coupons_to[j] < a:
                 return True
             # The smallest key there, then no less than the smallest from j on.
             first = self._least_key(j, end)
-            added = [first, *[max(first, k) for k in self.coupon_keys[j][1:a]]]
+            added = [first]
+            if a > 1:
+                if self.coupon_keys is None:
+                    self.coupon_keys = _Smallest(
+                        self._coupon_positions(), self.max_coupons, self.keys.__getitem__
+                    )
+                added += [max(first, k) for k in self.coupon_keys.at(j)[1:a]]
+        if self.promotion_keys is None:
+            self.promotion_keys = _Smallest(self.promotions, _PROMOTION_KEYS, self.keys.__getitem__)
+        promotion_keys = self.promotion_keys.at(j)
         part = sorted((*keys, *added))
         if part:
             fewer = bisect_left(promotion_keys, part[-1])
@@ -1562,57 +1605,34 @@ class _Ranking:
             added = promotion_keys[:1]
         return tuple(sorted((*part, *added))) >= best[3]
 
+    def _bound_at(self, j: int, coupons: int) -> int:
+        """`bound(j, coupons)` (j up to n) without building its table."""
+        sums, first = self.coupon_sums, self.coupons_to[j]
+        return self.promotions_from[j] + sums[min(len(sums) - 1, first + coupons)] - sums[first]
+
+    def _coupon_positions(self) -> list[int]:
+        if self.coupon_positions is None:
+            self.coupon_positions = [x for x in range(self.n) if self.is_coupon[x]]
+        return self.coupon_positions
+
     def _least_key(self, start: int, end: int) -> str:
-        """The least key of the coupons from `start` to `end` (one at least)."""
+        """The least key of the coupons from `start` to `end` (one at least):
+        looked through when they are few, else from a table where level g holds
+        the least coupon key from each j to j + 2**g (built when first needed)."""
+        keys, is_coupon = self.keys, self.is_coupon
+        if end - start <= 64:
+            return min([keys[x] for x in range(start, end) if is_coupon[x]])
+        if not self.least:
+            level = [keys[x] if is_coupon[x] else _NO_KEY for x in range(self.n)]
+            self.least = [level]
+            width = 1
+            while 2 * width <= self.n:
+                level = [min(level[x], level[x + width]) for x in range(self.n - 2 * width + 1)]
+                self.least.append(level)
+                width *= 2
         g = (end - start).bit_length() - 1
         level = self.least[g]
         return min(level[start], level[end - (1 << g)])
-
-    def _expiry_table(self) -> None:
-        """`earliest[j]`: the `max_coupons` earliest expiries of the coupons from
-        position j on, sorted."""
-        coupons = [(j, self.cands[j].expires) for j in range(self.n) if self.is_coupon[j]]
-        self.earliest = self._smallest(coupons, self.max_coupons)
-
-    def _key_tables(self) -> None:
-        """From each position j on, sorted: `coupon_keys[j]`, the `max_coupons`
-        smallest keys of the coupons; `promotion_keys[j]`, the `_PROMOTION_KEYS`
-        smallest keys of the promotions. And for `_least_key`, level g of `least`
-        holds the least coupon key from each j to j + 2**g."""
-        n, keys, is_coupon = self.n, self.keys, self.is_coupon
-        self.coupon_keys = self._smallest(
-            [(j, keys[j]) for j in range(n) if is_coupon[j]], self.max_coupons
-        )
-        self.promotion_keys = self._smallest(
-            [(j, keys[j]) for j in self.promotions], _PROMOTION_KEYS
-        )
-        self.by_saving = [-x for x in self.savings]
-        self.coupons_to = list(accumulate(is_coupon, initial=0))
-        level = [keys[j] if is_coupon[j] else _NO_KEY for j in range(n)]
-        self.least = [level]
-        width = 1
-        while 2 * width <= n:
-            level = [min(level[j], level[j + width]) for j in range(n - 2 * width + 1)]
-            self.least.append(level)
-            width *= 2
-
-    def _smallest(self, values: list[tuple[int, Any]], size: int) -> list[list[Any]]:
-        """From each position j on (j = 0 .. n), the `size` smallest of `values`
-        ((position, value), by position) at j or after, sorted; one list shared
-        by the positions between changes."""
-        found: list[Any] = []
-        table: list[list[Any]] = [found] * (self.n + 1)
-        at = len(values) - 1
-        for j in range(self.n - 1, -1, -1):
-            while at >= 0 and values[at][0] == j:
-                value = values[at][1]
-                if len(found) < size or value < found[-1]:
-                    found = found.copy()
-                    insort(found, value)
-                    del found[size:]
-                at -= 1
-            table[j] = found
-        return table
 
     def compatible(self, a: Candidate, b: Candidate) -> bool:
         return _pair_ok(self.s, a, b)
@@ -1704,6 +1724,13 @@ class _Ranking:
             return False
         mask = self.blocker_mask(j)
         return held & mask != mask
+
+    def uninterrupted_at(self, j: int) -> bool:
+        """`uninterrupted` for candidate j, kept per position."""
+        found = self.free_at[j]
+        if found is None:
+            found = self.free_at[j] = self.uninterrupted(self.cands[j])
+        return found
 
     def uninterrupted(self, c: Candidate) -> bool:
         """Whether no benefit, ranked or forced, can come between two coupons of
@@ -2012,104 +2039,110 @@ def _search(
         row = r.row(coupons_left)
         at = 0
         cut, cut_for = len(order), None  # see below
-        while at < len(order):
-            j = order[at]
-            at += 1
-            s.work += 1  # a candidate looked at
-            # The tests up to `feasible` only get stricter further on, so passing
-            # over the candidates that `steps` leaves out changes nothing.
-            limit = r.bound_with(pending, j, coupons_left) if pending else row[j]
-            if dead:
-                limit -= r.dead_saving(dead, j)
-            top = best.saving
-            if floor + limit < top:
-                return
-            if floor + limit == top or most == top:
-                # No more than a tie is left from here on (`limit` only shrinks):
-                # it must win on the tie-breaks. Where it no longer can is found
-                # once per best, by bisection: a cut found for one best holds for
-                # any better one.
-                if cut_for is not best:
-                    cut_for = best
-                    ranked, ranking = _rank(current), _rank(best)
-                    lo, hi = at - 1, len(order)
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if r.outranked(
-                            ranking,
-                            ranked[1],
-                            ranked[3],
-                            order[mid],
-                            top - floor,
-                            coupons_left,
-                            True,
-                        ):
-                            hi = mid
-                        else:
-                            lo = mid + 1
-                    cut = lo  # (the outcome at `lo` was True, unless past the end)
-                if at > cut:
+        looked = 0  # candidates looked at: work
+        try:
+            while at < len(order):
+                j = order[at]
+                at += 1
+                looked += 1
+                # The tests up to `feasible` only get stricter further on, so passing
+                # over the candidates that `steps` leaves out changes nothing.
+                limit = r.bound_with(pending, j, coupons_left) if pending else row[j]
+                if dead:
+                    limit -= r.dead_saving(dead, j)
+                top = best.saving
+                if floor + limit < top:
                     return
-            if dead >> j & 1:
-                continue  # would fail: see `_Ranking.takes`
-            if pending and not r.feasible(pending, j, coupons_left):
-                return
-            c = r.cands[j]
-            # The stacking rules first: cheaper than the dominance rule's blockers.
-            if not r.joins(combo, j, coupons, mine):
-                if consecutive and unique:  # no member of this class can join either
-                    at = r.run_end[j] - i
-                continue
-            if unique:  # `r.blocked(j, held)`, inline
-                mask = blockers[j]
-                if mask is None:
-                    mask = r.blocker_mask(j)
-                if held & mask != mask:
-                    if consecutive:
-                        if r.uninterrupted(c):
-                            # Every later member of the run has the same left-out
-                            # one among its blockers.
-                            at = r.run_end[j] - i
-                        elif not any(classes[id(x.benefit)] == klass[j] for x in combo):
-                            at = r.skip(j) - i
+                if floor + limit == top or most == top:
+                    # No more than a tie is left from here on (`limit` only shrinks):
+                    # it must win on the tie-breaks. Where it no longer can is found
+                    # once per best, by bisection: a cut found for one best holds for
+                    # any better one.
+                    if cut_for is not best:
+                        cut_for = best
+                        ranked, ranking = _rank(current), _rank(best)
+                        lo, hi = at - 1, len(order)
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if r.outranked(
+                                ranking,
+                                ranked[1],
+                                ranked[3],
+                                order[mid],
+                                top - floor,
+                                coupons_left,
+                                True,
+                            ):
+                                hi = mid
+                            else:
+                                lo = mid + 1
+                        cut = lo  # (the outcome at `lo` was True, unless past the end)
+                    if at > cut:
+                        return
+                if dead >> j & 1:
+                    continue  # would fail: see `_Ranking.takes`
+                if pending and not r.feasible(pending, j, coupons_left):
+                    return
+                c = r.cands[j]
+                # The stacking rules first: cheaper than the dominance rule's blockers.
+                if not r.joins(combo, j, coupons, mine):
+                    if consecutive and unique:  # no member of this class can join either
+                        at = r.run_end[j] - i
                     continue
-            left = coupons_left - r.is_coupon[j]
-            if most == best.saving and lost(current, c, j, floor, left):
-                continue  # (before the dominance rule's requirements, which cost more)
-            after = r.include(j, combo, held, pending, left)
-            if after is None:
-                continue
-            # The extension saves at most `savings[j]` more (the bound's premise), so
-            # if even that and all it could still add stay below the best, it would
-            # neither become the best nor pass its own first bound test: skip it
-            # without evaluating it.
-            ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
-            used_after, dead_after = r.dead(used, c, dead) if r.limited else (used, dead)
-            if dead_after:
-                ahead -= r.dead_saving(dead_after, j + 1)
-            if floor + r.savings[j] + ahead < best.saving:
-                continue
-            child_mine = mine | r.traits[j].mine
-            ahead = r.compatible_bound(j + 1, left, child_mine, dead_after)
-            reach = floor + r.savings[j] + ahead
-            top = best.saving
-            if reach < top:
-                continue  # the same, counting only what may still join
-            if reach == top and most != top and lost(current, c, j, floor, left):
-                continue
-            extended = _extend(s, current, c)
-            if extended.saving >= 0 or (gains and r.may_recover(extended)):
-                yield (
-                    j + 1,
-                    extended.combo,
-                    held | 1 << j,
-                    extended,
-                    coupons + r.is_coupon[j],
-                    after,
-                    child_mine,
-                    used_after,
-                    dead_after,
-                )
+                if unique:  # `r.blocked(j, held)`, inline
+                    mask = blockers[j]
+                    if mask is None:
+                        mask = r.blocker_mask(j)
+                    if held & mask != mask:
+                        if consecutive:
+                            if r.uninterrupted_at(j):
+                                # Every later member of the run has the same left-out
+                                # one among its blockers.
+                                at = r.run_end[j] - i
+                            elif not any(classes[id(x.benefit)] == klass[j] for x in combo):
+                                at = r.skip(j) - i
+                        continue
+                left = coupons_left - r.is_coupon[j]
+                if most == best.saving and lost(current, c, j, floor, left):
+                    continue  # (before the dominance rule's requirements, which cost more)
+                after = r.include(j, combo, held, pending, left)
+                if after is None:
+                    continue
+                # The extension saves at most `savings[j]` more (the bound's premise), so
+                # if even that and all it could still add stay below the best, it would
+                # neither become the best nor pass its own first bound test: skip it
+                # without evaluating it.
+                ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
+                used_after, dead_after = r.dead(used, c, dead) if r.limited else (used, dead)
+                if dead_after:
+                    ahead -= r.dead_saving(dead_after, j + 1)
+                if floor + r.savings[j] + ahead < best.saving:
+                    continue
+                child_mine = mine | r.traits[j].mine
+                ahead = r.compatible_bound(j + 1, left, child_mine, dead_after)
+                reach = floor + r.savings[j] + ahead
+                top = best.saving
+                if reach < top:
+                    continue  # the same, counting only what may still join
+                if reach == top and most != top and lost(current, c, j, floor, left):
+                    continue
+                extended = _extend(s, current, c)
+                if extended.saving >= 0 or (gains and r.may_recover(extended)):
+                    s.work += looked  # (counted here: `s.work` is an attribute)
+                    looked = 0
+                    yield (
+                        j + 1,
+                        extended.combo,
+                        held | 1 << j,
+                        extended,
+                        coupons + r.is_coupon[j],
+                        after,
+                        child_mine,
+                        used_after,
+                        dead_after,
+                    )
+        finally:
+            s.work += looked
 
     if root.saving >= 0:
         coupons = sum(1 for c in forced if c.coupon is not None)
