@@ -27,7 +27,10 @@ Wallets are instances of those templates, as real wallets repeat templates: coup
 i is of template i mod 13, with ids in issue order (so templates interleave) and
 expiry dates spread over two months; every 23rd is expired and every 29th not yet
 valid. One extra case gives 200 coupons of 200 distinct templates (the six coupon
-kinds with their parameters varied).
+kinds with their parameters varied). An adversarial one gives 40 coupons of 40
+templates that differ in id alone (5 元 代金券), at most 6 per order: before the
+search knew such templates as interchangeable, millions of combinations tied on
+saving (issue 11); it must stay a few dozen evaluations.
 
 Timing: each round quotes every case once, in a shuffled order (fixed seed), after
 warm-up rounds; every 10 rounds the Oscar peer harness's reference loop runs too
@@ -76,6 +79,7 @@ NOW = datetime(2026, 11, 21, 15, 30)  # a Saturday afternoon: weekend ×2 is in 
 LINE_COUNTS = (5, 30, 100)
 WALLET_SIZES = (5, 20, 50, 200)
 DISTINCT_CASE = (30, 200)  # lines, coupons of as many distinct templates
+EQUAL_CASE = (30, 40, 6)  # lines, coupons of as many templates equal but for id, max per order
 TARGETS_MS = {(30, 20): 1.0}  # (lines, coupons) -> p99 target; 200 coupons -> 10 ms
 TARGET_200_MS = 10.0
 
@@ -209,7 +213,9 @@ STACKING: dict[str, Any] = {
 }
 
 
-def rules_document(templates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def rules_document(
+    templates: Sequence[dict[str, Any]], stacking: dict[str, Any] = STACKING
+) -> dict[str, Any]:
     return {
         "points": {
             "earn": EARN,
@@ -218,12 +224,22 @@ def rules_document(templates: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "member_prices": {"tiers": {"gold": 98}, "scope": {"categories": ["cosmetics"]}},
         "coupons": list(templates),
         "promotions": PROMOTIONS,
-        "stacking": STACKING,
+        "stacking": stacking,
     }
 
 
-def build_rules(templates: Sequence[dict[str, Any]]) -> RuleSet:
-    return convert.rule_set(convert.parse_rule_set(rules_document(templates)))
+def build_rules(
+    templates: Sequence[dict[str, Any]], stacking: dict[str, Any] = STACKING
+) -> RuleSet:
+    return convert.rule_set(convert.parse_rule_set(rules_document(templates, stacking)))
+
+
+def equal_templates(n: int) -> list[dict[str, Any]]:
+    """`n` templates that differ in id alone: a 5 元 代金券 each, with points offset."""
+    return [
+        {"id": f"eq{t:02d}", "kind": "cash", "amount_fen": 500, "with_points": True}
+        for t in range(n)
+    ]
 
 
 def distinct_templates(n: int) -> list[dict[str, Any]]:
@@ -357,6 +373,22 @@ def build_cases() -> list[Case]:
             build_cart(n_lines),
             options,
             TARGET_200_MS,
+        )
+    )
+    n_lines, n_coupons, most = EQUAL_CASE
+    equal = equal_templates(n_coupons)
+    wallet = build_wallet(n_coupons, [t["id"] for t in equal], distinct=True)
+    cases.append(
+        Case(
+            f"{n_lines} lines x {n_coupons} equal templates, {most} per order",
+            n_lines,
+            n_coupons,
+            n_coupons,
+            build_rules(equal, {**STACKING, "max_coupons": most}),
+            MemberContext("gold", POINTS, True, wallet),
+            build_cart(n_lines),
+            options,
+            None,
         )
     )
     return cases

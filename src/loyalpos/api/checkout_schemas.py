@@ -202,7 +202,8 @@ class QuoteOut(Open):
     explanation: list[ExplanationOut]
     debug: dict[str, Any] = Field(
         description="for developers, not for the till: how the search went "
-        "(combinations_evaluated); may change between versions"
+        "(combinations_evaluated; search_complete: false only when it stopped at its "
+        "budget: a legal quote, maybe not the best); may change between versions"
     )
     quote_token: str | None
     reserved_until: str | None

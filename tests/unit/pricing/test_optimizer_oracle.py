@@ -178,8 +178,10 @@ def brute_force(s: _Search, cands: list[Candidate]) -> Evaluation:
 def assert_quote_is_brute_force_best(
     rules: RuleSet, member: MemberContext, cart: Cart, options: Options
 ) -> Quote:
-    """The quote saves what the best legal combination saves, with that combination."""
+    """The quote saves what the best legal combination saves, with that combination,
+    and the search got there without reaching its budget."""
     q = engine.quote(rules, member, cart, options)
+    assert "search_complete" not in q.debug, q.debug
     amounts, _ = engine._member_prices(rules, member, cart)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
     s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order)

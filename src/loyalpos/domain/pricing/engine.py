@@ -9,7 +9,8 @@ Order of application (documented in docs/benefit-engine.md):
 5. points earned on what the customer pays.
 
 The combination of coupons and promotions is chosen by an exact
-branch-and-bound search (see `search`): savings are subadditive (a benefit never
+branch-and-bound search (see `search`; exact unless it reaches its budget,
+which the quote then says): savings are subadditive (a benefit never
 saves more because another was applied first), so "current saving + the best
 remaining standalone savings" bounds every extension.
 
@@ -30,21 +31,29 @@ Speed (bench/bench_quote.py, docs/performance.md), none of it changing a result:
   `search`); stacking rules are bit masks per benefit (`_Traits`), kept per rule
   set object across quotes;
 - coupons of one template are interchangeable except for their expiry and id,
-  so a combination holding a later one while an earlier one of the same template
+  and so are coupons of templates that pricing and stacking cannot tell apart,
+  so a combination holding a later one while an earlier one of the same class
   was left out is dominated and is neither kept nor extended, unless another
-  benefit that would be applied between the two keeps them apart (`_Ranking`).
+  benefit that would be applied between the two keeps them apart (`_Ranking`);
+- a branch that can at most tie the best saving is cut when nothing it can
+  become wins the tie-breaks (`_Ranking.outranked`).
+
+What is left is bounded: the search stops at a budget of evaluations and work
+(`SEARCH_BUDGET`, `SEARCH_WORK`), a count so that equal inputs give equal
+quotes, and the quote's `debug` says so (`search`).
 """
 
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from itertools import accumulate
-from typing import NamedTuple
+from operator import neg
+from typing import Any, NamedTuple
 
 from loyalpos.domain.errors import InvalidInput
 from loyalpos.domain.money import yuan
@@ -223,8 +232,10 @@ class _Search:
     options: Options
     start: State
     order: dict[str, int]
-    # id(benefit) -> its `_Traits`, shared by the searches under one rule set
+    # id(benefit) -> its `_Traits`, shared by the searches under one rule set,
+    # and `_pricing` -> the first benefit seen with it (see `_Traits.twin`)
     traits: dict[int, _Traits] = field(init=False)
+    twins: dict[tuple[object, ...], Benefit] = field(init=False)
     # A number of its own, which marks the candidates whose `sort_key` and
     # `step` it gave (`_info`), and the candidates that keep their benefits alive.
     serial: int = field(init=False)
@@ -233,6 +244,14 @@ class _Search:
     # alive (through its candidate), so that its id() is not reused
     step_ids: dict[tuple[int, int | None, bool], Step] = field(default_factory=dict)
     evaluations: int = 0
+    # Work, in steps: a candidate the search looks at, and each benefit of each
+    # combination evaluated (a long combination costs more to evaluate).
+    work: int = 0
+    # The search stops once `evaluations` reaches `budget_end` or `work` reaches
+    # `work_end` (see `search`); `complete` says whether it had to.
+    budget_end: int = -1
+    work_end: int = -1
+    complete: bool = True
     # Quick evaluations (`_summary`) and materialised ones (`_apply_sequence`),
     # by the sequence of steps.
     memo: dict[tuple[Step, ...], _Summary] = field(default_factory=dict)
@@ -248,7 +267,7 @@ class _Search:
     reasons: dict[tuple[str | int, ...], Ineligible] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.traits = _rules_traits(self.rules)
+        self.traits, self.twins = _rules_traits(self.rules)
         self.serial = next(_serials)
 
 
@@ -442,6 +461,41 @@ class _Traits(NamedTuple):
     # holding "is exclusive" and of an exclusive one "is there".
     mine: int
     against: int
+    # id() of the first benefit seen under the rule set with the same `_pricing`
+    # and the same stacking traits (`place`, `mine`, `against`): a benefit
+    # interchangeable with this one wherever pricing and stacking look, kept
+    # alive by `_Search.twins` (see `_Ranking`).
+    twin: int
+
+
+def _pricing(b: Benefit) -> tuple[object, ...]:
+    """Every field of `b` that pricing reads, or that may make it conflict or
+    be limited: all but its id, its name, its validity (already checked, and
+    each coupon's expiry is on its candidate), its member limits (checked
+    before the search), its refund policy and `max_per_order` (a `_Ranking`
+    class only holds templates whose limit cannot bind)."""
+    return (
+        b.kind,
+        b.scope,
+        b.promotion,
+        b.threshold,
+        b.threshold_items,
+        b.amount,
+        b.step,
+        b.cap,
+        b.percent,
+        b.sku,
+        b.price,
+        b.bundle,
+        b.nth,
+        b.nth_group,
+        b.n,
+        b.threshold_base,
+        b.exclusive,
+        b.with_points,
+        b.priority,
+        b.points_multiplier,
+    )
 
 
 def _traits(s: _Search, b: Benefit) -> _Traits:
@@ -468,8 +522,9 @@ def _traits(s: _Search, b: Benefit) -> _Traits:
         if b.exclusive:
             mine |= exclusive
             against |= there
+        twin = s.twins.setdefault((_pricing(b), place, mine, against), b)
         found = s.traits[id(b)] = _Traits(
-            b, place, b.exclusive, groups, first, second, mine, against
+            b, place, b.exclusive, groups, first, second, mine, against, id(twin)
         )
     return found
 
@@ -477,18 +532,22 @@ def _traits(s: _Search, b: Benefit) -> _Traits:
 # Traits depend on the rule set alone, and a server quotes many carts with one
 # rule set object (service.rulesets caches the converted published versions), so
 # they are kept per rule set object (which the entry keeps alive), for the few
-# most recent ones.
-_TRAITS_BY_RULES: dict[int, tuple[RuleSet, dict[int, _Traits]]] = {}
+# most recent ones, with the twins (`_Traits.twin`) found so far.
+_TRAITS_BY_RULES: dict[
+    int, tuple[RuleSet, dict[int, _Traits], dict[tuple[object, ...], Benefit]]
+] = {}
 _TRAITS_KEPT = 16
 
 
-def _rules_traits(rules: RuleSet) -> dict[int, _Traits]:
+def _rules_traits(
+    rules: RuleSet,
+) -> tuple[dict[int, _Traits], dict[tuple[object, ...], Benefit]]:
     found = _TRAITS_BY_RULES.get(id(rules))
     if found is None or found[0] is not rules:
         if len(_TRAITS_BY_RULES) >= _TRAITS_KEPT:
             _TRAITS_BY_RULES.clear()
-        found = _TRAITS_BY_RULES[id(rules)] = (rules, {})
-    return found[1]
+        found = _TRAITS_BY_RULES[id(rules)] = (rules, {}, {})
+    return found[1], found[2]
 
 
 def _points_allowed(combo: Sequence[Candidate]) -> bool:
@@ -575,6 +634,7 @@ def _evaluation(
     steps: tuple[Step, ...],
     keys: list[tuple[int, int, str]],
 ) -> Evaluation:
+    s.work += len(steps)
     seq = s.memo.get(steps)
     if seq is None:
         seq = _summary(s, ordered, steps)
@@ -639,7 +699,9 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
     sums = prefix.sums
     default = s.rules.stacking.threshold_base
     outcomes = [o.saving for o in prefix.outcomes]
-    taken: list[tuple[int, int]] = []  # (lines in scope as a bit mask, saving)
+    # Lines in scope as a bit mask -> what the benefits on them saved: the
+    # benefits of one scope count once each below (not once per benefit before).
+    taken: dict[int, int] = {}
     used: int = 0
     failed: Ineligible | None = None
     budgets = _budget_caps(ordered, outcomes) if s.options.budgets else {}
@@ -650,7 +712,7 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
         if current is None:
             current = _scope_sum(st, sums, lines)
         overlap = False
-        for other, saved in taken:
+        for other, saved in taken.items():
             if other & mask:
                 if other & ~mask:
                     # Part of the earlier saving fell on these lines: apply for real.
@@ -678,7 +740,7 @@ def _summary(s: _Search, ordered: list[Candidate], steps: tuple[Step, ...]) -> _
         if cap is not None:
             budgets[b.id] = budgets.get(b.id, 0) + saving
         if saving:
-            taken.append((mask, saving))
+            taken[mask] = taken.get(mask, 0) + saving
             used += saving
     if failed is not None:
         found = _Summary(-1, 0, tuple(outcomes), 0, 0, failed)
@@ -876,28 +938,26 @@ def _rank(e: Evaluation) -> Rank:
 
 def irreducible(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> bool:
     """No benefit of `e` (other than forced ones) can be dropped without losing
-    saving: a coupon that adds nothing is never spent.
+    saving: a coupon that adds nothing is never spent."""
+    return all(_without(s, e, c).saving < e.saving for c in _to_check(s, e, forced))
 
-    Without points offset the saving is the sum of the benefits' own savings, and
-    a benefit on lines no other one of `e` touches leaves the others as they are:
-    dropping it loses exactly its own saving, so no evaluation is needed."""
-    offset = _offset_possible(s)
-    masks = [] if offset else [_mask(s, c.benefit) for c in e.combo]
-    for n, c in enumerate(e.combo):
-        if c in forced:
-            continue
-        if not offset:
-            others = 0
-            for m, mask in enumerate(masks):
-                if m != n:
-                    others |= mask
-            if not masks[n] & others:
-                own = next((saved for x, saved in e.own if x is c), 0)
-                if own > 0:
-                    continue
-        if _without(s, e, c).saving >= e.saving:
-            return False
-    return True
+
+def _to_check(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> list[Candidate]:
+    """The benefits of `e` (not forced) whose loss must be evaluated to know
+    whether it costs saving. Without points offset the saving is the sum of the
+    benefits' own savings, and a benefit on lines no other one of `e` touches
+    leaves the others as they are: dropping it loses exactly its own saving, so
+    one that saves something needs no evaluation."""
+    found = [c for c in e.combo if c not in forced]
+    if _offset_possible(s) or not found:
+        return found
+    seen = twice = 0
+    for c in e.combo:
+        mask = _mask(s, c.benefit)
+        twice |= seen & mask
+        seen |= mask
+    own = {id(c): saved for c, saved in e.own}
+    return [c for c in found if own.get(id(c), 0) <= 0 or _mask(s, c.benefit) & twice]
 
 
 def _offset_slack(s: _Search) -> int:
@@ -999,6 +1059,13 @@ def _growth(b: Benefit, default: ThresholdBase) -> tuple[int, int]:
 
 
 _Key = tuple[int, int | None]  # (id(benefit), cap): coupons of one template and budget
+# A class of interchangeable candidates (see `_Ranking`): (`_Traits.twin`, None,
+# True), or (id(benefit), cap, False) for the coupons of one template on their own.
+_Class = tuple[int, int | None, bool]
+# `_Ranking.outranked`: how many promotions' keys it keeps per position, and
+# what stands for no coupon's key (after every key: the last code point).
+_PROMOTION_KEYS = 16
+_NO_KEY = "\U0010ffff"
 _NO_SHIFTS = _Shifts({}, frozenset())
 
 
@@ -1075,26 +1142,71 @@ def _shifts(s: _Search, forced: Sequence[Candidate], reps: Sequence[Candidate]) 
     return _Shifts(gains, frozenset(_step(s, keyed[k]) for k in moving))
 
 
+class _Smallest:
+    """From each position j of the ranking on, the `size` smallest values of the
+    candidates at `positions` (ascending) from j on, sorted (`value` gives each
+    one's); worked out from the end back to the positions asked for only."""
+
+    def __init__(self, positions: list[int], size: int, value: Callable[[int], Any]) -> None:
+        self.positions, self.size, self.value = positions, size, value
+        self.next = len(positions) - 1  # the next position to take in
+        self.found: list[Any] = []
+        self.marks: list[int] = []  # minus the positions taken in, ascending
+        self.lists: list[list[Any]] = []  # `found` once each was taken in
+
+    def at(self, j: int) -> list[Any]:
+        positions, size = self.positions, self.size
+        found = self.found
+        while self.next >= 0 and positions[self.next] >= j:
+            at = positions[self.next]
+            value = self.value(at)
+            if len(found) < size or value < found[-1]:
+                found = found.copy()
+                insort(found, value)
+                del found[size:]
+            self.marks.append(-at)
+            self.lists.append(found)
+            self.next -= 1
+        self.found = found
+        k = bisect_right(self.marks, -j)  # how many taken in lie at j or after
+        return self.lists[k - 1] if k else []
+
+
 class _Ranking:
     """The optional candidates of one search, best standalone saving first, with
     what the search asks of them again and again, worked out once.
 
-    Dominance: coupons of one template differ only in expiry and id. If a
-    combination holds coupon B of a template and leaves out coupon A of the same
-    template that the rank prefers (expires first, or as soon and a smaller id),
-    swapping B for A gives a combination that is as legal, irreducible and saving,
-    and ranks higher, unless the order of application changes: benefits are
-    applied in (kind, priority, id) order, so a benefit X of the same kind and
-    priority whose id lies between A's and B's, and that touches some of the same
-    lines, is applied between them in one order and not in the other (benefits on
-    disjoint lines commute; so do two coupons of one template).
+    Dominance: the coupons of one class differ only in expiry and id. A class is
+    the coupons of one template, or of several templates that pricing and
+    stacking cannot tell apart: equal in every field pricing reads and in their
+    stacking traits (`_Traits.twin`: kind, priority, scope, every amount and
+    threshold, the exclusive groups and forbidden pairs that name them), none
+    with a discount budget (`cap`, which is kept per template id), and none whose
+    per-order limit can bind (no more candidates of it, forced ones included,
+    than `per_order` allows). Promotions likewise: one promotion, or several
+    interchangeable ones without a budget. Applying any member of a class is
+    applying the same benefit; so is leaving one out.
 
-    The ranking puts the coupons of a template in the rank's order, so when the
+    If a combination holds member B of a class and leaves out member A of the
+    same class that the rank prefers (expires first, or as soon and a smaller
+    id), swapping B for A gives a combination that is as legal (the same
+    conflicts, the same number of coupons, no template's limit exceeded),
+    irreducible and saving, and ranks higher, unless the order of application
+    changes: benefits are applied in (kind, priority, id) order, so a benefit X
+    of the same kind and priority whose id lies between A's and B's, and that
+    touches some of the same lines, is applied between them in one order and not
+    in the other (benefits on disjoint lines commute; so do two members of one
+    class, being the same benefit).
+
+    The ranking puts the members of a class in the rank's order, so when the
     search adds B every such A has been decided. B then needs, on each side, a
     benefit X between B and the nearest left-out A: one already held, or one still
     to come (a `_Constraint`). B is added only while every requirement can still
     be met, and a combination with an unmet one does not compete. This needs
-    unique ids (a real wallet has them); with duplicates it stands aside."""
+    unique ids (a real wallet has them); with duplicates it stands aside.
+
+    Ties (see `outranked`): a branch whose bound only equals the best saving is
+    cut when nothing it can still become outranks the best on the tie-breaks."""
 
     def __init__(
         self, s: _Search, forced: tuple[Candidate, ...], optional: list[Candidate]
@@ -1108,33 +1220,60 @@ class _Ranking:
         self.is_coupon = [c.coupon is not None for c in cands]
         self.savings = [c.alone for c in cands]
         self.traits = [_traits(s, c.benefit) for c in cands]
-        allowed: dict[int, int] = {}
+        # Each template's first candidate in ranking order and how many it has,
+        # forced ones included, by id(benefit).
+        firsts: dict[int, list[Any]] = {}  # id(benefit) -> [candidate, count]
         for c in cands:
-            if id(c.benefit) not in allowed:
-                allowed[id(c.benefit)] = per_order(s, c.benefit)
+            found = firsts.get(id(c.benefit))
+            if found is None:
+                firsts[id(c.benefit)] = [c, 1]
+            else:
+                found[1] += 1
+        allowed = {key: per_order(s, c.benefit) for key, (c, _) in firsts.items()}
         self.allowed = [allowed[id(c.benefit)] for c in cands]
-        # The coupons of each template in ranking order, and j's place among them.
+        # `_shifts` looks at templates, not classes: the first candidate of each.
+        reps = [c for c, _ in firsts.values()]
+        for c in forced:
+            found = firsts.get(id(c.benefit))
+            if found is None:
+                firsts[id(c.benefit)] = [c, 1]
+            else:
+                found[1] += 1
+        # The class of each (see above).
+        classes: dict[int, _Class] = {}
+        self.classes = classes
+        for key, (c, count) in firsts.items():
+            b = c.benefit
+            limit = allowed.get(key)
+            if c.cap is None and (
+                c.coupon is None or count <= (per_order(s, b) if limit is None else limit)
+            ):
+                classes[key] = (_traits(s, b).twin, None, True)
+            else:
+                classes[key] = (key, c.cap, False)
+        self.klass = [classes[id(c.benefit)] for c in cands]
+        # The members of each class in ranking order, and j's place among them.
         same_lists: list[list[int]] = []
         place: list[int] = []
         self.place = place
-        seen: dict[tuple[int, int | None], list[int]] = {}
-        for j, c in enumerate(cands):
-            same = seen.setdefault((id(c.benefit), c.cap), [])
+        seen: dict[_Class, list[int]] = {}
+        for j in range(n):
+            same = seen.setdefault(self.klass[j], [])
             same_lists.append(same)
             place.append(len(same))
             same.append(j)
         # As tuples of ints, which the collector stops tracking.
         frozen = {id(v): tuple(v) for v in seen.values()}
         self.same: list[tuple[int, ...]] = [frozen[id(v)] for v in same_lists]
-        self.shifts = _shifts(s, forced, [cands[j] for j in range(n) if not place[j]])
+        self.shifts = _shifts(s, forced, reps)
         gains = self.shifts.gains
         # The candidates that may gain, as bits of `held`; any forced one counts always.
         self.gain_bits = 0
         if gains:
+            gaining = {id(c.benefit) for c in reps if _step(s, c) in gains}
             for j in range(n):
-                if not place[j] and _step(s, cands[j]) in gains:
-                    for k in self.same[j]:
-                        self.gain_bits |= 1 << k
+                if id(cands[j].benefit) in gaining:
+                    self.gain_bits |= 1 << j
         self.forced_gain = any(_step(s, c) in gains for c in forced)
         is_coupon, savings = self.is_coupon, self.savings
         self.promotions = [i for i in range(n) if not is_coupon[i]]
@@ -1151,23 +1290,37 @@ class _Ranking:
                 [x for x, coupon in zip(savings, is_coupon, strict=True) if coupon], initial=0
             )
         )
-        self.coupons_before = list(accumulate(is_coupon, initial=0))[:-1]
+        # How many coupons come before each position (and all of them, at n).
+        self.coupons_to = list(accumulate(is_coupon, initial=0))
+        self.coupons_before = self.coupons_to[:-1]
         # Candidates by (kind, priority), then benefit, when first needed
         # (`_interferers`): only these can come between two others.
-        self._groups: dict[tuple[int, int], dict[int, list[int]]] | None = None
+        self._groups: dict[tuple[int, int], dict[_Class, list[int]]] | None = None
 
         keys = [c.key for c in forced] + self.keys
         self.unique = len(set(keys)) == len(keys)
         self.interfering: dict[tuple[int, int], bool] = {}
-        self.interferers: dict[int, tuple[list[str], list[tuple[int, bool]]]] = {}
-        self.free: dict[int, bool] = {}  # id(benefit) -> `_free`
-        # run_end[j]: where the run of candidates of j's template that starts at j
-        # ends (the ranking puts a template's coupons together unless another
-        # template saves exactly as much).
+        self.interferers: dict[_Class, tuple[list[str], list[tuple[int, bool]]]] = {}
+        self.free: dict[_Class, bool] = {}  # `uninterrupted`, by class
+        self.free_at: list[bool | None] = [None] * n  # the same, by position
+        # run_end[j]: where the run of candidates of j's class that starts at j
+        # ends (the ranking puts a class's members together unless another
+        # class saves exactly as much).
         run_end = self.run_end = list(range(1, n + 1))
         for j in range(n - 2, -1, -1):
-            if place[j + 1] and same_lists[j] is same_lists[j + 1]:  # benefit and cap
+            if place[j + 1] and same_lists[j] is same_lists[j + 1]:
                 run_end[j] = run_end[j + 1]
+        # No combination saves more than the cart costs after member prices: no
+        # line goes below 0, and the offset is paid out of what is left (unless
+        # its cap is above 100%). -1: no such limit.
+        cap_percent = s.rules.points_offset.cap_percent
+        self.most = sum(s.start.amounts) if cap_percent <= 10000 or not _offset_possible(s) else -1
+        # For `outranked`, worked out when first needed.
+        self.coupon_positions: list[int] | None = None
+        self.earliest: _Smallest | None = None
+        self.coupon_keys: _Smallest | None = None
+        self.promotion_keys: _Smallest | None = None
+        self.least: list[list[str]] = []
         # Worked out when first needed: see `_sides`, `_blockers`, `skip`.
         self.sides: list[tuple[list[int], list[int]] | None] = [None] * n
         self.blockers: list[int | None] = [None] * n  # bit masks
@@ -1362,6 +1515,125 @@ class _Ranking:
             limit = min(limit, self.bound(i, coupons_left - 1) + meet)
         return limit
 
+    def outranked(
+        self,
+        best: Rank,
+        expiries: tuple[datetime, ...],
+        keys: tuple[str, ...],
+        j: int,
+        short: int,
+        coupons_left: int,
+        add: bool,
+    ) -> bool:
+        """Whether no combination made of a part and candidates from j on ranks
+        above `best` while saving as much. The search's bound says that such a
+        combination saves at most `best`'s saving, and only if the candidates it
+        takes from j on save `short` or more alone, together. `expiries` and
+        `keys` are the part's coupons' expiries and all its keys, sorted (as in
+        `_rank`); `add`: at least one candidate from j on must join (the part
+        itself was ranked already); `coupons_left`: how many coupons may join.
+
+        On a tie the rank compares the sorted expiries, then the sorted keys
+        (equal expiries mean as many coupons). A sorted tuple U grows by q given
+        elements at the least with the q smallest on offer; and adding the next
+        smallest, e, lowers U while e < max(U), and raises it once e >= max(U)
+        (U then grows by a tail). So:
+        - no combination has expiries below those of the part with the q
+          earliest coupons from j on: q as many as expire before the part's
+          last, but no fewer than the coupons needed to make up `short` (all
+          promotions from j on helping) and no more than may join;
+        - if that equals `best`'s expiries, those that tie on them take exactly
+          as many coupons as make up the difference, a; no such combination has
+          keys below those of the part with the a smallest keys of the coupons
+          from j on that could be among them (each must save at least what the
+          other a - 1 at best leave of `short`) and the keys of every promotion
+          from j on that comes before the largest of these (the smallest one
+          anyway, if one must join and none does).
+        The conditions left out (stacking, limits, dominance) only remove
+        combinations, so each bound stays a lower bound."""
+        need = 0  # the fewest coupons from j on that can make up `short`
+        while self._bound_at(j, need) < short:
+            need += 1
+            if need > coupons_left:
+                return True
+        if self.earliest is None:
+            cands = self.cands
+            self.earliest = _Smallest(
+                self._coupon_positions(), self.max_coupons, lambda x: cands[x].expires
+            )
+        early = self.earliest.at(j)
+        if add and not need and bisect_left(self.promotions, j) == len(self.promotions):
+            need = 1  # no promotion left: one coupon at least
+        if need > min(coupons_left, len(early)):
+            return True
+        fewer = bisect_left(early, expiries[-1]) if expiries else 0
+        q = min(max(need, fewer), coupons_left, len(early))
+        lowest = tuple(sorted((*expiries, *early[:q])))
+        if lowest != best[1]:
+            return lowest > best[1]
+        # The same expiries as `best`: exactly `a` more coupons.
+        a = len(best[1]) - len(expiries)
+        added: list[str] = []
+        if a:
+            # Each of them saves at least this: they lie from j to `end` (the
+            # ranking is by saving, best first).
+            floor = short - self._bound_at(j, a - 1)
+            end = max(j, bisect_right(self.savings, -floor, key=neg))
+            if self.coupons_to[end] - self.coupons_to[j] < a:
+                return True
+            # The smallest key there, then no less than the smallest from j on.
+            first = self._least_key(j, end)
+            added = [first]
+            if a > 1:
+                if self.coupon_keys is None:
+                    self.coupon_keys = _Smallest(
+                        self._coupon_positions(), self.max_coupons, self.keys.__getitem__
+                    )
+                added += [max(first, k) for k in self.coupon_keys.at(j)[1:a]]
+        if self.promotion_keys is None:
+            self.promotion_keys = _Smallest(self.promotions, _PROMOTION_KEYS, self.keys.__getitem__)
+        promotion_keys = self.promotion_keys.at(j)
+        part = sorted((*keys, *added))
+        if part:
+            fewer = bisect_left(promotion_keys, part[-1])
+            if fewer == len(promotion_keys) == _PROMOTION_KEYS:
+                return False  # more promotions from j on may come first: not known
+            added = promotion_keys[:fewer]
+        if add and not a and not added:
+            if not promotion_keys:
+                return True
+            added = promotion_keys[:1]
+        return tuple(sorted((*part, *added))) >= best[3]
+
+    def _bound_at(self, j: int, coupons: int) -> int:
+        """`bound(j, coupons)` (j up to n) without building its table."""
+        sums, first = self.coupon_sums, self.coupons_to[j]
+        return self.promotions_from[j] + sums[min(len(sums) - 1, first + coupons)] - sums[first]
+
+    def _coupon_positions(self) -> list[int]:
+        if self.coupon_positions is None:
+            self.coupon_positions = [x for x in range(self.n) if self.is_coupon[x]]
+        return self.coupon_positions
+
+    def _least_key(self, start: int, end: int) -> str:
+        """The least key of the coupons from `start` to `end` (one at least):
+        looked through when they are few, else from a table where level g holds
+        the least coupon key from each j to j + 2**g (built when first needed)."""
+        keys, is_coupon = self.keys, self.is_coupon
+        if end - start <= 64:
+            return min([keys[x] for x in range(start, end) if is_coupon[x]])
+        if not self.least:
+            level = [keys[x] if is_coupon[x] else _NO_KEY for x in range(self.n)]
+            self.least = [level]
+            width = 1
+            while 2 * width <= self.n:
+                level = [min(level[x], level[x + width]) for x in range(self.n - 2 * width + 1)]
+                self.least.append(level)
+                width *= 2
+        g = (end - start).bit_length() - 1
+        level = self.least[g]
+        return min(level[start], level[end - (1 << g)])
+
     def compatible(self, a: Candidate, b: Candidate) -> bool:
         return _pair_ok(self.s, a, b)
 
@@ -1392,14 +1664,15 @@ class _Ranking:
         return _mask(self.s, b)
 
     def interferes(self, x: Candidate, c: Candidate) -> bool:
-        """Whether `x`, held with `c`, may be applied between two coupons of `c`'s
-        template and change the outcome."""
+        """Whether `x`, held with `c`, may be applied between two members of `c`'s
+        class and change the outcome."""
         pair = (id(x.benefit), id(c.benefit))
         found = self.interfering.get(pair)
         if found is None:
             tx, tc = _traits(self.s, x.benefit), _traits(self.s, c.benefit)
+            classes = self.classes
             found = (
-                x.benefit is not c.benefit
+                classes[id(x.benefit)] != classes[id(c.benefit)]
                 and tx.place == tc.place
                 and bool(self._mask(x.benefit) & self._mask(c.benefit))
                 and not tx.against & tc.mine  # compatible
@@ -1408,7 +1681,7 @@ class _Ranking:
         return found
 
     def _sides(self, j: int) -> tuple[list[int], list[int]]:
-        """The earlier coupons of j's template with a smaller id, nearest first,
+        """The earlier members of j's class with a smaller id, nearest first,
         and those with a larger id, nearest first."""
         found = self.sides[j]
         if found is None:
@@ -1422,7 +1695,7 @@ class _Ranking:
 
     def skip(self, j: int) -> int:
         """Where to go on from a blocked candidate j when the combination holds
-        no coupon of its template: the next of its run that nothing blocks (all
+        no member of its class: the next of its run that nothing blocks (all
         the others are blocked for the same reason: a left-out earlier coupon)."""
         found = self.free_from[j]
         if found is None:
@@ -1444,7 +1717,7 @@ class _Ranking:
 
     def blocked(self, j: int, held: int) -> bool:
         """Whether candidate j certainly cannot join a combination holding the
-        candidates at the bits of `held`: an earlier coupon of its template is left
+        candidates at the bits of `held`: an earlier member of its class is left
         out and no benefit at all could come between the two (`include` would
         say so, at more cost)."""
         if not self.unique:
@@ -1452,23 +1725,31 @@ class _Ranking:
         mask = self.blocker_mask(j)
         return held & mask != mask
 
-    def _free(self, c: Candidate) -> bool:
-        """Whether no benefit, ranked or forced, can come between two coupons of
-        `c`'s template (then every earlier one blocks, see `_blockers`)."""
-        found = self.free.get(id(c.benefit))
+    def uninterrupted_at(self, j: int) -> bool:
+        """`uninterrupted` for candidate j, kept per position."""
+        found = self.free_at[j]
         if found is None:
-            found = self.free[id(c.benefit)] = not self._interferers(c)[0] and not any(
+            found = self.free_at[j] = self.uninterrupted(self.cands[j])
+        return found
+
+    def uninterrupted(self, c: Candidate) -> bool:
+        """Whether no benefit, ranked or forced, can come between two coupons of
+        `c`'s class (then every earlier one blocks, see `_blockers`)."""
+        klass = self.classes[id(c.benefit)]
+        found = self.free.get(klass)
+        if found is None:
+            found = self.free[klass] = not self._interferers(c)[0] and not any(
                 self.interferes(x, c) for x in self.forced
             )
         return found
 
     def _blockers(self, j: int) -> Sequence[int]:
-        """The earlier coupons of j's template with no possible interferer (ranked
+        """The earlier members of j's class with no possible interferer (ranked
         or forced) between their id and j's, nearest first on each side."""
         if not self.place[j]:
-            return []  # the first of its template
+            return []  # the first of its class
         c, key = self.cands[j], self.keys[j]
-        if self._free(c):
+        if self.uninterrupted(c):
             return self.same[j][: self.place[j]]
         keys = sorted(
             [*self._interferers(c)[0], *(x.key for x in self.forced if self.interferes(x, c))]
@@ -1486,22 +1767,24 @@ class _Ranking:
         return found
 
     def _interferers(self, c: Candidate) -> tuple[list[str], list[tuple[int, bool]]]:
-        """Ranked candidates that interfere with `c`'s template, by id."""
-        found = self.interferers.get(id(c.benefit))
+        """Ranked candidates that interfere with `c`'s class, by id. Whether one
+        does depends on its class alone (`interferes`), and so does the answer."""
+        klass = self.classes[id(c.benefit)]
+        found = self.interferers.get(klass)
         if found is None:
             hits: list[tuple[str, int]] = []
             if self._groups is None:
                 self._groups = {}
-                for j, x in enumerate(self.cands):
+                for j in range(self.n):
                     self._groups.setdefault(self.traits[j].place, {}).setdefault(
-                        id(x.benefit), []
+                        self.klass[j], []
                     ).append(j)
             for members in self._groups.get(_place(self.s, c), {}).values():
                 if self.interferes(self.cands[members[0]], c):
                     hits.extend((self.keys[i], i) for i in members)
             hits.sort()
             found = ([k for k, _ in hits], [(i, self.is_coupon[i]) for _, i in hits])
-            self.interferers[id(c.benefit)] = found
+            self.interferers[klass] = found
         return found
 
     def include(
@@ -1524,7 +1807,7 @@ class _Ranking:
             for e in self.same[j][: self.place[j]]:
                 earlier |= 1 << e
             self.earlier[j] = earlier
-        if held & earlier == earlier:  # no coupon of the template left out before it
+        if held & earlier == earlier:  # no member of the class left out before it
             return after if self.feasible(after, j + 1, coupons_left) else None
         lower, higher = self._sides(j)
         left = next((e for e in lower if not held >> e & 1), None)
@@ -1586,44 +1869,144 @@ def _by_saving(c: Candidate) -> tuple[int, datetime, str]:
     return -c.alone, c.expires, c.key
 
 
+# What one search may do, counted from its start (both passes of `search`,
+# `irreducible` included), each about a hundred times what a usual quote takes
+# (bench/bench_quote.py: 10-300 evaluations, 3-1,100 steps of work). Counts, not
+# a time, so that equal inputs always give equal quotes. Evaluations
+# (`_Search.evaluations`), and work (`_Search.work`), which follows the time when
+# combinations are long or candidates many: a step costs 1-20 microseconds (the
+# most with unit-level promotions on a 500-line cart). Measured at the limits:
+# under a second for the wallets and rule sets tried, 3.5 s for the slowest
+# known case (1,000 unit-level promotions on a 500-line cart), `_polish` included.
+SEARCH_BUDGET = 20_000
+SEARCH_WORK = 100_000
+
+
 def search(s: _Search, forced: tuple[Candidate, ...], optional: list[Candidate]) -> Evaluation:
-    """The best legal combination containing `forced`, exactly.
+    """The best legal combination containing `forced`, exactly, within the budget.
 
     `optional` are candidates with their standalone saving (`alone`); depth-first,
     best standalone first, pruning a branch when even the best remaining
-    savings (within the coupon limit) cannot reach the best found so far.
-    Among equal savings the rank prefers coupons that expire first, then fewer
-    coupons, then ids; only irreducible combinations compete. Candidates that
-    cannot join a combination are passed over without branching, and dominated
-    combinations (see `_Ranking`) are not followed.
+    savings (within the coupon limit, and no more than the cart costs) cannot
+    reach the best found so far, or can only equal it while nothing the branch
+    can become outranks the best (`_Ranking.outranked`). Among equal savings the
+    rank prefers coupons that expire first, then fewer coupons, then ids; only
+    irreducible combinations compete. Candidates that cannot join a combination
+    are passed over without branching, and dominated combinations (see
+    `_Ranking`) are not followed.
 
-    Irreducibility is checked once, on the winner, not on every improvement: a
-    reducible combination has an irreducible part that saves at least as much, so
-    pruning against it loses nothing, and the best of all visited combinations,
-    if irreducible, is the best irreducible one. Otherwise (a coupon that adds
-    nothing would win on expiry) the search runs again checking every step.
+    Irreducibility is checked once, on the winner, not on every improvement: the
+    best of all visited combinations ranks above every other one (each pruned
+    branch ranks below a best found before it; each dominated combination below
+    the one that dominates it), so, if irreducible, it is the best irreducible
+    one. Otherwise (a coupon that adds nothing would win on expiry) the search
+    runs again checking every step.
+
+    The budget: after `SEARCH_BUDGET` evaluations or `SEARCH_WORK` steps of work
+    the search stops where it is and `s.complete` turns False. The best found so
+    far is returned, still legal: completed greedily and made irreducible
+    (`_polish`) if the first pass was cut short; if the second was, the better of
+    its best and the first pass's best made irreducible (which saves the most of
+    all). The order of the search makes it likely to be the best anyway: its
+    first path takes the best standalone savings, then the earliest expiries and
+    smallest ids, which is the rank's own order of tie-breaks.
     """
     r = _Ranking(s, forced, optional)
     root = evaluate(s, forced)
-    best = _search(s, r, forced, root, eager=False)
-    if best is not root and not irreducible(s, best, forced):
-        best = _search(s, r, forced, root, eager=True)
+    s.budget_end = s.evaluations + SEARCH_BUDGET
+    s.work_end = s.work + SEARCH_WORK
+    first = _search(s, r, forced, root, eager=False)
+    if not s.complete:
+        return _polish(s, r, first, forced)
+    if first is root or irreducible(s, first, forced):
+        return first
+    best = _search(s, r, forced, root, eager=True)
+    if not s.complete:
+        # `first` saves the most of all: made irreducible it saves as much.
+        reduced = _reduce(s, first, forced)
+        if _rank(reduced) < _rank(best):
+            best = reduced
     return best
+
+
+def _polish(s: _Search, r: _Ranking, e: Evaluation, forced: tuple[Candidate, ...]) -> Evaluation:
+    """For a search cut short: the best found so far, `e`, with each candidate
+    added in ranking order that fits and raises the saving (the search may have
+    stopped deep in one branch, short of what plainly adds more), then made
+    irreducible (`_reduce`). Within half as much work again as the budget."""
+    held = {id(c) for c in e.combo}
+    end = s.work_end + SEARCH_WORK // 2
+    for c in r.cands:
+        if s.work >= end:
+            break
+        if id(c) in held or _fits(s, e.combo, c) is not None:
+            continue
+        more = _extend(s, e, c)
+        if more.saving > e.saving:
+            e = more
+    return _reduce(s, e, forced)
+
+
+def _reduce(s: _Search, e: Evaluation, forced: tuple[Candidate, ...]) -> Evaluation:
+    """An irreducible part of `e` that saves at least as much (for a search cut
+    short): drop a benefit (not a forced one) that costs no saving, the latest to
+    expire first, then the largest id, until none is left to drop."""
+    while True:
+        dropped = False
+        for c in sorted(_to_check(s, e, forced), key=_by_expiry_and_key, reverse=True):
+            smaller = _without(s, e, c)
+            if smaller.saving >= e.saving:
+                e, dropped = smaller, True
+        if not dropped:
+            return e  # a whole pass without a drop: irreducible
+
+
+def _by_expiry_and_key(c: Candidate) -> tuple[datetime, str]:
+    return c.expires, c.key
+
+
+# A node of the search: the arguments of `_search`'s `expand`.
+_Node = tuple[
+    int,
+    tuple[Candidate, ...],
+    int,
+    Evaluation,
+    int,
+    tuple[_Constraint, ...],
+    int,
+    tuple[int, ...],
+    int,
+]
 
 
 def _search(
     s: _Search, r: _Ranking, forced: tuple[Candidate, ...], root: Evaluation, *, eager: bool
 ) -> Evaluation:
     """The depth-first search of `search`; `eager`: only irreducible combinations
-    become the best so far."""
+    become the best so far. Each node is a generator that yields its children
+    in turn (an explicit stack, not recursion: a rule set may have many
+    promotions that all apply, and Python's recursion limit is not a limit of
+    the engine); the budget is checked before each step."""
     best = root
     max_coupons = s.rules.stacking.max_coupons
     unique, blockers = r.unique, r.blockers
     gains = r.shifts.gains
     gain_bits, forced_gain = r.gain_bits, r.forced_gain
     offset_slack = _offset_slack(s)
+    most, classes, klass = r.most, r.classes, r.klass
 
-    def dfs(
+    def lost(current: Evaluation, c: Candidate, j: int, floor: int, left: int) -> bool:
+        """With the best saving only tied at most, whether `current` with `c` (at
+        j) and what may follow cannot win the tie-breaks."""
+        ranked = _rank(current)
+        expiries, keys = ranked[1], ranked[3]
+        if c.coupon is not None:
+            expiries = tuple(sorted((*expiries, c.expires)))
+        keys = tuple(sorted((*keys, c.key)))
+        short = best.saving - floor - r.savings[j]
+        return r.outranked(_rank(best), expiries, keys, j + 1, short, left, False)
+
+    def expand(
         i: int,
         combo: tuple[Candidate, ...],
         held: int,
@@ -1633,7 +2016,7 @@ def _search(
         mine: int,
         used: tuple[int, ...],
         dead: int,
-    ) -> None:
+    ) -> Iterator[_Node]:
         nonlocal best
         if (
             not pending
@@ -1655,80 +2038,129 @@ def _search(
         consecutive = isinstance(order, range)
         row = r.row(coupons_left)
         at = 0
-        while at < len(order):
-            j = order[at]
-            at += 1
-            # Both tests only get stricter further on, so passing over the
-            # candidates that `steps` leaves out changes nothing.
-            limit = r.bound_with(pending, j, coupons_left) if pending else row[j]
-            if dead:
-                limit -= r.dead_saving(dead, j)
-            if floor + limit < best.saving:
-                return
-            if dead >> j & 1:
-                continue  # would fail: see `_Ranking.takes`
-            if pending and not r.feasible(pending, j, coupons_left):
-                return
-            c = r.cands[j]
-            # The stacking rules first: cheaper than the dominance rule's blockers.
-            if not r.joins(combo, j, coupons, mine):
-                if consecutive and unique:  # no coupon of this template can join either
-                    at = r.run_end[j] - i
-                continue
-            if unique:  # `r.blocked(j, held)`, inline
-                mask = blockers[j]
-                if mask is None:
-                    mask = r.blocker_mask(j)
-                if held & mask != mask:
-                    if consecutive and not any(x.benefit is c.benefit for x in combo):
-                        at = r.skip(j) - i
+        cut, cut_for = len(order), None  # see below
+        looked = 0  # candidates looked at: work
+        try:
+            while at < len(order):
+                j = order[at]
+                at += 1
+                looked += 1
+                # The tests up to `feasible` only get stricter further on, so passing
+                # over the candidates that `steps` leaves out changes nothing.
+                limit = r.bound_with(pending, j, coupons_left) if pending else row[j]
+                if dead:
+                    limit -= r.dead_saving(dead, j)
+                top = best.saving
+                if floor + limit < top:
+                    return
+                if floor + limit == top or most == top:
+                    # No more than a tie is left from here on (`limit` only shrinks):
+                    # it must win on the tie-breaks. Where it no longer can is found
+                    # once per best, by bisection: a cut found for one best holds for
+                    # any better one.
+                    if cut_for is not best:
+                        cut_for = best
+                        ranked, ranking = _rank(current), _rank(best)
+                        lo, hi = at - 1, len(order)
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if r.outranked(
+                                ranking,
+                                ranked[1],
+                                ranked[3],
+                                order[mid],
+                                top - floor,
+                                coupons_left,
+                                True,
+                            ):
+                                hi = mid
+                            else:
+                                lo = mid + 1
+                        cut = lo  # (the outcome at `lo` was True, unless past the end)
+                    if at > cut:
+                        return
+                if dead >> j & 1:
+                    continue  # would fail: see `_Ranking.takes`
+                if pending and not r.feasible(pending, j, coupons_left):
+                    return
+                c = r.cands[j]
+                # The stacking rules first: cheaper than the dominance rule's blockers.
+                if not r.joins(combo, j, coupons, mine):
+                    if consecutive and unique:  # no member of this class can join either
+                        at = r.run_end[j] - i
                     continue
-            left = coupons_left - r.is_coupon[j]
-            after = r.include(j, combo, held, pending, left)
-            if after is None:
-                continue
-            # The extension saves at most `savings[j]` more (the bound's premise), so
-            # if even that and all it could still add stay below the best, it would
-            # neither become the best nor pass its own first bound test: skip it
-            # without evaluating it.
-            ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
-            used_after, dead_after = r.dead(used, c, dead) if r.limited else (used, dead)
-            if dead_after:
-                ahead -= r.dead_saving(dead_after, j + 1)
-            if floor + r.savings[j] + ahead < best.saving:
-                continue
-            child_mine = mine | r.traits[j].mine
-            ahead = r.compatible_bound(j + 1, left, child_mine, dead_after)
-            if floor + r.savings[j] + ahead < best.saving:
-                continue  # the same, counting only what may still join
-            extended = _extend(s, current, c)
-            if extended.saving >= 0 or (gains and r.may_recover(extended)):
-                # (`dfs` is deleted only once the search is over: see below.)
-                dfs(  # noqa: F821
-                    j + 1,
-                    extended.combo,
-                    held | 1 << j,
-                    extended,
-                    coupons + r.is_coupon[j],
-                    after,
-                    child_mine,
-                    used_after,
-                    dead_after,
-                )
+                if unique:  # `r.blocked(j, held)`, inline
+                    mask = blockers[j]
+                    if mask is None:
+                        mask = r.blocker_mask(j)
+                    if held & mask != mask:
+                        if consecutive:
+                            if r.uninterrupted_at(j):
+                                # Every later member of the run has the same left-out
+                                # one among its blockers.
+                                at = r.run_end[j] - i
+                            elif not any(classes[id(x.benefit)] == klass[j] for x in combo):
+                                at = r.skip(j) - i
+                        continue
+                left = coupons_left - r.is_coupon[j]
+                if most == best.saving and lost(current, c, j, floor, left):
+                    continue  # (before the dominance rule's requirements, which cost more)
+                after = r.include(j, combo, held, pending, left)
+                if after is None:
+                    continue
+                # The extension saves at most `savings[j]` more (the bound's premise), so
+                # if even that and all it could still add stay below the best, it would
+                # neither become the best nor pass its own first bound test: skip it
+                # without evaluating it.
+                ahead = r.bound_with(after, j + 1, left) if after else r.bound(j + 1, left)
+                used_after, dead_after = r.dead(used, c, dead) if r.limited else (used, dead)
+                if dead_after:
+                    ahead -= r.dead_saving(dead_after, j + 1)
+                if floor + r.savings[j] + ahead < best.saving:
+                    continue
+                child_mine = mine | r.traits[j].mine
+                ahead = r.compatible_bound(j + 1, left, child_mine, dead_after)
+                reach = floor + r.savings[j] + ahead
+                top = best.saving
+                if reach < top:
+                    continue  # the same, counting only what may still join
+                if reach == top and most != top and lost(current, c, j, floor, left):
+                    continue
+                extended = _extend(s, current, c)
+                if extended.saving >= 0 or (gains and r.may_recover(extended)):
+                    s.work += looked  # (counted here: `s.work` is an attribute)
+                    looked = 0
+                    yield (
+                        j + 1,
+                        extended.combo,
+                        held | 1 << j,
+                        extended,
+                        coupons + r.is_coupon[j],
+                        after,
+                        child_mine,
+                        used_after,
+                        dead_after,
+                    )
+        finally:
+            s.work += looked
 
-    try:
-        if root.saving >= 0:
-            coupons = sum(1 for c in forced if c.coupon is not None)
-            used: tuple[int, ...] = ()
-            dead = 0
-            for c in forced:
-                used, dead = r.dead(used, c, dead)
-            dfs(0, forced, 0, root, coupons, (), r.mine(forced), used, dead)
-    finally:
-        # `dfs` refers to itself through its closure: without this the cycle keeps
-        # the whole search alive until the garbage collector finds it, and every
-        # quote's search piles up for the collector's full (slow) passes.
-        del dfs
+    if root.saving >= 0:
+        coupons = sum(1 for c in forced if c.coupon is not None)
+        used: tuple[int, ...] = ()
+        dead = 0
+        for c in forced:
+            used, dead = r.dead(used, c, dead)
+        stack = [expand(0, forced, 0, root, coupons, (), r.mine(forced), used, dead)]
+        end, work_end = s.budget_end, s.work_end
+        while stack:
+            if s.evaluations >= end or s.work >= work_end:
+                s.complete = False
+                break
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+            else:
+                stack.append(expand(*child))
     return best
 
 
@@ -2116,7 +2548,12 @@ def quote(rules: RuleSet, member: MemberContext, cart: Cart, options: Options) -
                 {},
             )
         )
-    debug = {"combinations_evaluated": s.evaluations}
+    debug: dict[str, int | bool] = {"combinations_evaluated": s.evaluations}
+    if not s.complete:
+        # The search stopped at its budget (see `search`): the quote is legal, and
+        # probably but not surely the best. Said only then, so that the usual
+        # quote's `debug` keeps its shape.
+        debug["search_complete"] = False
     discount, points, offset = best.discount, best.points, best.offset
     left = best.state.amounts
     offsets = best.offset_lines or [0] * len(cart.lines)

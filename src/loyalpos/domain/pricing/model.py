@@ -169,5 +169,6 @@ class Quote:
     explanation: tuple[Note, ...]
     # The earning rules behind `points_earned` (see `PointsRule`).
     points_rules: tuple[PointsRule, ...] = ()
-    # For developers, not for the till: how the search went (combinations evaluated).
-    debug: dict[str, int] = field(default_factory=dict)
+    # For developers, not for the till: how the search went (combinations
+    # evaluated; `search_complete: False` only when it stopped at its budget).
+    debug: dict[str, int | bool] = field(default_factory=dict)
