@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 
@@ -319,3 +320,24 @@ def test_total_budgets_are_booked_by_orders_and_respected_by_quotes(ctx: Context
     assert first.receipt["discount_fen"] == 1000
     q2 = checkout.quote(ctx, shop.brand.id, c2).priced.quote
     assert q2.discount == 500  # what is left of the 15.00 元 budget
+
+
+def test_a_quote_whose_search_stops_at_its_budget_is_logged_once(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The plan stays legal; the operator learns which store and rule version made
+    the search run out (a rule set with thousands of interchangeable benefits)."""
+    from loyalpos.domain.pricing import engine
+
+    shop = open_shop(ctx)
+    for template in ("cash5", "cash5", "mj100-20"):
+        give_coupon(ctx, shop, template)
+    c = cart(shop.store_a, shop.member, ("bag", 12000, 1))
+    monkeypatch.setattr(engine, "SEARCH_BUDGET", 1)
+    monkeypatch.setattr(engine, "SEARCH_WORK", 1)
+    caplog.set_level(logging.WARNING, logger="loyalpos")
+    q = checkout.quote(ctx, shop.brand.id, c).priced.quote
+    assert q.debug.get("search_complete") is False
+    (line,) = [r for r in caplog.records if "stopped at its budget" in r.getMessage()]
+    assert "store A, rule version 1, 1 lines, 3 coupons" in line.getMessage()
+    assert q.payable <= 12000

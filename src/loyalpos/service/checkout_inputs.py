@@ -4,6 +4,7 @@ wallet, the points and budgets; and pricing them with the engine."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,8 @@ from loyalpos.service.members import (
 )
 from loyalpos.service.phones import normalise_phone
 from loyalpos.service.rulesets import InForce, rules_at
+
+log = logging.getLogger(__name__)
 
 
 def load_store(conn: Connection, brand: Brand, store_id: int) -> StoreRow:
@@ -439,6 +442,18 @@ def price_with(inputs: Inputs, lines: tuple[m.CartLine, ...], options: m.Options
     if inputs.budgets:
         options = replace(options, budgets={**inputs.budgets, **options.budgets})
     q = engine_quote(inputs.rules.rules, inputs.context, cart, options)
+    if q.debug.get("search_complete") is False:
+        # The search stopped at its work budget: the plan is legal and good, maybe not
+        # the best. Rare (thousands of interchangeable benefits): say which rule set
+        # and store, so an operator can look at it.
+        log.warning(
+            "quote search stopped at its budget: store %s, rule version %s, %s lines, "
+            "%s coupons in the wallet",
+            inputs.store.code,
+            inputs.rules.version,
+            len(lines),
+            len(inputs.context.wallet),
+        )
     return Priced(
         inputs.store, inputs.member, inputs.rules, q, inputs.points_available, inputs.usable
     )
