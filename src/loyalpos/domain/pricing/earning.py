@@ -96,8 +96,10 @@ class _Plan(NamedTuple):
     coupons' multiplier alone, kept per rule set object (see `_plan`)."""
 
     rules: RuleSet  # kept alive so that its id() is not reused
-    # The tier and time multipliers in force (the coupons' one is per quote).
+    # The tier and time multipliers in force (the coupons' one is per quote), and
+    # their sentences in the explanation, made once.
     multipliers: tuple[PointsRule, ...]
+    multiplier_notes: tuple[Note, ...]
     # Per rule (-2 excluded, -1 base, else the index in `category`): points per 分
     # paid as an integer over `common`, the rules' common denominator.
     per_rule: dict[int, int]
@@ -178,6 +180,7 @@ def _plan(
     found = _PLANS[key] = _Plan(
         rules,
         tuple(multipliers),
+        tuple(_note(x) for x in multipliers),
         per_rule,
         common,
         texts,
@@ -207,26 +210,23 @@ def earn(
     # Per line, its exact points times `plan.common`: Σ paid × n/d over the lines,
     # exactly, over the rules' common denominator.
     per_rule = plan.per_rule
-    weights = [amount * per_rule[k] for amount, k in zip(paid, which, strict=True)]
+    # Per line its exact points, and per rate rule what its lines paid and their
+    # exact points: the rounded points are shared out over the rules in that
+    # proportion. One pass over the lines.
+    weights: list[int] = []
+    by_rule: dict[int, list[int]] = {}
+    for amount, k in zip(paid, which, strict=True):
+        w = amount * per_rule[k]
+        weights.append(w)
+        acc = by_rule.get(k)
+        if acc is None:
+            by_rule[k] = [amount, w]
+        else:
+            acc[0] += amount
+            acc[1] += w
     exact = sum(weights)
     points = _round_ratio(exact, plan.common, rules.points_rounding)
     total_paid = sum(paid)
-
-    # What each rate rule's lines paid and their exact points; the rounded
-    # points are shared out over the rules in that proportion. One rule for
-    # every line (the usual cart) needs no pass over the lines.
-    by_rule: dict[int, list[int]] = {}
-    used = set(which)
-    if len(used) == 1:
-        by_rule[used.pop()] = [total_paid, exact]
-    else:
-        for amount, k, w in zip(paid, which, weights, strict=True):
-            acc = by_rule.get(k)
-            if acc is None:
-                by_rule[k] = [amount, w]
-            else:
-                acc[0] += amount
-                acc[1] += w
     texts = plan.texts
     keys = sorted((k for k in by_rule if k in texts), key=lambda k: (k == -2, k))
     shares = allocate(points, [by_rule[k][1] for k in keys]) if keys else []
@@ -234,6 +234,7 @@ def earn(
     for k, share in zip(keys, shares, strict=True):
         rule_id, kind, label, zh, en, factor = texts[k]
         made.append(PointsRule(rule_id, kind, label, zh, en, factor, share, by_rule[k][0]))
+    rates = len(made)
     made += plan.multipliers
     if coupon_mult != 1:
         best = next(
@@ -274,7 +275,9 @@ def earn(
                 )
             )
     total = points + bonus
-    notes = [_note(x) for x in made[:rated]]
+    notes = [_note(x) for x in made[:rates]]
+    notes += plan.multiplier_notes
+    notes += [_note(x) for x in made[rates + len(plan.multipliers) : rated]]
     notes.append(
         Note(
             "points_earned",
