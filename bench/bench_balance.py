@@ -52,9 +52,10 @@ from loyalpos.db import ledger_repo as repo
 from loyalpos.db.engine import READ_ONLY
 from loyalpos.db.tables import inserted_id, members, point_entries, point_lots
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, points
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import points
+from loyalpos.service.loyalty.points import Source
 
 START = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
 STEP = timedelta(minutes=30)

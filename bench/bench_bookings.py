@@ -43,9 +43,10 @@ from sqlalchemy import insert
 
 from loyalpos.db.tables import members
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, points
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import points
+from loyalpos.service.loyalty.points import Source
 
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 EARN, SPEND = 100, 50

@@ -48,8 +48,9 @@ from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
 from loyalpos.db.types import UTCDateTime
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, jobs
-from loyalpos.service.jobs import ExpiryRun
+from loyalpos.service.base import brands
+from loyalpos.service.loyalty import jobs
+from loyalpos.service.loyalty.jobs import ExpiryRun
 
 AS_OF = date(2026, 11, 23)
 EARNED_AT = datetime(2025, 11, 1, 4, 0, tzinfo=UTC)

@@ -95,15 +95,19 @@ from loyalpos.domain import member_code
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.ledger import EntryKind
 from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest
-from loyalpos.service import apikeys, brands, checkout, coupons, rulesets
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.brands import load_brand
-from loyalpos.service.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
-from loyalpos.service.context import Context
-from loyalpos.service.members import insert_member
-from loyalpos.service.phones import normalise_phone
-from loyalpos.service.points import Source, credit
-from loyalpos.service.rulesets import rules_at
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.brands import load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons
+from loyalpos.service.loyalty.members import insert_member
+from loyalpos.service.loyalty.phones import normalise_phone
+from loyalpos.service.loyalty.points import Source, credit
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.rulebook.rulesets import rules_at
+from loyalpos.service.till import checkout
+from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 
 SECRET = "bench-http-secret-" + "x" * 32
 SCENARIOS = ("identify", "quote", "confirm", "quote+confirm")

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
 from loyalpos.db.tables import metadata
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 PG_URL = os.environ.get(
     "LOYALPOS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

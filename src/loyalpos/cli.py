@@ -18,8 +18,8 @@ from loyalpos.db.outage import outage
 from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import DatabaseUnavailable, DomainError
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
 
 app = typer.Typer(help="loyalpos: member-aware checkout and loyalty engine", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic)", no_args_is_help=True)
@@ -121,7 +121,7 @@ def _parse_date(text: str | None, option: str) -> date | None:
 
 
 def _brand_id(ctx: Context, code: str) -> int:
-    from loyalpos.service import brands
+    from loyalpos.service.base import brands
 
     return brands.brand_by_code(ctx, code).id
 
@@ -144,7 +144,7 @@ def db_upgrade(revision: str = "head") -> None:
 @_command(app)
 def demo() -> None:
     """Seed the demo brand (two stores, members with points); safe to repeat."""
-    from loyalpos.service.demo import seed
+    from loyalpos.service.admin.demo import seed
 
     ctx = _ctx()
     _upgrade(ctx)
@@ -154,7 +154,7 @@ def demo() -> None:
 
 
 def _print_demo_keys(ctx: Context, brand_id: int) -> None:
-    from loyalpos.service.demo import demo_keys
+    from loyalpos.service.admin.demo import demo_keys
 
     found = demo_keys(ctx, brand_id)
     if found:
@@ -181,7 +181,7 @@ def serve(
     ctx = _ctx()
     _upgrade(ctx)
     if with_demo:
-        from loyalpos.service.demo import seed
+        from loyalpos.service.admin.demo import seed
 
         _print_demo_keys(ctx, seed(ctx).id)
     ctx.engine.dispose()
@@ -207,7 +207,7 @@ def brand_create(
     allow_negative: bool = False,
 ) -> None:
     """Create a brand with its points policy."""
-    from loyalpos.service import brands
+    from loyalpos.service.base import brands
 
     ctx = _ctx()
     policy = ExpiryPolicy(expiry, months, period, periods_later, birthday_months)
@@ -226,7 +226,7 @@ def brand_create(
 @_command(brand_app, "list")
 def brand_list() -> None:
     """List brands and their stores."""
-    from loyalpos.service import brands
+    from loyalpos.service.base import brands
 
     ctx = _ctx()
     _out(
@@ -250,7 +250,7 @@ def brand_list() -> None:
 @_command(brand_app, "add-store")
 def store_create(brand: BrandOpt, code: str, name: str) -> None:
     """Add a store to a brand."""
-    from loyalpos.service import brands
+    from loyalpos.service.base import brands
 
     ctx = _ctx()
     s = brands.create_store(ctx, _brand_id(ctx, brand), code, name)
@@ -278,7 +278,7 @@ def member_register(
     claim: Annotated[str | None, typer.Option(help="receipt claim code")] = None,
 ) -> None:
     """Register a member."""
-    from loyalpos.service import members
+    from loyalpos.service.loyalty import members
 
     ctx = _ctx()
     try:
@@ -302,7 +302,7 @@ def member_show(
     reveal_phone: Annotated[bool, typer.Option(help="print the full phone number")] = False,
 ) -> None:
     """Find a member by phone, card number, id or dynamic code."""
-    from loyalpos.service import members
+    from loyalpos.service.loyalty import members
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -323,7 +323,7 @@ def member_show(
 @_command(member_app, "code")
 def member_code(brand: BrandOpt, member_id: int) -> None:
     """Print a fresh dynamic member code."""
-    from loyalpos.service import members
+    from loyalpos.service.loyalty import members
 
     ctx = _ctx()
     code, ttl = members.issue_code(ctx, _brand_id(ctx, brand), member_id)
@@ -340,7 +340,7 @@ def member_import(
 ) -> None:
     """Import members and opening balances from CSV; nothing is half-imported."""
     from loyalpos.rules.documents import read_file
-    from loyalpos.service.importer import MAX_FILE_BYTES, import_members
+    from loyalpos.service.loyalty.importer import MAX_FILE_BYTES, import_members
 
     text = read_file(file, MAX_FILE_BYTES)  # not UTF-8, too large: the JSON error
     ctx = _ctx()
@@ -364,7 +364,7 @@ def member_import(
 @_command(points_app, "balance")
 def points_balance(brand: BrandOpt, member_id: int) -> None:
     """Balance and points by lapse date."""
-    from loyalpos.service import points
+    from loyalpos.service.loyalty import points
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -383,7 +383,7 @@ def points_balance(brand: BrandOpt, member_id: int) -> None:
 @_command(points_app, "history")
 def points_history(brand: BrandOpt, member_id: int, limit: int = 20) -> None:
     """Latest ledger entries of a member."""
-    from loyalpos.service import points
+    from loyalpos.service.loyalty import points
 
     ctx = _ctx()
     rows = points.history(ctx, _brand_id(ctx, brand), member_id, limit=limit)
@@ -415,7 +415,7 @@ def points_adjust(
     reason: Annotated[str, typer.Option()],
 ) -> None:
     """An operator's adjustment (positive or negative) with a reason."""
-    from loyalpos.service import points
+    from loyalpos.service.loyalty import points
 
     ctx = _ctx()
     e = points.adjust(
@@ -443,7 +443,7 @@ def points_reverse(
     amount: int | None = None,
 ) -> None:
     """Reverse all or part of a ledger entry."""
-    from loyalpos.service import points
+    from loyalpos.service.loyalty import points
 
     ctx = _ctx()
     e = points.reverse(
@@ -469,7 +469,7 @@ def points_expire(
 ) -> None:
     """Expire lapsed points (set-based, idempotent per date). Without --date: today
     in each brand's time zone; a date after that is refused."""
-    from loyalpos.service import jobs
+    from loyalpos.service.loyalty import jobs
 
     ctx = _ctx()
     day = _parse_date(as_of, "--date")
@@ -481,7 +481,7 @@ def points_expire(
 @_command(points_app, "birthday")
 def points_birthday(as_of: Annotated[str | None, typer.Option("--date")] = None) -> None:
     """Extend the expiry of members whose birthday month it is (once a year)."""
-    from loyalpos.service import jobs
+    from loyalpos.service.loyalty import jobs
 
     ctx = _ctx()
     day = _parse_date(as_of, "--date") or ctx.now().date()
@@ -501,7 +501,7 @@ def rules_import(
 ) -> None:
     """Save a YAML/JSON rule set as a new draft version (and optionally publish it)."""
     from loyalpos.rules.documents import read_file
-    from loyalpos.service import rulesets
+    from loyalpos.service.rulebook import rulesets
 
     text = read_file(file)
     ctx = _ctx()
@@ -525,7 +525,7 @@ def rules_publish(
     by: str | None = None,
 ) -> None:
     """Publish a draft version, in force from --effective-from (default: now)."""
-    from loyalpos.service import rulesets
+    from loyalpos.service.rulebook import rulesets
 
     ctx = _ctx()
     try:
@@ -540,7 +540,7 @@ def rules_publish(
 @_command(rules_app, "list")
 def rules_list(brand: BrandOpt) -> None:
     """List a brand's rule set versions."""
-    from loyalpos.service import rulesets
+    from loyalpos.service.rulebook import rulesets
 
     ctx = _ctx()
     found = rulesets.versions(ctx, _brand_id(ctx, brand))
@@ -564,7 +564,7 @@ def rules_export(
     version: Annotated[int | None, typer.Option(help="default: the version in force now")] = None,
 ) -> None:
     """Print a rule set version as YAML."""
-    from loyalpos.service import rulesets
+    from loyalpos.service.rulebook import rulesets
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -588,7 +588,7 @@ def _key_json(k: Any, stores: dict[int, str]) -> dict[str, Any]:
 
 
 def _store_codes(ctx: Context, brand_id: int) -> dict[int, str]:
-    from loyalpos.service import brands
+    from loyalpos.service.base import brands
 
     return {s.id: s.code for s in brands.list_stores(ctx, brand_id)}
 
@@ -601,7 +601,8 @@ def key_create(
     store: Annotated[str | None, typer.Option(help="store code; required for cashier")] = None,
 ) -> None:
     """Create an API key and print it; it is shown this once (only its hash is kept)."""
-    from loyalpos.service import apikeys, brands
+    from loyalpos.service.admin import apikeys
+    from loyalpos.service.base import brands
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -615,7 +616,7 @@ def key_create(
 @_command(key_app, "list")
 def key_list(brand: BrandOpt) -> None:
     """List a brand's API keys (never their secrets), revoked ones included."""
-    from loyalpos.service import apikeys
+    from loyalpos.service.admin import apikeys
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -626,7 +627,7 @@ def key_list(brand: BrandOpt) -> None:
 @_command(key_app, "revoke")
 def key_revoke(brand: BrandOpt, key_id: int) -> None:
     """Revoke an API key at once; requests with it then answer 401."""
-    from loyalpos.service import apikeys
+    from loyalpos.service.admin import apikeys
 
     ctx = _ctx()
     bid = _brand_id(ctx, brand)
@@ -648,7 +649,7 @@ def reconcile_day(
 
     from loyalpos.api.routes.reconcile import ReconcileIn
     from loyalpos.domain.errors import InvalidInput
-    from loyalpos.service import reconcile
+    from loyalpos.service.till import reconcile
 
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -733,7 +734,7 @@ def worker(
     import signal
     import threading
 
-    from loyalpos.service.worker import run_worker
+    from loyalpos.service.events.worker import run_worker
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -779,7 +780,7 @@ def webhook_subscribe(
     ] = None,
 ) -> None:
     """Subscribe URL to events; prints the signing secret (shown this once)."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     new = webhooks.subscribe(ctx, _brand_id(ctx, brand), url, event or ["*"])
@@ -790,7 +791,7 @@ def webhook_subscribe(
 @_command(webhook_app, "list")
 def webhook_list(brand: BrandOpt) -> None:
     """List a brand's webhook subscriptions (never their secrets)."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     _out([_subscription_json(s) for s in webhooks.list_subscriptions(ctx, _brand_id(ctx, brand))])
@@ -799,7 +800,7 @@ def webhook_list(brand: BrandOpt) -> None:
 @_command(webhook_app, "deactivate")
 def webhook_deactivate(brand: BrandOpt, subscription_id: int) -> None:
     """Stop a subscription; its pending deliveries become dead letters."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     _out(_subscription_json(webhooks.deactivate(ctx, _brand_id(ctx, brand), subscription_id)))
@@ -815,7 +816,7 @@ def webhook_deliveries(
     limit: int = 100,
 ) -> None:
     """List deliveries, oldest first; --status dead is the dead-letter list."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     found = webhooks.list_deliveries(
@@ -827,7 +828,7 @@ def webhook_deliveries(
 @_command(webhook_app, "replay")
 def webhook_replay(brand: BrandOpt, delivery_id: int) -> None:
     """Send a dead or delivered delivery again (pending, due now, attempts reset)."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     _out(_delivery_json(webhooks.replay(ctx, _brand_id(ctx, brand), delivery_id)))
@@ -841,7 +842,7 @@ def webhook_backfill(
     limit: int = 1000,
 ) -> None:
     """Send a subscription the events from before it was made, oldest first."""
-    from loyalpos.service import webhooks
+    from loyalpos.service.events import webhooks
 
     ctx = _ctx()
     done = webhooks.backfill(

@@ -27,10 +27,11 @@ from sqlalchemy.engine import make_url
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.demo import seed
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.admin.demo import seed
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 from tests.conftest import PG_URL, TEST_SECRET, require_pg
 from tests.e2e.test_server import free_port, loyalpos_bin, wait_healthy
 

@@ -54,13 +54,16 @@ from loyalpos.db.tables import (
 )
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.pricing.model import Options, PointsRequest
-from loyalpos.service import apikeys, brands, checkout, rulesets
-from loyalpos.service import coupons as wallet
-from loyalpos.service import members as member_service
-from loyalpos.service import points as points_service
-from loyalpos.service import refunds as refund_service
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty import members as member_service
+from loyalpos.service.loyalty import points as points_service
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.till import checkout
+from loyalpos.service.till import refunds as refund_service
 from tests.conftest import TEST_SECRET, Clock
 from tests.e2e.test_server import free_port
 from tests.integration.checkout_helpers import RULES, cart, confirm_request

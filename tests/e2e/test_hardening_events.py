@@ -14,8 +14,8 @@ from sqlalchemy import select
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.tables import outbox, stores
-from loyalpos.service.context import Context
-from loyalpos.service.worker import dispatch_outbox
+from loyalpos.service.base.context import Context
+from loyalpos.service.events.worker import dispatch_outbox
 from tests.conftest import TEST_SECRET
 from tests.e2e.live import Live
 

@@ -28,8 +28,8 @@ from loyalpos.api.app import create_app
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.tables import metadata
-from loyalpos.service import worker
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
+from loyalpos.service.events import worker
 from tests.conftest import TEST_SECRET
 from tests.e2e.live import Live
 

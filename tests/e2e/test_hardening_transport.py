@@ -37,9 +37,9 @@ from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
 from loyalpos.db.tables import orders
-from loyalpos.service.apikeys import KEY_CACHE_SECONDS, Principal
-from loyalpos.service.context import Context
-from loyalpos.service.demo import seed
+from loyalpos.service.admin.apikeys import KEY_CACHE_SECONDS, Principal
+from loyalpos.service.admin.demo import seed
+from loyalpos.service.base.context import Context
 from tests.conftest import TEST_SECRET
 from tests.e2e.live import DEMO_CASHIER_KEY, DEMO_HQ_KEY, Live, live_server, scratch_pg_database
 from tests.e2e.test_server import free_port

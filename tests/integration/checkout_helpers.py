@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.pricing.model import CartLine, Options
-from loyalpos.service import brands, coupons, members, points, rulesets
-from loyalpos.service.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
-from loyalpos.service.context import Context
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons, members, points
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 
 RULES = """
 points:

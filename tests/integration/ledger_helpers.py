@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 from loyalpos.db import ledger_repo
 from loyalpos.domain.expiry import ExpiryPolicy
-from loyalpos.service import brands, members
-from loyalpos.service.brands import Brand
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base import brands
+from loyalpos.service.base.brands import Brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members
+from loyalpos.service.loyalty.points import Source
 
 
 def at(day: str, hour: int = 12) -> datetime:

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import event
 
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 
 def sent_statements(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> list[str]:

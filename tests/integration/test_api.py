@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 
 from loyalpos.api.app import create_app
 from loyalpos.domain import member_code
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 from tests.conftest import Clock
 
 PHONE = "13800138000"

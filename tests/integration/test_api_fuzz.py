@@ -34,9 +34,9 @@ from loyalpos.api.schemas import MAX_ID
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
-from loyalpos.service import apikeys, demo
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys, demo
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
 
 SECRET = "fuzz-secret-" + "x" * 32
 CHECKS = [

@@ -29,10 +29,13 @@ from sqlalchemy.exc import StatementError
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import api_keys, metadata
 from loyalpos.domain.errors import Unauthorized
-from loyalpos.service import apikeys, brands, members, points, rulesets
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.members import Identity
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members, points
+from loyalpos.service.loyalty.members import Identity
+from loyalpos.service.rulebook import rulesets
 
 MARK = "ALPHA"  # in every text of brand A's data: never in an answer to brand B
 PHONE_A = "13800138000"

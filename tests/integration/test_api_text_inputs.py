@@ -16,8 +16,8 @@ from sqlalchemy import update
 
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import orders
-from loyalpos.service import demo
-from loyalpos.service.context import Context
+from loyalpos.service.admin import demo
+from loyalpos.service.base.context import Context
 
 HQ = {"Authorization": "Bearer lp_demohq_publicdemokey"}
 LINES = [{"sku": "latte", "category": "coffee", "unit_price_fen": 3200, "qty": 1}]

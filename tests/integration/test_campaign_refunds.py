@@ -21,11 +21,14 @@ from sqlalchemy import select, update
 from loyalpos.api.app import create_app
 from loyalpos.db import ledger_repo
 from loyalpos.db.tables import campaign_firings, coupons, orders, outbox, point_entries
-from loyalpos.service import apikeys, campaigns, checkout, points, refunds
-from loyalpos.service import coupons as wallet
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.events import campaigns
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty import points
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import Shop, confirm_request, open_shop
 from tests.integration.ledger_helpers import invariant

@@ -17,10 +17,15 @@ from loyalpos.api.app import create_app
 from loyalpos.db.tables import campaign_firings, coupons, member_tags, outbox, point_entries
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.pricing.model import CartLine, Options
-from loyalpos.service import apikeys, campaigns, checkout, members, points, rulesets, worker
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.checkout import CartRequest, MemberRef
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType
+from loyalpos.service.events import campaigns, worker
+from loyalpos.service.loyalty import members, points
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.till import checkout
+from loyalpos.service.till.checkout import CartRequest, MemberRef
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import Shop, confirm_request, open_shop
 
@@ -115,8 +120,11 @@ def shop(ctx: Context) -> Shop:
     return open_shop(ctx, rules=RULES)
 
 
-def test_the_worker_runs_the_campaign_hook() -> None:
-    assert campaigns.handle in worker.HANDLERS
+def test_campaigns_are_registered_for_the_events_they_react_to() -> None:
+    """Importing the events package registers them; the worker only reads the registry."""
+    reacting = {"order.paid", "tier.changed", "order.refunded"}
+    for kind in EventType:
+        assert (campaigns.handle in worker.REGISTRY.for_type(kind.value)) == (kind in reacting)
 
 
 def test_each_trigger_fires_once_through_the_worker(ctx: Context, clock: Clock, shop: Shop) -> None:

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from loyalpos.db.tables import coupons, order_lines, orders, outbox, point_entries
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing.model import Options, PointsRequest
-from loyalpos.service import checkout, members, points, rulesets
-from loyalpos.service.checkout import MemberRef, PriceChanged
-from loyalpos.service.context import Context
-from loyalpos.service.members import Identity
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members, points
+from loyalpos.service.loyalty.members import Identity
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.till import checkout
+from loyalpos.service.till.checkout import MemberRef, PriceChanged
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import (
     RULES,

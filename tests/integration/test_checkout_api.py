@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loyalpos.api.app import create_app
-from loyalpos.service import apikeys, members
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import Shop, give_coupon, open_shop
 

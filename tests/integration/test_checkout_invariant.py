@@ -9,10 +9,11 @@ from sqlalchemy import func, or_, select
 from loyalpos.db.tables import coupon_events, orders, refunds
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.pricing.model import Options
-from loyalpos.service import checkout, coupons
-from loyalpos.service import refunds as refund_service
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons
+from loyalpos.service.till import checkout
+from loyalpos.service.till import refunds as refund_service
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import cart, confirm_request, give_coupon, open_shop
 from tests.integration.ledger_helpers import invariant
 

@@ -8,11 +8,13 @@ from sqlalchemy import func, select
 
 from loyalpos.db.tables import coupon_events, orders, refunds
 from loyalpos.domain.pricing.model import Options
-from loyalpos.service import brands, checkout, coupons, members
-from loyalpos.service import refunds as refund_service
-from loyalpos.service.checkout import Confirmed, PriceChanged
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons, members
+from loyalpos.service.till import checkout
+from loyalpos.service.till import refunds as refund_service
+from loyalpos.service.till.checkout import Confirmed, PriceChanged
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import cart, confirm_request, give_coupon, open_shop
 from tests.integration.ledger_helpers import invariant
 from tests.integration.test_checkout import BUDGET_RULES

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from loyalpos.cli import app
 from loyalpos.config import get_settings
 from loyalpos.db.tables import members, point_entries
-from loyalpos.service import brands
-from loyalpos.service.context import Context
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 
 PHONE = "13800138000"  # a demo member: 张伟, 1200 points
 
@@ -279,8 +279,8 @@ def test_points_expire_refuses_a_date_after_today_and_expires_nothing(
     # Issue 11 item 9: the CLI door of the expiry job, like the API's.
     from datetime import date
 
-    from loyalpos.service import members as member_service
-    from loyalpos.service import points
+    from loyalpos.service.loyalty import members as member_service
+    from loyalpos.service.loyalty import points
 
     brand = brands.create_brand(ctx, "exp", "Expiry")
     m = member_service.register(ctx, brand.id, phone="13600000001", name="会员").id

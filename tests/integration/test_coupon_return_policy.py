@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import coupon_events, coupons
-from loyalpos.service import apikeys, checkout, refunds, rulesets
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import (
     RULES,

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from loyalpos.domain.errors import NotFound
-from loyalpos.service import checkout, coupons
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons
+from loyalpos.service.till import checkout
 from tests.conftest import Clock
 from tests.integration.checkout_helpers import cart, confirm_request, open_shop
 

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from loyalpos.db.engine import deferred, write_many
 from loyalpos.db.tables import brands as brands_table
 from loyalpos.db.tables import order_tenders, outbox
-from loyalpos.service import brands
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit_many
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, emit_many
 
 
 def _outbox_rows(ctx: Context) -> int:

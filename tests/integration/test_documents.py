@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli
 from loyalpos.rules import documents
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "05_threshold_coupon.yaml"
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db.engine import read_first, write_many
 from loyalpos.db.tables import outbox, stores
-from loyalpos.service import brands
-from loyalpos.service.context import Context
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 
 SHANGHAI = timezone(timedelta(hours=8))
 

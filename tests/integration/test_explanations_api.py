@@ -11,9 +11,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from loyalpos.api.app import create_app
-from loyalpos.service import apikeys
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
 from tests.integration.checkout_helpers import RULES, give_coupon, open_shop
 
 # The shop's rules, with a coupon for gold members only and one for store B only.

@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from loyalpos.api.app import create_app
-from loyalpos.service import apikeys, members
-from loyalpos.service.apikeys import Scope as KeyScope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope as KeyScope
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members
 from tests.integration.checkout_helpers import Shop, give_coupon, open_shop
 
 

@@ -19,10 +19,13 @@ from sqlalchemy import select
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import held_carts
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
-from loyalpos.service import apikeys, brands, holds, members
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.holds import HoldReason, HoldStatus
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members
+from loyalpos.service.till import holds
+from loyalpos.service.till.holds import HoldReason, HoldStatus
 from tests.conftest import Clock
 
 PHONE = "13800138000"

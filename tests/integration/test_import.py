@@ -1,4 +1,4 @@
-"""Member import (loyalpos.service.importer): every bad row reported with its
+"""Member import (loyalpos.service.loyalty.importer): every bad row reported with its
 line, nothing half-imported, and one lot per row with its own expiry date.
 
 The `clock` fixture says 2024-01-01 12:00 in Shanghai, so "today" is 2024-01-01."""
@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 
 from loyalpos.db.tables import member_identities, members, point_entries, point_lots
 from loyalpos.domain import member_code
-from loyalpos.service import brands, points
-from loyalpos.service import members as member_service
-from loyalpos.service.brands import Brand
-from loyalpos.service.context import Context
-from loyalpos.service.importer import ImportReport, import_members
-from loyalpos.service.members import Identity
+from loyalpos.service.base import brands
+from loyalpos.service.base.brands import Brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members as member_service
+from loyalpos.service.loyalty import points
+from loyalpos.service.loyalty.importer import ImportReport, import_members
+from loyalpos.service.loyalty.members import Identity
 from tests.conftest import Clock
 
 HEADER = "phone,name,birthday,card_no,tier,points,expires_on,wechat_openid\n"

@@ -10,9 +10,10 @@ from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.ledger import Draw
-from loyalpos.service import brands, jobs, members, points
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import jobs, members, points
+from loyalpos.service.loyalty.points import Source
 from tests.conftest import Clock
 from tests.integration.ledger_helpers import at, invariant, new_brand, new_member, order
 

@@ -10,9 +10,9 @@ import pytest
 
 from loyalpos.domain.errors import InsufficientPoints
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import jobs, points
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import jobs, points
+from loyalpos.service.loyalty.points import Source
 from tests.conftest import Clock, make_context
 from tests.integration.ledger_helpers import at, invariant, new_brand, new_member
 

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from loyalpos.domain.errors import InsufficientPoints, InvalidInput
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import brands, jobs, members, points
-from loyalpos.service.context import Context
-from loyalpos.service.points import Source
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import jobs, members, points
+from loyalpos.service.loyalty.points import Source
 from tests.integration.ledger_helpers import at, invariant
 
 _brand_numbers = itertools.count()

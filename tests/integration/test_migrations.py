@@ -3,7 +3,7 @@ from alembic.migration import MigrationContext
 
 from loyalpos.db.migrate import downgrade, upgrade
 from loyalpos.db.tables import metadata
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 
 def test_migrations_produce_exactly_the_tables_the_code_uses(ctx: Context) -> None:

@@ -28,9 +28,10 @@ from loyalpos.db.engine import deferred, make_engine, read_first, write_many
 from loyalpos.db.outage import outage
 from loyalpos.db.tables import brands as brands_table
 from loyalpos.domain.errors import DatabaseUnavailable, NotFound
-from loyalpos.service import apikeys, checkout
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.till import checkout
 from tests.e2e.test_server import free_port
 from tests.integration.checkout_helpers import cart, confirm_request, open_shop
 from tests.integration.test_fastpath import Counting
@@ -303,7 +304,7 @@ def test_the_worker_logs_a_lost_database_as_one_line_a_pass(
     import threading
 
     from loyalpos.config import Settings
-    from loyalpos.service.worker import run_worker
+    from loyalpos.service.events.worker import run_worker
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing_listens"
     ctx = Context(make_engine(url), Settings(env="test", database_url=url, secret_key="s" * 40))

@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import orders
-from loyalpos.service import apikeys, checkout, coupons, points, refunds
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons, points
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import cart, confirm_request, open_shop
 from tests.integration.sql_spy import sent_statements
 

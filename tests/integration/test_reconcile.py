@@ -23,9 +23,11 @@ from loyalpos.cli import app as cli_app
 from loyalpos.db.tables import inserted_id, order_tenders, orders
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.reconcile import PosDay, PosOrder
-from loyalpos.service import apikeys, brands, reconcile
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.till import reconcile
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from loyalpos.db.tables import coupons, point_entries
 from loyalpos.domain.errors import Conflict
 from loyalpos.domain.pricing.model import Options
-from loyalpos.service import checkout, points, refunds
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import points
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import Shop, cart, confirm_request, give_coupon, open_shop
 from tests.integration.ledger_helpers import invariant
 

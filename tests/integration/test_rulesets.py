@@ -7,10 +7,12 @@ from fastapi.testclient import TestClient
 from loyalpos.api.app import create_app
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing.rules import Kind
-from loyalpos.service import apikeys, brands, rulesets
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.brands import Brand
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.brands import Brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.rulebook import rulesets
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -131,7 +133,7 @@ def test_times_out_of_range_are_refused_not_overflowed(ctx: Context) -> None:
         r = client.post("/v1/rules/1/publish", json={"effective_from": when}, headers=h)
         assert r.status_code == 422, r.text
         assert r.json()["error"]["detail"]["field"] == "effective_from"
-    from loyalpos.service import members
+    from loyalpos.service.loyalty import members
 
     m = members.register(ctx, brand.id, phone="13800138000", name="M")
     r = client.get(

@@ -1,5 +1,6 @@
-from loyalpos.service import brands, members, points
-from loyalpos.service.context import Context
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members, points
 
 
 def test_register_earn_spend_balance(ctx: Context) -> None:

@@ -19,7 +19,7 @@ import pytest
 from loyalpos.api.till import run_till
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 from tests.conftest import TEST_SECRET
 
 CALLS = 6

@@ -3,9 +3,9 @@ till sends one line per scan, and 满 N 件 on a coupon, booked and refunded."""
 
 from __future__ import annotations
 
-from loyalpos.service import checkout, refunds
-from loyalpos.service.context import Context
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.base.context import Context
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from tests.integration.checkout_helpers import (
     RULES,
     cart,

@@ -34,11 +34,14 @@ from loyalpos.domain.webhooks import (
     parse_signature_header,
     verify,
 )
-from loyalpos.service import apikeys, brands, webhooks, worker
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit
-from loyalpos.service.webhooks import DeliveryStatus
-from loyalpos.service.worker import OutboxEvent, claim_due, deliver_due, dispatch_outbox
+from loyalpos.service.admin import apikeys
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, OutboxEvent, emit
+from loyalpos.service.events import webhooks, worker
+from loyalpos.service.events.handlers import Handler, Handlers
+from loyalpos.service.events.webhooks import DeliveryStatus
+from loyalpos.service.events.worker import claim_due, deliver_due, dispatch_outbox
 from tests.conftest import TEST_SECRET, Clock, make_context
 
 # --------------------------------------------------------------------------- receiver
@@ -128,11 +131,17 @@ def receiver() -> Iterator[Receiver]:
         r.stop()
 
 
+def for_every_type(handler: Handler) -> Handlers:
+    registry = Handlers()
+    registry.add(EventType, handler)
+    return registry
+
+
 @pytest.fixture(autouse=True)
 def no_registered_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests send synthetic events; hooks other modules register (campaigns)
     are tested with real orders in their own tests."""
-    monkeypatch.setattr(worker, "HANDLERS", [])
+    monkeypatch.setattr(worker, "REGISTRY", Handlers())
 
 
 @pytest.fixture
@@ -479,7 +488,7 @@ def test_handlers_run_once_per_event_in_the_marking_transaction(
             if event.payload["order_id"] == 2:
                 raise RuntimeError("campaign bug")
 
-    monkeypatch.setattr(worker, "HANDLERS", [campaign])
+    monkeypatch.setattr(worker, "REGISTRY", for_every_type(campaign))
     ids = emit_events(ctx, brand.id, EVENTS)
     first = dispatch_outbox(ctx, clock.now)
     bad = ids[3]
@@ -496,7 +505,9 @@ def test_handlers_run_once_per_event_in_the_marking_transaction(
 
     # The campaign is fixed: the failed event goes through; the others never run again.
     seen.clear()
-    monkeypatch.setattr(worker, "HANDLERS", [lambda x, c, e, n: seen.append((e.id, e.event_type))])
+    monkeypatch.setattr(
+        worker, "REGISTRY", for_every_type(lambda x, c, e, n: seen.append((e.id, e.event_type)))
+    )
     second = dispatch_outbox(ctx, clock.now)
     assert second.events == 2 and second.failed == ()
     assert [t for _, t in seen] == ["order.paid", "tier.changed"]

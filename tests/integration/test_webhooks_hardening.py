@@ -21,10 +21,13 @@ from loyalpos.db.migrate import downgrade, upgrade
 from loyalpos.db.tables import outbox, webhook_subscriptions
 from loyalpos.db.types import UTCDateTime
 from loyalpos.domain.errors import Conflict, InvalidInput
-from loyalpos.service import apikeys, brands, webhooks, worker
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit
-from loyalpos.service.worker import deliver_due, dispatch_outbox
+from loyalpos.service.admin import apikeys
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, emit
+from loyalpos.service.events import webhooks, worker
+from loyalpos.service.events.handlers import Handlers
+from loyalpos.service.events.worker import deliver_due, dispatch_outbox
 from tests.conftest import Clock
 from tests.integration.test_webhooks import (
     EVENTS,
@@ -40,7 +43,7 @@ __all__ = ["receiver"]  # the fixture, shared with test_webhooks
 
 @pytest.fixture(autouse=True)
 def no_registered_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "HANDLERS", [])
+    monkeypatch.setattr(worker, "REGISTRY", Handlers())
 
 
 @pytest.fixture

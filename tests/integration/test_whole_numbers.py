@@ -33,9 +33,10 @@ from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli
 from loyalpos.rules.schema import RuleSetDoc
 from loyalpos.rules.simulate import SimulationDoc
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 from tests.integration.checkout_helpers import Shop, open_shop
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

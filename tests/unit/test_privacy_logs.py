@@ -17,9 +17,10 @@ from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
 from loyalpos.domain.privacy import mask_phone, redact_phones
 from loyalpos.logs import install_redaction
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
 
 PHONE = "13800138000"
 

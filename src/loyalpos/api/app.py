@@ -18,7 +18,7 @@ from loyalpos.api.routes import checkout as checkout_routes
 from loyalpos.api.routes import health, holds, keys, members, points, reconcile, rules
 from loyalpos.api.routes import webhooks as webhook_routes
 from loyalpos.logs import install_redaction
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 
 @asynccontextmanager

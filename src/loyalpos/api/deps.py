@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from loyalpos.api import headers
 from loyalpos.api.schemas import MAX_ID
-from loyalpos.service import apikeys, brands
-from loyalpos.service.apikeys import Principal
-from loyalpos.service.brands import Brand
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Principal
+from loyalpos.service.base import brands
+from loyalpos.service.base.brands import Brand
+from loyalpos.service.base.context import Context
 
 
 async def get_ctx(request: Request) -> Context:

@@ -35,9 +35,9 @@ from starlette.types import Message, Receive, Scope, Send
 from loyalpos.api import errors, headers
 from loyalpos.api.headers import RawHeaders
 from loyalpos.domain.errors import DomainError
-from loyalpos.service import apikeys
-from loyalpos.service.apikeys import Principal
-from loyalpos.service.context import Context
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Principal
+from loyalpos.service.base.context import Context
 
 Answer = tuple[int, dict[str, Any]]
 """A call's HTTP status and the content its response model describes."""

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from loyalpos.api.app import create_app
 from loyalpos.config import get_settings
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 
 def app_from_env() -> FastAPI:

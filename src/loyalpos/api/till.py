@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 from weakref import WeakKeyDictionary
 
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -486,7 +486,7 @@ webhook_subscriptions = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", UTCDateTime, nullable=False),
     # The highest outbox id visible when it was made: it receives only events
-    # with a higher id (service/webhooks.py `subscribe`).
+    # with a higher id (service/events/webhooks.py `subscribe`).
     Column("after_event_id", Id, nullable=False, server_default="0"),
 )
 

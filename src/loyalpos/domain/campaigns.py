@@ -91,7 +91,7 @@ def _time(value: Any) -> datetime | None:
 
 
 def order_facts(payload: Mapping[str, Any]) -> OrderFacts:
-    """Read an `order.paid` payload (see service/booking.py `_book`)."""
+    """Read an `order.paid` payload (see service/till/_booking.py `_book`)."""
     ordered_at = _time(payload.get("ordered_at")) or _time(payload.get("at"))
     if ordered_at is None:
         raise ValueError("order.paid payload without ordered_at")

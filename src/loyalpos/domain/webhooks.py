@@ -266,7 +266,7 @@ def public_address(address: str) -> bool:
     addresses (`embedded_ipv4`: mapped, compatible, NAT64, 6to4, Teredo) is
     judged by them alone, so `[64:ff9b::a00:1]` is 10.0.0.1 and `[::127.0.0.1]`
     is loopback. The same function judges the URL at subscribe and every DNS
-    answer at delivery (`service/worker.py` `pinned`)."""
+    answer at delivery (`service/events/worker.py` `pinned`)."""
     ip = _address(address)
     if ip is None:
         return False

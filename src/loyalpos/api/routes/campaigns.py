@@ -12,7 +12,7 @@ from loyalpos.api.deps import BrandDep, CtxDep, HqBrandDep, MemberId
 from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import RuleId
 from loyalpos.api.schemas import MAX_ID
-from loyalpos.service import campaigns
+from loyalpos.service.events import campaigns
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["campaigns"])
 

@@ -36,12 +36,13 @@ from loyalpos.api.till import run_till
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest, Strategy
 from loyalpos.domain.times import check_instant
-from loyalpos.service import checkout, coupons, refunds
-from loyalpos.service.apikeys import Principal
-from loyalpos.service.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
-from loyalpos.service.context import Context
-from loyalpos.service.members import Identity
-from loyalpos.service.refunds import RefundLine, RefundRequest
+from loyalpos.service.admin.apikeys import Principal
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons
+from loyalpos.service.loyalty.members import Identity
+from loyalpos.service.till import checkout, refunds
+from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["checkout"])
 

@@ -12,8 +12,8 @@ from loyalpos.api.deps import CtxDep, HqDep, PrincipalDep
 from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import TEXT, Code, IsoDate
 from loyalpos.api.schemas import MAX_ID, DbId, Strict
-from loyalpos.service import holds
-from loyalpos.service.holds import REASON_LABELS, Hold, HoldReason
+from loyalpos.service.till import holds
+from loyalpos.service.till.holds import REASON_LABELS, Hold, HoldReason
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["holds"])
 

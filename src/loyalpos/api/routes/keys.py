@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path
 from loyalpos.api.deps import CtxDep, HqDep
 from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.schemas import MAX_ID, KeyCreate, KeyCreated, KeyPublic, KeysPublic
-from loyalpos.service import apikeys
-from loyalpos.service.apikeys import ApiKey, Scope
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import ApiKey, Scope
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["keys"])
 

@@ -16,9 +16,9 @@ from loyalpos.api.schemas import (
     MemberPublic,
 )
 from loyalpos.domain.errors import InvalidInput
-from loyalpos.service import members
-from loyalpos.service.apikeys import Principal
-from loyalpos.service.members import Identity, Member
+from loyalpos.service.admin.apikeys import Principal
+from loyalpos.service.loyalty import members
+from loyalpos.service.loyalty.members import Identity, Member
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["members"])
 

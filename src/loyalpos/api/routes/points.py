@@ -21,8 +21,8 @@ from loyalpos.api.schemas import (
 )
 from loyalpos.db.ledger_repo import EntryRow
 from loyalpos.domain.times import check_instant
-from loyalpos.service import jobs, points
-from loyalpos.service.points import Source
+from loyalpos.service.loyalty import jobs, points
+from loyalpos.service.loyalty.points import Source
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["points"])
 

@@ -14,7 +14,7 @@ from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import SINGLE_LINE, Code, IsoDate
 from loyalpos.api.schemas import MAX_ID, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
-from loyalpos.service import reconcile
+from loyalpos.service.till import reconcile
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["reconciliation"])
 

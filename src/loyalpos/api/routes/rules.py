@@ -11,8 +11,8 @@ from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDateTime
 from loyalpos.api.schemas import Strict
 from loyalpos.rules.simulate import simulate
-from loyalpos.service import rulesets
-from loyalpos.service.rulesets import Version
+from loyalpos.service.rulebook import rulesets
+from loyalpos.service.rulebook.rulesets import Version
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["rules"])
 

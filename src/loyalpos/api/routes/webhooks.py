@@ -14,8 +14,8 @@ from loyalpos.api.deps import CtxDep, HqDep
 from loyalpos.api.errors import V1_ERRORS, responses
 from loyalpos.api.fields import SINGLE_LINE
 from loyalpos.api.schemas import MAX_ID, Strict
-from loyalpos.service import webhooks
-from loyalpos.service.webhooks import Delivery, Subscription
+from loyalpos.service.events import webhooks
+from loyalpos.service.events.webhooks import Delivery, Subscription
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["webhooks"])
 

@@ -28,9 +28,9 @@ from loyalpos.domain.ledger import (
     reclaimable,
     require_positive,
 )
-from loyalpos.service.brands import Brand, check_store, load_brand
-from loyalpos.service.context import Context, RetryTransaction
-from loyalpos.service.outbox import EventType, emit
+from loyalpos.service.base.brands import Brand, check_store, load_brand
+from loyalpos.service.base.context import Context, RetryTransaction
+from loyalpos.service.base.outbox import EventType, emit
 
 MAX_POINTS_PER_ENTRY = 1_000_000_000
 # Spends read lots a page at a time: most spends touch one or two lots, and a

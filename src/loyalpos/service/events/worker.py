@@ -5,7 +5,8 @@ Two steps, each safe to run in several processes at once:
 `dispatch_outbox` claims unprocessed outbox rows (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL; SQLite's single writer serialises), and for each one, inside one
 savepoint: creates a delivery per matching active subscription (insert ignoring
-duplicates), runs the registered `HANDLERS`, and marks the row processed. So an
+duplicates), runs the handlers registered for its type
+(`handlers.py`), and marks the row processed. So an
 event's deliveries and handler effects commit together with the mark, once.
 
 `deliver_due` claims due pending deliveries by moving `next_attempt_at` a lease
@@ -46,9 +47,10 @@ from loyalpos.domain.webhooks import (
     public_address,
     sign,
 )
-from loyalpos.service import campaigns
-from loyalpos.service.context import RETRYABLE_SQLSTATES, Context, RetryTransaction
-from loyalpos.service.webhooks import (
+from loyalpos.service.base.context import RETRYABLE_SQLSTATES, Context, RetryTransaction
+from loyalpos.service.base.outbox import OutboxEvent
+from loyalpos.service.events.handlers import REGISTRY, Handler, Handlers
+from loyalpos.service.events.webhooks import (
     PRIVATE_NETWORK_HINT,
     DeliveryStatus,
     insert_delivery_ignoring_duplicates,
@@ -63,26 +65,10 @@ DEFAULT_LEASE_SECONDS = 60.0
 MAX_ERROR_CHARS = 500
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """One outbox row as handlers see it. `body` is the exact JSON text that
-    webhooks carry; `payload` is it parsed."""
-
-    id: int
-    brand_id: int
-    event_type: str
-    subject: str
-    payload: dict[str, Any]
-    body: str
-    created_at: datetime
-
-
-Handler = Callable[[Context, Connection, OutboxEvent, datetime], None]
-
-# Hooks run for every event, in the transaction that marks it processed (so at
-# most once per event); triggered campaigns register here. A hook that raises
-# rolls back that event only, which stays unprocessed and is tried again.
-HANDLERS: list[Handler] = [campaigns.handle]
+# Deprecated (one release): hooks run for every event, after the handlers
+# registered by type in `service/events/handlers.py`. Register with
+# `handlers.on(EventType...)` instead.
+HANDLERS: list[Handler] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +86,27 @@ def _retryable(exc: BaseException) -> bool:
     )
 
 
+def _hooks(handlers: Handlers | Sequence[Handler] | None) -> Callable[[str], Sequence[Handler]]:
+    if handlers is None:
+        return lambda event_type: (*REGISTRY.for_type(event_type), *HANDLERS)
+    if isinstance(handlers, Handlers):
+        return handlers.for_type
+    every = tuple(handlers)
+    return lambda event_type: every
+
+
 def dispatch_outbox(
     ctx: Context,
     now: datetime | None = None,
     batch: int = 100,
     *,
-    handlers: Sequence[Handler] | None = None,
+    handlers: Handlers | Sequence[Handler] | None = None,
 ) -> DispatchResult:
-    """Turn up to `batch` unprocessed events into deliveries and handler effects."""
+    """Turn up to `batch` unprocessed events into deliveries and handler effects.
+    `handlers`: the registry by event type (default: the process's one), or a
+    list of hooks to run for every event (tests, tools)."""
     at = ctx.now(now)
-    hooks = list(HANDLERS if handlers is None else handlers)
+    hooks_for = _hooks(handlers)
 
     def run(conn: Connection) -> DispatchResult:
         rows = conn.execute(
@@ -154,6 +151,7 @@ def dispatch_outbox(
                                     ).returning(webhook_deliveries.c.id)
                                 ).all()
                             )
+                    hooks = hooks_for(row.event_type)
                     if hooks:
                         event = OutboxEvent(
                             row.id,

@@ -16,17 +16,17 @@ from loyalpos.db.tables import (
 )
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.pricing import model as m
-from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import cached_brand, store_in_brand
-from loyalpos.service.checkout_inputs import (
+from loyalpos.service.base.brands import cached_brand, store_in_brand
+from loyalpos.service.base.context import Context, RetryTransaction
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.till._inputs import (
     find_member,
     find_member_with_state,
     once_more_if_dropped,
     price,
     reading_connection,
 )
-from loyalpos.service.checkout_model import CartRequest, QuoteResult
-from loyalpos.service.context import Context, RetryTransaction
+from loyalpos.service.till._model import CartRequest, QuoteResult
 
 
 def find_hold(

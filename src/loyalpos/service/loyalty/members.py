@@ -21,11 +21,11 @@ from loyalpos.domain import member_code
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
 from loyalpos.domain.privacy import mask_phone
-from loyalpos.service.brands import check_store, load_brand
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit
-from loyalpos.service.phones import normalise_phone
-from loyalpos.service.points import Source, announce_entry, credit
+from loyalpos.service.base.brands import check_store, load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, emit
+from loyalpos.service.loyalty.phones import normalise_phone
+from loyalpos.service.loyalty.points import Source, announce_entry, credit
 
 log = logging.getLogger(__name__)
 

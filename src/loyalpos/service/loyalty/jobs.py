@@ -11,8 +11,8 @@ from loyalpos.db import ledger_repo as repo
 from loyalpos.db.tables import brands, members, point_lots
 from loyalpos.domain.calendar import add_months
 from loyalpos.domain.errors import InvalidInput
-from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row, load_brand
-from loyalpos.service.context import Context
+from loyalpos.service.base.brands import BRAND_COLUMNS, Brand, brand_from_row, load_brand
+from loyalpos.service.base.context import Context
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalpos.db.tables import api_keys, inserted_id
 from loyalpos.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from loyalpos.service.brands import check_store, load_brand
-from loyalpos.service.context import Context
+from loyalpos.service.base.brands import check_store, load_brand
+from loyalpos.service.base.context import Context
 
 # A revoked key stops working within this many seconds in every server process.
 KEY_CACHE_SECONDS = 2.0

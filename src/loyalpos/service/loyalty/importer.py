@@ -24,11 +24,11 @@ from loyalpos.db.tables import members
 from loyalpos.domain import member_code
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.ledger import EntryKind
-from loyalpos.service.brands import Brand, load_brand
-from loyalpos.service.context import Context
-from loyalpos.service.members import Identity, _bind, insert_member
-from loyalpos.service.phones import normalise_phone
-from loyalpos.service.points import MAX_POINTS_PER_ENTRY, Source, credit
+from loyalpos.service.base.brands import Brand, load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty.members import Identity, _bind, insert_member
+from loyalpos.service.loyalty.phones import normalise_phone
+from loyalpos.service.loyalty.points import MAX_POINTS_PER_ENTRY, Source, credit
 
 REQUIRED = ("phone", "name")
 MAX_FILE_BYTES = 100_000_000

@@ -30,19 +30,19 @@ from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.engine import quote as engine_quote
 from loyalpos.rules.schema import RuleSetDoc
-from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import BRAND_COLUMNS, Brand, brand_from_row, store_in_brand
-from loyalpos.service.checkout_model import CartRequest, MemberRef, Priced, StoreRow
-from loyalpos.service.context import Context
-from loyalpos.service.members import (
+from loyalpos.service.base.brands import BRAND_COLUMNS, Brand, brand_from_row, store_in_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty.members import (
     Member,
     checked_card_no,
     member_from_row,
     member_id_by_identity,
     member_id_from_code,
 )
-from loyalpos.service.phones import normalise_phone
-from loyalpos.service.rulesets import InForce, rules_at
+from loyalpos.service.loyalty.phones import normalise_phone
+from loyalpos.service.rulebook.rulesets import InForce, rules_at
+from loyalpos.service.till._model import CartRequest, MemberRef, Priced, StoreRow
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,13 @@ from sqlalchemy import Connection
 
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service import apikeys, brands, members, points, rulesets
-from loyalpos.service.apikeys import Scope
-from loyalpos.service.context import Context
-from loyalpos.service.members import Identity
+from loyalpos.service.admin import apikeys
+from loyalpos.service.admin.apikeys import Scope
+from loyalpos.service.base import brands
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import members, points
+from loyalpos.service.loyalty.members import Identity
+from loyalpos.service.rulebook import rulesets
 
 DEMO_CODE = "demo"
 

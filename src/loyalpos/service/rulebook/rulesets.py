@@ -23,8 +23,8 @@ from loyalpos.domain.pricing.rules import RuleSet
 from loyalpos.domain.times import check_instant
 from loyalpos.rules import convert
 from loyalpos.rules.schema import RuleSetDoc
-from loyalpos.service.brands import load_brand
-from loyalpos.service.context import Context
+from loyalpos.service.base.brands import load_brand
+from loyalpos.service.base.context import Context
 
 
 class Status(StrEnum):

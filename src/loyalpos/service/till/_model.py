@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from loyalpos.domain.errors import Conflict
 from loyalpos.domain.pricing import model as m
 from loyalpos.rules.simulate import quote_json
-from loyalpos.service import coupons as wallet
-from loyalpos.service.members import (
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty.members import (
     Identity,
     Member,
 )
-from loyalpos.service.rulesets import InForce
+from loyalpos.service.rulebook.rulesets import InForce
 
 TENDER_METHODS = ("cash", "bank_card", "wechat", "alipay", "stored_value", "other")
 

@@ -50,13 +50,13 @@ from loyalpos.domain.checkout import (
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.rules import ReturnPolicy
-from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, load_brand, store_in_brand
-from loyalpos.service.checkout_inputs import cached_store
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit
-from loyalpos.service.points import Source, reverse_entry, reversible
-from loyalpos.service.rulesets import rules_at, rules_of_version
+from loyalpos.service.base.brands import Brand, load_brand, store_in_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, emit
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty.points import Source, reverse_entry, reversible
+from loyalpos.service.rulebook.rulesets import rules_at, rules_of_version
+from loyalpos.service.till._inputs import cached_store
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Triggered campaigns (消费后触发), run by the worker from the outbox.
 
-`handle` is a worker hook (`service/worker.py` `HANDLERS`): it runs inside the
+`handle` is registered for `order.paid`, `tier.changed` and `order.refunded`
+(`service/events/handlers.py`); the worker runs it inside the
 transaction that marks the event processed. For `order.paid` and `tier.changed`
 it evaluates every campaign of the rules in force at the order's time (the pure
 matching is `domain/campaigns.py`) and, for each match:
@@ -36,7 +37,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -54,13 +55,12 @@ from loyalpos.domain import campaigns as rules
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.ledger import EntryKind
 from loyalpos.rules.schema import CampaignDoc, RuleSetDoc
-from loyalpos.service import coupons, members, points, rulesets
-from loyalpos.service.brands import Brand, load_brand
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType
-
-if TYPE_CHECKING:
-    from loyalpos.service.worker import OutboxEvent
+from loyalpos.service.base.brands import Brand, load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, OutboxEvent
+from loyalpos.service.events.handlers import on
+from loyalpos.service.loyalty import coupons, members, points
+from loyalpos.service.rulebook import rulesets
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class Fired:
     points_entry: int | None = None
 
 
+@on(EventType.ORDER_PAID, EventType.TIER_CHANGED, EventType.ORDER_REFUNDED)
 def handle(ctx: Context, conn: Connection, event: OutboxEvent, now: datetime) -> None:
     """Worker hook: fire the campaigns `event` sets off, or take back what they
     gave when their order is fully refunded (other events are ignored)."""

@@ -23,9 +23,9 @@ from loyalpos.db.tables import coupon_events, coupons, inserted_id
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.domain.pricing.model import Usage, WalletCoupon
 from loyalpos.rules.schema import BenefitDoc, RuleSetDoc
-from loyalpos.service.brands import load_brand
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType, emit
+from loyalpos.service.base.brands import load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType, emit
 
 
 class State(StrEnum):
@@ -464,8 +464,8 @@ def issue_to_member(
     now: datetime | None = None,
 ) -> Coupon:
     """HQ issues a coupon of a template in the rules in force (手动发券)."""
-    from loyalpos.service.members import load_member
-    from loyalpos.service.rulesets import rules_at
+    from loyalpos.service.loyalty.members import load_member
+    from loyalpos.service.rulebook.rulesets import rules_at
 
     at = ctx.now(now)
 
@@ -492,7 +492,7 @@ def wallet(
     ctx: Context, brand_id: int, member_id: int, *, now: datetime | None = None
 ) -> list[Coupon]:
     """A member's open coupons (issued or locked), for the till and the member page."""
-    from loyalpos.service.members import load_member
+    from loyalpos.service.loyalty.members import load_member
 
     at = ctx.now(now)
     with ctx.transaction(read_only=True) as conn:

@@ -30,9 +30,18 @@ from loyalpos.domain.money import yuan
 from loyalpos.domain.pricing import model as m
 from loyalpos.domain.pricing.allocation import allocate
 from loyalpos.rules.simulate import applied_json, lines_json, points_rules_json
-from loyalpos.service import coupons as wallet
-from loyalpos.service.brands import Brand, cached_brand, store_in_brand
-from loyalpos.service.checkout_inputs import (
+from loyalpos.service.base.brands import Brand, cached_brand, store_in_brand
+from loyalpos.service.base.context import Context, RetryTransaction
+from loyalpos.service.base.outbox import Event, EventType, emit_many
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.loyalty.members import (
+    Member,
+    insert_claim,
+    member_id_by_identity,
+    new_claim_token,
+)
+from loyalpos.service.loyalty.points import Source, credit, debit
+from loyalpos.service.till._inputs import (
     CONFIRM_STATE,
     Inputs,
     MemberState,
@@ -45,7 +54,7 @@ from loyalpos.service.checkout_inputs import (
     state_from_row,
     tiers_of,
 )
-from loyalpos.service.checkout_model import (
+from loyalpos.service.till._model import (
     TENDER_METHODS,
     Confirmed,
     ConfirmRequest,
@@ -54,16 +63,7 @@ from loyalpos.service.checkout_model import (
     Priced,
     priced_json,
 )
-from loyalpos.service.context import Context, RetryTransaction
-from loyalpos.service.members import (
-    Member,
-    insert_claim,
-    member_id_by_identity,
-    new_claim_token,
-)
-from loyalpos.service.outbox import Event, EventType, emit_many
-from loyalpos.service.points import Source, credit, debit
-from loyalpos.service.quoting import chosen_coupons, find_hold, release_hold
+from loyalpos.service.till._quoting import chosen_coupons, find_hold, release_hold
 
 
 def request_fingerprint(req: ConfirmRequest) -> str:

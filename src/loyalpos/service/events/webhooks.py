@@ -1,5 +1,5 @@
 """Webhook subscriptions (订阅) and their deliveries: subscribe, list, deactivate,
-the dead-letter list and replay. The worker (`service/worker.py`) creates and
+the dead-letter list and replay. The worker (`service/events/worker.py`) creates and
 sends the deliveries; signing and the retry schedule are in `domain/webhooks.py`.
 """
 
@@ -20,9 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loyalpos.db.tables import inserted_id, outbox, webhook_deliveries, webhook_subscriptions
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.webhooks import is_address, public_address
-from loyalpos.service.brands import load_brand
-from loyalpos.service.context import Context
-from loyalpos.service.outbox import EventType
+from loyalpos.service.base.brands import load_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.base.outbox import EventType
 
 ALL_EVENTS = "*"
 MAX_URL_LENGTH = 500

@@ -1,10 +1,16 @@
 """The outbox (发件箱): events written in the same transaction as the change they
 describe, so an event exists exactly when its change committed. The worker
-(`service/worker.py`) turns them into campaigns and webhook deliveries."""
+(`service/events/worker.py`) hands each one to the handlers registered for its
+type (`service/events/handlers.py`) and to the webhook subscriptions.
+
+The event types and the event as handlers see it live here, with the table they
+are written to, so that writers (every context) and readers (events) share them
+without importing each other."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +33,20 @@ class EventType(StrEnum):
 
 
 Event = tuple[EventType, str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One outbox row as handlers see it. `body` is the exact JSON text that
+    webhooks carry; `payload` is it parsed."""
+
+    id: int
+    brand_id: int
+    event_type: str
+    subject: str
+    payload: dict[str, Any]
+    body: str
+    created_at: datetime
 
 
 def _row(brand_id: int, event: Event, now: datetime) -> dict[str, Any]:

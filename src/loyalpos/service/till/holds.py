@@ -26,9 +26,9 @@ from sqlalchemy import Connection, and_, case, func, insert, select, update
 from loyalpos.db.tables import brands, held_carts, inserted_id, members, stores
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.privacy import mask_phone
-from loyalpos.service.brands import check_store
-from loyalpos.service.context import Context
-from loyalpos.service.reconcile import check_day, local_day_window
+from loyalpos.service.base.brands import check_store
+from loyalpos.service.base.context import Context
+from loyalpos.service.till.reconcile import check_day, local_day_window
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_PAYLOAD_DEPTH = 32

@@ -18,16 +18,18 @@ from datetime import datetime
 from typing import Any
 
 from loyalpos.domain.checkout import progress
-from loyalpos.service import coupons as wallet
-from loyalpos.service.booking import confirm, get_order, late_batch
-from loyalpos.service.brands import cached_brand
-from loyalpos.service.checkout_inputs import (
+from loyalpos.service.base.brands import cached_brand
+from loyalpos.service.base.context import Context
+from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.rulebook.rulesets import rules_at
+from loyalpos.service.till._booking import confirm, get_order, late_batch
+from loyalpos.service.till._inputs import (
     cached_store,
     find_member_with_state,
     reading_connection,
     tiers_of,
 )
-from loyalpos.service.checkout_model import (
+from loyalpos.service.till._model import (
     CartRequest,
     Confirmed,
     ConfirmRequest,
@@ -36,9 +38,7 @@ from loyalpos.service.checkout_model import (
     QuoteResult,
     Tender,
 )
-from loyalpos.service.context import Context
-from loyalpos.service.quoting import quote, release
-from loyalpos.service.rulesets import rules_at
+from loyalpos.service.till._quoting import quote, release
 
 
 def identify(

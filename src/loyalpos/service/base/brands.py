@@ -14,7 +14,7 @@ from loyalpos.db.tables import brands, inserted_id, stores
 from loyalpos.domain.calendar import Period
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
-from loyalpos.service.context import Context
+from loyalpos.service.base.context import Context
 
 
 @dataclass(frozen=True, slots=True)

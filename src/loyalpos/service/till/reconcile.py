@@ -25,8 +25,8 @@ from loyalpos.domain.reconcile import (
     Reconciliation,
     reconcile,
 )
-from loyalpos.service.brands import load_brand, store_by_code, store_in_brand
-from loyalpos.service.context import Context
+from loyalpos.service.base.brands import load_brand, store_by_code, store_in_brand
+from loyalpos.service.base.context import Context
 
 EARLIEST_YEAR = 1970
 LATEST_YEAR = 2199
