@@ -647,7 +647,7 @@ def reconcile_day(
     (order_count, amount_fen, tenders, optional orders); prints the differences."""
     from pydantic import ValidationError
 
-    from loyalpos.api.routes.reconcile import ReconcileIn
+    from loyalpos.api.till.schemas import ReconcileIn
     from loyalpos.domain.errors import InvalidInput
     from loyalpos.service.till import reconcile
 

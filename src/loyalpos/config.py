@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     quote_hold_seconds: int = Field(default=300, ge=10, le=3600)
     held_cart_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     # Threads per server process for the till's calls (identify, quote, confirm);
-    # more requests wait their turn on the event loop (see api/till.py).
+    # more requests wait their turn on the event loop (see api/till/threads.py).
     till_threads: int = Field(default=2, ge=1, le=64)
     # Webhooks to loopback, private and link-local addresses (an on-premise ERP):
     # off, so that an HQ key cannot point the worker at the server's own network.

@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from loyalpos.api.app import create_app
-from loyalpos.api.checkout_schemas import QuoteIn, QuoteOut
-from loyalpos.api.fastpath import Answer, TillRoute
+from loyalpos.api.till.fastpath import Answer, TillRoute
+from loyalpos.api.till.schemas import QuoteIn, QuoteOut
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade

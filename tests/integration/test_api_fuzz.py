@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from loyalpos.api.app import create_app
-from loyalpos.api.schemas import MAX_ID
+from loyalpos.api.fields import MAX_ID
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade

@@ -1,4 +1,4 @@
-"""The till's fast path (api/fastpath.py) answers exactly as the FastAPI routes do,
+"""The till's fast path (api/till/fastpath.py) answers exactly as the FastAPI routes do,
 and leaves to them every request it cannot take as is."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """run_till: the till's calls run in worker threads, at most `till_threads` at once.
 
-The bound is the point of api/till.py (unbounded threads fought over the GIL),
+The bound is the point of api/till/threads.py (unbounded threads fought over the GIL),
 so the tests count how many calls run at the same moment. The count is made
 deterministic: each call waits until the expected peak has been reached once, so
 a correct limiter always shows exactly `till_threads`, and one that lets more
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loyalpos.api.till import run_till
+from loyalpos.api.till.threads import run_till
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.service.base.context import Context

@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalpos import __version__
 from loyalpos.api import errors, headers
-from loyalpos.api.fastpath import TillApp
-from loyalpos.api.routes import campaigns as campaign_routes
-from loyalpos.api.routes import checkout as checkout_routes
-from loyalpos.api.routes import health, holds, keys, members, points, reconcile, rules
-from loyalpos.api.routes import webhooks as webhook_routes
+from loyalpos.api.admin import health, keys, rulesets
+from loyalpos.api.events import campaigns, webhooks
+from loyalpos.api.loyalty import coupons, members, points
+from loyalpos.api.till import checkout, holds, reconcile
+from loyalpos.api.till.fastpath import TillApp
 from loyalpos.logs import install_redaction
 from loyalpos.service.base.context import Context
 
@@ -43,17 +43,19 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     errors.install(app)
+    # The order fixes the order of paths in the OpenAPI document.
     app.include_router(health.router)
     app.include_router(members.router)
-    app.include_router(checkout_routes.router)
+    app.include_router(checkout.router)
+    app.include_router(coupons.router)
     app.include_router(points.router)
-    app.include_router(rules.router)
-    app.include_router(campaign_routes.router)
-    app.include_router(webhook_routes.router)
+    app.include_router(rulesets.router)
+    app.include_router(campaigns.router)
+    app.include_router(webhooks.router)
     app.include_router(holds.router)
     app.include_router(reconcile.router)
     app.include_router(keys.router)
-    app.till_routes = checkout_routes.TILL_ROUTES
+    app.till_routes = checkout.TILL_ROUTES
     return app
 
 

@@ -9,7 +9,7 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from loyalpos.api import headers
-from loyalpos.api.schemas import MAX_ID
+from loyalpos.api.fields import MAX_ID
 from loyalpos.service.admin import apikeys
 from loyalpos.service.admin.apikeys import Principal
 from loyalpos.service.base import brands

@@ -4,7 +4,7 @@ Every failure answers `{"error": {"code", "message", "detail"}}`: a domain
 error with its category's 4xx, a lost database with 503 and `Retry-After`
 (`DatabaseUnavailable`, as `db.outage` reads the drivers' errors), anything
 else with 500. `response_for` is that mapping, for the FastAPI routes
-(`AnswerErrors`) and the till's fast path (api/fastpath.py) alike.
+(`AnswerErrors`) and the till's fast path (api/till/fastpath.py) alike.
 
 Why `AnswerErrors` and not an exception handler for `Exception`: Starlette
 runs such a handler in `ServerErrorMiddleware`, which sends its response and

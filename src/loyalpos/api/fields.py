@@ -1,7 +1,7 @@
 """The types of the text and date values a request carries, defined once.
 
 A value is held to the same rule wherever it comes in: in a JSON body (the models
-of api/schemas.py, api/checkout_schemas.py and the routes), in a path or in a
+of api/loyalty/schemas.py, api/till/schemas.py and the routes), in a path or in a
 query string. An order number is an `OrderNo` where an order is made (the confirm
 body, the late orders: letters, digits and `- _ .`, so it can be a path segment);
 where one is looked up (`/stores/{id}/orders/{order_no}`, a refund, a reconciliation
@@ -21,9 +21,10 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StringConstraints
 from pydantic import StringConstraints as Length
 
+from loyalpos import integers as whole
 from loyalpos.characters import SINGLE_LINE, TEXT, Chars
 from loyalpos.rules.schema import Ident
 
@@ -82,3 +83,25 @@ IsoDate = Annotated[date, _iso(_ISO_DATE, "date, YYYY-MM-DD")]
 
 IsoDateTime = Annotated[datetime, _iso(_ISO_INSTANT, "date-time, e.g. 2025-01-01T09:30:00+08:00")]
 """An instant written in ISO 8601 (with its offset), never a number."""
+
+
+# Row ids are BIGINT (SQLite: 64-bit rowid); a larger number is invalid input,
+# not a database overflow.
+MAX_ID = 2**63 - 1
+
+
+DbId = Annotated[int, whole.ident(gt=0, le=MAX_ID)]
+
+
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=32), SINGLE_LINE]
+
+
+CardNo = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
+
+
+MemberCode = Annotated[str, StringConstraints(min_length=1, max_length=80), SINGLE_LINE]
+
+
+Operator = Annotated[
+    str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True), SINGLE_LINE
+]

@@ -1,6 +1,6 @@
 """What the API reads from a request's headers, read one way for every path.
 
-The till's fast path (api/fastpath.py) and the FastAPI routes (api/deps.py,
+The till's fast path (api/till/fastpath.py) and the FastAPI routes (api/deps.py,
 app.BodyLimit) both read the raw ASGI header list through these functions.
 When each read headers its own way, a request with two `Authorization`
 headers was answered with the last key by the fast path and with the first by

@@ -2,90 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos.api.deps import CtxDep, HqDep, PrincipalDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import TEXT, Code, IsoDate
-from loyalpos.api.schemas import MAX_ID, DbId, Strict
+from loyalpos.api.fields import MAX_ID, IsoDate
+from loyalpos.api.till.schemas import (
+    HoldDetail,
+    HoldIn,
+    HoldPublic,
+    HoldReport,
+    HoldsPublic,
+    ReasonCount,
+    Terminal,
+)
 from loyalpos.service.till import holds
-from loyalpos.service.till.holds import REASON_LABELS, Hold, HoldReason
+from loyalpos.service.till.holds import Hold, HoldReason
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["holds"])
 
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
 HoldId = Annotated[int, Path(gt=0, le=MAX_ID)]
-Terminal = Code
-ReasonCode = Literal["call", "more_items", "payment_issue", "customer_left", "other"]
-
-_REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
-
-
-class HoldIn(Strict):
-    reason: ReasonCode = Field(description=f"why the cart is parked: {_REASONS_DOC}")
-    note: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
-    member_id: DbId | None = Field(default=None, description="the member on the cart, if any")
-    cashier: Terminal
-    terminal: Terminal
-    cart: dict[str, Any] = Field(
-        description="the cart request as the POS would send it (lines, member reference, "
-        "options/overrides, chosen coupons); stored as is and returned verbatim on resume; "
-        f"at most {holds.MAX_PAYLOAD_BYTES} bytes of JSON"
-    )
-
-
-class HoldMemberPublic(BaseModel):
-    id: int
-    name: str
-    phone: str = Field(description="masked, e.g. 138****5678")
-
-
-class HoldPublic(BaseModel):
-    id: int
-    store_id: int
-    member: HoldMemberPublic | None
-    reason: str
-    reason_label: str
-    note: str
-    cashier: str
-    terminal: str
-    status: Literal["held", "resumed", "cancelled", "expired"]
-    created_at: datetime
-    expires_at: datetime
-    closed_at: datetime | None
-
-
-class HoldDetail(HoldPublic):
-    cart: dict[str, Any]
-
-
-class HoldsPublic(BaseModel):
-    data: list[HoldPublic]
-    count: int
-
-
-class ReasonCount(BaseModel):
-    store_id: int
-    store_code: str
-    reason: str
-    reason_label: str
-    total: int
-    held: int
-    resumed: int
-    cancelled: int
-    expired: int
-
-
-class HoldReport(BaseModel):
-    date_from: date = Field(serialization_alias="from")
-    date_to: date = Field(serialization_alias="to")
-    data: list[ReasonCount]
-    by_reason: dict[str, int]
-    total: int
 
 
 def _public(h: Hold) -> dict[str, Any]:

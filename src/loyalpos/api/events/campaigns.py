@@ -2,60 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from loyalpos.api.deps import BrandDep, CtxDep, HqBrandDep, MemberId
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import RuleId
-from loyalpos.api.schemas import MAX_ID
+from loyalpos.api.events.schemas import FiringOut, FiringsOut, TagOut, TagsOut
+from loyalpos.api.fields import MAX_ID, RuleId
 from loyalpos.service.events import campaigns
 
 router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["campaigns"])
-
-
-class TagOut(BaseModel):
-    tag: str
-    source: str = Field(description='what set it, e.g. "campaign:wake-up"')
-    created_at: datetime
-
-
-class TagsOut(BaseModel):
-    member_id: int
-    tags: list[TagOut]
-
-
-class FiringOut(BaseModel):
-    id: int
-    campaign: str
-    event_key: str = Field(
-        description="what it fired for: order:{id}, member:{id} (first order) "
-        "or tier:{member}:{tier}"
-    )
-    member_id: int | None
-    created_at: datetime
-    status: Literal["fired", "skipped", "revoked"] = Field(
-        description="skipped: its order was fully refunded before it fired; revoked: "
-        "its order was fully refunded later and its unused gifts taken back"
-    )
-    order_id: int | None = Field(description="the order an order trigger fired for")
-    coupon_ids: list[int] = Field(description="the coupons it issued")
-    points_entry_id: int | None = Field(description="the ledger entry of the points it gave")
-    detail: dict[str, Any] | None = Field(
-        description="why it was skipped, or what was revoked: coupons_voided, coupons_kept "
-        "(with their state), points_reversed, points_kept (the member no longer held them), "
-        "tag_kept, refund_id"
-    )
-    revoked_at: datetime | None
-
-
-class FiringsOut(BaseModel):
-    total: int = Field(description="firings matching the filters, all pages")
-    items: list[FiringOut]
-    next_before_id: int | None = Field(description="pass as before_id for the next page")
 
 
 @router.get("/members/{member_id}/tags", responses=responses(404, 422), response_model=TagsOut)

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from loyalpos.api.admin.schemas import KeyCreate, KeyCreated, KeyPublic, KeysPublic
 from loyalpos.api.deps import CtxDep, HqDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.schemas import MAX_ID, KeyCreate, KeyCreated, KeyPublic, KeysPublic
+from loyalpos.api.fields import MAX_ID
 from loyalpos.service.admin import apikeys
 from loyalpos.service.admin.apikeys import ApiKey, Scope
 

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Query
 
 from loyalpos.api.deps import BrandDep, CtxDep, EntryId, HqBrandDep, MemberId
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import IsoDate, IsoDateTime
-from loyalpos.api.schemas import (
-    MAX_ID,
+from loyalpos.api.fields import MAX_ID, IsoDate, IsoDateTime
+from loyalpos.api.loyalty.schemas import (
     BalancePublic,
     EntriesPublic,
     EntryPublic,

@@ -3,40 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints
 
 from loyalpos import integers as whole
-from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDate, ShortText
-from loyalpos.characters import check_tree
+from loyalpos.api.fields import (
+    SINGLE_LINE,
+    TEXT,
+    CardNo,
+    DbId,
+    IsoDate,
+    MemberCode,
+    Operator,
+    Phone,
+    RuleId,
+    ShortText,
+)
+from loyalpos.api.models import Open, Strict
 
 # Numbers in request bodies are JSON integers only (loyalpos/integers.py):
 # "100", 100.0 and true are refused, not read as 100 and 1.
 Points = Annotated[int, whole.points(gt=0, le=1_000_000_000)]
 SignedPoints = Annotated[int, whole.points(ge=-1_000_000_000, le=1_000_000_000)]
-# Row ids are BIGINT (SQLite: 64-bit rowid); a larger number is invalid input,
-# not a database overflow.
-MAX_ID = 2**63 - 1
-DbId = Annotated[int, whole.ident(gt=0, le=MAX_ID)]
-Phone = Annotated[str, StringConstraints(min_length=3, max_length=32), SINGLE_LINE]
-CardNo = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
-MemberCode = Annotated[str, StringConstraints(min_length=1, max_length=80), SINGLE_LINE]
-Operator = Annotated[
-    str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True), SINGLE_LINE
-]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _no_control(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL, UTF-8 cannot hold a lone surrogate: refuse
-        # them here, not with a 500 there. Typed fields (api/fields.py) have their own
-        # rule; any other string is text, in free JSON (a held cart) too.
-        return check_tree(value)
 
 
 class IdentityIn(Strict):
@@ -196,38 +185,16 @@ class ExpiryRunPublic(BaseModel):
     members: int
 
 
-class Health(BaseModel):
-    status: str
-    database: str
-    version: str
+class CouponIssueIn(Strict):
+    template: RuleId
+    source_ref: Annotated[str, StringConstraints(max_length=120), SINGLE_LINE] | None = None
 
 
-class KeyCreate(Strict):
-    """A new API key: `cashier` (needs `store_id`, acts for that store) or `hq`."""
-
-    scope: Literal["cashier", "hq"]
-    name: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), SINGLE_LINE
-    ]
-    store_id: DbId | None = None
-
-
-class KeyPublic(BaseModel):
-    """An API key as listed: never its secret nor its hash."""
-
+class CouponOut(Open):
     id: int
-    scope: str
-    name: str
-    store_id: int | None
-    prefix: str = Field(description="the key's public first part, e.g. lp_3f9a0c1b2d4e")
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class KeyCreated(KeyPublic):
-    key: str = Field(description="the whole key; shown this once, store it now")
-
-
-class KeysPublic(BaseModel):
-    data: list[KeyPublic]
-    count: int
+    template: str
+    state: str
+    issued_at: datetime
+    valid_from: datetime | None
+    expires_at: datetime | None
+    order_id: int | None

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from loyalpos.api.deps import BrandDep, CtxDep, MemberId, PrincipalDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.schemas import (
+from loyalpos.api.loyalty.schemas import (
     ClaimCreate,
     ClaimIn,
     ClaimPublic,

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
-from pydantic import BaseModel, StringConstraints
 
+from loyalpos.api.admin.schemas import DraftIn, PublishIn, RuleSetPublic, RuleSetsPublic
 from loyalpos.api.deps import CtxDep, HqBrandDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import SINGLE_LINE, TEXT, IsoDateTime
-from loyalpos.api.schemas import Strict
 from loyalpos.rules.simulate import simulate
 from loyalpos.service.rulebook import rulesets
 from loyalpos.service.rulebook.rulesets import Version
@@ -19,34 +16,6 @@ router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["rules"])
 # Access: rule sets are HQ's (总部) to write and read; every route needs an HQ key.
 
 VersionNo = Annotated[int, Path(gt=0, le=1_000_000)]
-
-
-class RuleSetPublic(BaseModel):
-    version: int
-    status: str
-    effective_from: datetime | None
-    comment: str
-    created_by: str | None
-    created_at: datetime
-    published_by: str | None
-    published_at: datetime | None
-    document: dict[str, Any]
-
-
-class RuleSetsPublic(BaseModel):
-    data: list[RuleSetPublic]
-    count: int
-
-
-class PublishIn(Strict):
-    effective_from: IsoDateTime | None = None
-    by: Annotated[str, StringConstraints(max_length=80), SINGLE_LINE] | None = None
-
-
-class DraftIn(Strict):
-    document: dict[str, Any]
-    comment: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
-    author: Annotated[str, StringConstraints(max_length=80), SINGLE_LINE] | None = None
 
 
 def _public(v: Version) -> RuleSetPublic:

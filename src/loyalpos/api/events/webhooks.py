@@ -3,17 +3,23 @@ dead letters. Signing and retries: docs/webhooks.md."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, StringConstraints
 
-from loyalpos import integers as whole
 from loyalpos.api.deps import CtxDep, HqDep
 from loyalpos.api.errors import V1_ERRORS, responses
-from loyalpos.api.fields import SINGLE_LINE
-from loyalpos.api.schemas import MAX_ID, Strict
+from loyalpos.api.events.schemas import (
+    BackfillPublic,
+    BackfillRequest,
+    DeliveriesPublic,
+    DeliveryPublic,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhooksPublic,
+)
+from loyalpos.api.fields import MAX_ID
 from loyalpos.service.events import webhooks
 from loyalpos.service.events.webhooks import Delivery, Subscription
 
@@ -23,70 +29,6 @@ router = APIRouter(prefix="/v1", responses=V1_ERRORS, tags=["webhooks"])
 
 WebhookId = Annotated[int, Path(gt=0, le=MAX_ID)]
 DeliveryId = Annotated[int, Path(gt=0, le=MAX_ID)]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=40), SINGLE_LINE]
-
-
-class WebhookCreate(Strict):
-    url: Annotated[str, StringConstraints(min_length=1, max_length=webhooks.MAX_URL_LENGTH)]
-    event_types: Annotated[list[EventName], Field(min_length=1, max_length=20)] = Field(
-        default_factory=lambda: ["*"],
-        description='event types to receive, or ["*"] for all',
-    )
-
-
-class WebhookPublic(BaseModel):
-    id: int
-    url: str
-    event_types: list[str]
-    active: bool
-    created_at: datetime
-    after_event_id: int = Field(
-        description="the highest event id when it was made: it receives only later "
-        "events (older ones on request: POST /v1/webhooks/{id}/backfill)"
-    )
-
-
-class WebhookCreated(WebhookPublic):
-    secret: str = Field(description="signing secret; shown this once, keep it safe")
-
-
-class WebhooksPublic(BaseModel):
-    data: list[WebhookPublic]
-    count: int
-
-
-class DeliveryPublic(BaseModel):
-    id: int
-    subscription_id: int
-    event_id: int
-    event_type: str
-    subject: str
-    status: Literal["pending", "delivered", "dead"]
-    attempts: int
-    next_attempt_at: datetime
-    last_status: int | None
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-class BackfillRequest(Strict):
-    after_event_id: Annotated[int, whole.ident(ge=0, le=MAX_ID)] = Field(
-        default=0, description="send events with a higher id (0: from the first)"
-    )
-    limit: Annotated[int, whole.count(ge=1, le=webhooks.MAX_BACKFILL)] = webhooks.MAX_BACKFILL
-
-
-class BackfillPublic(BaseModel):
-    subscription_id: int
-    created: int = Field(description="deliveries made now (events it already had are skipped)")
-    last_event_id: int | None = Field(description="the last event looked at")
-    more: bool = Field(description="call again with after_event_id = last_event_id")
-
-
-class DeliveriesPublic(BaseModel):
-    data: list[DeliveryPublic]
-    count: int
 
 
 def webhook_public(s: Subscription) -> WebhookPublic:

@@ -3,30 +3,31 @@ late booking). Money is integer 分 (fields end in `_fen`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime as dt
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from loyalpos import integers as whole
 from loyalpos.api.fields import (
     SINGLE_LINE,
     TEXT,
-    Code,
-    IsoDateTime,
-    OrderNo,
-    QuoteToken,
-    RuleId,
-)
-from loyalpos.api.schemas import (
     CardNo,
+    Code,
     DbId,
-    IdentityIn,
+    IsoDate,
+    IsoDateTime,
     MemberCode,
+    OrderNo,
     Phone,
-    PointsRuleOut,
-    Strict,
+    QuoteToken,
 )
+from loyalpos.api.loyalty.schemas import IdentityIn, PointsRuleOut
+from loyalpos.api.models import Open, Strict
+from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
+from loyalpos.service.till import holds
+from loyalpos.service.till.holds import REASON_LABELS, HoldReason
 
 Staff = Code
 # Money, quantities and points are JSON integers only (loyalpos/integers.py).
@@ -136,12 +137,6 @@ class RefundIn(Strict):
         default=[], description="empty: refund everything not yet refunded"
     )
     reason: Annotated[str, StringConstraints(max_length=200), TEXT] = ""
-
-
-class Open(BaseModel):
-    """Responses keep every field the service gives; the ones named are documented."""
-
-    model_config = ConfigDict(extra="allow")
 
 
 class AppliedOut(Open):
@@ -287,16 +282,172 @@ class IdentifyOut(Open):
     coupons: list[dict[str, Any]]
 
 
-class CouponIssueIn(Strict):
-    template: RuleId
-    source_ref: Annotated[str, StringConstraints(max_length=120), SINGLE_LINE] | None = None
+_REASONS_DOC = ", ".join(f"`{r.value}` {REASON_LABELS[r]}" for r in HoldReason)
 
 
-class CouponOut(Open):
+Terminal = Code
+
+
+ReasonCode = Literal["call", "more_items", "payment_issue", "customer_left", "other"]
+
+
+class HoldIn(Strict):
+    reason: ReasonCode = Field(description=f"why the cart is parked: {_REASONS_DOC}")
+    note: Annotated[str, StringConstraints(max_length=500), TEXT] = ""
+    member_id: DbId | None = Field(default=None, description="the member on the cart, if any")
+    cashier: Terminal
+    terminal: Terminal
+    cart: dict[str, Any] = Field(
+        description="the cart request as the POS would send it (lines, member reference, "
+        "options/overrides, chosen coupons); stored as is and returned verbatim on resume; "
+        f"at most {holds.MAX_PAYLOAD_BYTES} bytes of JSON"
+    )
+
+
+class HoldMemberPublic(BaseModel):
     id: int
-    template: str
-    state: str
-    issued_at: datetime
-    valid_from: datetime | None
-    expires_at: datetime | None
-    order_id: int | None
+    name: str
+    phone: str = Field(description="masked, e.g. 138****5678")
+
+
+class HoldPublic(BaseModel):
+    id: int
+    store_id: int
+    member: HoldMemberPublic | None
+    reason: str
+    reason_label: str
+    note: str
+    cashier: str
+    terminal: str
+    status: Literal["held", "resumed", "cancelled", "expired"]
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+
+class HoldDetail(HoldPublic):
+    cart: dict[str, Any]
+
+
+class HoldsPublic(BaseModel):
+    data: list[HoldPublic]
+    count: int
+
+
+class ReasonCount(BaseModel):
+    store_id: int
+    store_code: str
+    reason: str
+    reason_label: str
+    total: int
+    held: int
+    resumed: int
+    cancelled: int
+    expired: int
+
+
+class HoldReport(BaseModel):
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    data: list[ReasonCount]
+    by_reason: dict[str, int]
+    total: int
+
+
+# Amounts as the POS recorded them for a store day (bounds of domain/reconcile.py).
+PosFen = Annotated[int, whole.fen(ge=0, le=MAX_FEN)]
+
+
+Method = Annotated[str, StringConstraints(min_length=1, max_length=32), SINGLE_LINE]
+
+
+class PosOrderIn(Strict):
+    order_no: Code
+    amount_fen: PosFen
+
+
+class ReconcileIn(Strict):
+    """What the POS recorded for one store day. Amounts are integer fen paid at
+    checkout (before refunds)."""
+
+    date: IsoDate = Field(description="the store's local calendar day")
+    order_count: Annotated[int, whole.count(ge=0, le=MAX_COUNT)]
+    amount_fen: PosFen
+    tenders: Annotated[dict[Method, PosFen], Field(max_length=64)] = Field(
+        default_factory=dict, description='fen per tender method, e.g. {"wechat": 12800}'
+    )
+    orders: Annotated[list[PosOrderIn], Field(max_length=50_000)] | None = Field(
+        default=None, description="optional: the POS's orders, compared one by one"
+    )
+
+    def pos_day(self) -> PosDay:
+        listed = None
+        if self.orders is not None:
+            listed = tuple(PosOrder(o.order_no, o.amount_fen) for o in self.orders)
+        return PosDay(self.order_count, self.amount_fen, dict(self.tenders), listed)
+
+
+class Figures(BaseModel):
+    order_count: int
+    amount_fen: int
+
+
+class TotalsOut(BaseModel):
+    pos: Figures
+    ours: Figures
+    diff: Figures = Field(description="pos - ours")
+
+
+class TenderOut(BaseModel):
+    method: str
+    pos_fen: int
+    ours_fen: int
+    diff_fen: int
+
+
+class MatchedOut(BaseModel):
+    order_no: str
+    pos_fen: int
+    ours_fen: int
+    diff_fen: int
+    late: bool
+
+
+class PosOnlyOut(BaseModel):
+    order_no: str
+    amount_fen: int
+
+
+class OursOnlyOut(BaseModel):
+    order_no: str
+    amount_fen: int
+    late: bool
+
+
+class OrdersOut(BaseModel):
+    matched: list[MatchedOut] = Field(description="on both sides (diff 0 when amounts agree)")
+    missing_here: list[PosOnlyOut] = Field(description="the POS has them, we do not")
+    missing_at_pos: list[OursOnlyOut] = Field(
+        description="we booked them, the POS does not list them"
+    )
+    amount_differences: list[MatchedOut] = Field(description="matched orders whose amounts differ")
+    listed: Figures = Field(description="the sum of the POS's own list")
+    list_matches_totals: bool
+
+
+class Window(BaseModel):
+    start: str
+    end: str
+
+
+class ReconciliationOut(BaseModel):
+    store_id: int
+    store_code: str
+    date: dt.date
+    timezone: str
+    window: Window = Field(description="the local day as UTC instants [start, end)")
+    status: Literal["balanced", "discrepancies"]
+    totals: TotalsOut
+    tenders: list[TenderOut]
+    orders: OrdersOut | None = Field(description="null when the POS sent no order list")
+    late_orders: int = Field(description="our orders of the day booked late (补单)")

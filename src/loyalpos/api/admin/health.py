@@ -4,9 +4,9 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from loyalpos import __version__
+from loyalpos.api.admin.schemas import Health
 from loyalpos.api.deps import CtxDep
 from loyalpos.api.errors import responses
-from loyalpos.api.schemas import Health
 
 router = APIRouter(tags=["health"], responses=responses(503))
 

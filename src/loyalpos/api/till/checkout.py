@@ -1,5 +1,5 @@
 """The POS flow over HTTP: identify, quote (and reserve), confirm payment, look an
-order up, refund, upload offline orders (补单), and the wallet's coupons.
+order up, refund, upload offline orders (补单).
 
 Cashier keys act for their own store only; HQ keys for any store of the brand.
 """
@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from loyalpos.api.checkout_schemas import (
+from loyalpos.api.deps import CtxDep, PrincipalDep
+from loyalpos.api.errors import V1_ERRORS, error_body, responses
+from loyalpos.api.fields import MAX_ID, Code, QuoteToken
+from loyalpos.api.till.fastpath import Answer, TillRoute
+from loyalpos.api.till.schemas import (
     CartIn,
     ConfirmIn,
-    CouponIssueIn,
-    CouponOut,
     IdentifyIn,
     IdentifyOut,
     LateBatchIn,
@@ -27,18 +29,12 @@ from loyalpos.api.checkout_schemas import (
     RefundIn,
     RefundOut,
 )
-from loyalpos.api.deps import CtxDep, HqDep, MemberId, PrincipalDep
-from loyalpos.api.errors import V1_ERRORS, error_body, responses
-from loyalpos.api.fastpath import Answer, TillRoute
-from loyalpos.api.fields import Code, QuoteToken
-from loyalpos.api.schemas import MAX_ID
-from loyalpos.api.till import run_till
+from loyalpos.api.till.threads import run_till
 from loyalpos.domain.errors import DomainError
 from loyalpos.domain.pricing.model import CartLine, Options, PointsRequest, Strategy
 from loyalpos.domain.times import check_instant
 from loyalpos.service.admin.apikeys import Principal
 from loyalpos.service.base.context import Context
-from loyalpos.service.loyalty import coupons
 from loyalpos.service.loyalty.members import Identity
 from loyalpos.service.till import checkout, refunds
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
@@ -97,11 +93,11 @@ def confirm_request(body: ConfirmIn) -> ConfirmRequest:
 
 
 # The till's three hot endpoints are `async` and hand only the service call to
-# a thread (api/till.py: a few per process): a sync endpoint costs a hop for
+# a thread (api/till/threads.py: a few per process): a sync endpoint costs a hop for
 # itself and another for its response validation (on top of its sync
 # dependencies'), each a thread switch and an event-loop wake-up, which a 2-CPU
 # till server pays on every request. Their work is in the `*_call` functions,
-# which api/fastpath.py also runs for a well-formed request without FastAPI's
+# which api/till/fastpath.py also runs for a well-formed request without FastAPI's
 # per-request machinery; the routes stay the documented contract and answer
 # everything else (bad input, a key to look up) exactly as before.
 
@@ -283,46 +279,3 @@ def late_orders(body: LateBatchIn, ctx: CtxDep, who: PrincipalDep) -> LateBatchO
         rejected=sum(r.outcome == "rejected" for r in results),
         with_exceptions=sum(bool(r.receipt and r.receipt.exceptions) for r in results),
     )
-
-
-def _coupon_out(c: coupons.Coupon) -> CouponOut:
-    return CouponOut(
-        id=c.id,
-        template=c.template,
-        state=c.state.value,
-        issued_at=c.issued_at,
-        valid_from=c.valid_from,
-        expires_at=c.expires_at,
-        order_id=c.order_id,
-    )
-
-
-@router.get(
-    "/members/{member_id}/coupons", responses=responses(404, 422), response_model=list[CouponOut]
-)
-def wallet(member_id: MemberId, ctx: CtxDep, who: PrincipalDep) -> list[CouponOut]:
-    """券包: the member's open coupons (issued, or held by a quote)."""
-    return [_coupon_out(c) for c in coupons.wallet(ctx, who.brand_id, member_id)]
-
-
-@router.post(
-    "/members/{member_id}/coupons",
-    responses=responses(400, 403, 404, 409, 413, 422),
-    response_model=CouponOut,
-    status_code=201,
-)
-def issue_coupon(member_id: MemberId, body: CouponIssueIn, ctx: CtxDep, who: HqDep) -> CouponOut:
-    """发券 (HQ): put a coupon of a template of the rules in force into the wallet."""
-    return _coupon_out(
-        coupons.issue_to_member(
-            ctx, who.brand_id, member_id, body.template, source_ref=body.source_ref
-        )
-    )
-
-
-@router.get("/coupons/{coupon_id}/history", responses=responses(404, 422))
-def coupon_history(
-    coupon_id: Annotated[int, Path(gt=0, le=MAX_ID)], ctx: CtxDep, who: PrincipalDep
-) -> list[dict[str, Any]]:
-    """A coupon's life: issued, used (order, store), returned (refund)."""
-    return coupons.history(ctx, who.brand_id, coupon_id)
