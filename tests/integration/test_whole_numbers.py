@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
-import loyalpos.api.routes
+import loyalpos.api
 from loyalpos import integers
 from loyalpos.api.app import create_app
 from loyalpos.cli import app as cli
@@ -48,8 +48,8 @@ DOCUMENT_MODELS: list[type[BaseModel]] = [RuleSetDoc, SimulationDoc]
 def body_params() -> Iterator[tuple[str, Any]]:
     """(route path and parameter, annotation) of every body parameter of every
     route module of the API."""
-    for info in pkgutil.iter_modules(loyalpos.api.routes.__path__):
-        module = importlib.import_module(f"loyalpos.api.routes.{info.name}")
+    for info in pkgutil.walk_packages(loyalpos.api.__path__, "loyalpos.api."):
+        module = importlib.import_module(info.name)
         router = getattr(module, "router", None)
         for route in getattr(router, "routes", []):
             if isinstance(route, APIRoute):

@@ -1,0 +1,2 @@
+"""Triggered campaigns' firings and tags, webhook subscriptions and deliveries over
+HTTP; their bodies in `schemas`."""

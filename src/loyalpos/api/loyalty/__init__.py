@@ -1,0 +1,1 @@
+"""Members, points and the coupon wallet over HTTP; their bodies in `schemas`."""
