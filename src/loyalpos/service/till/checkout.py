@@ -1,7 +1,7 @@
 """The till's use cases: identify, quote (optionally reserving), confirm payment.
-This module is their one entry point; the work lives in checkout_model (the
-requests), checkout_inputs (what pricing reads), quoting (quotes and their
-holds) and booking (confirm, late orders, receipts).
+This module is their one entry point (the till's face); the work lives in the
+inner rooms `_model` (the requests), `_inputs` (what pricing reads), `_quoting`
+(quotes and their holds) and `_booking` (confirm, late orders, receipts).
 
 Confirm is the one that must never go wrong: it prices the cart again inside
 one transaction that holds the member's row lock, books the order, its lines
