@@ -1,0 +1,61 @@
+"""The `loyalpos` command line (Typer): serve, database, demo, members, points.
+
+One module per command group, each holding its Typer `group` (`db`, `brand`,
+`member`, `points`, `rules`, `key`, `webhook`), and one per top-level command
+(`demo`, `serve`, `reconcile`, `simulate`, `worker`); `errors` is how
+commands fail (the JSON error shape, exit 1) and `common` what the commands
+share. This module assembles them into `app`; `main` is the console script.
+
+Each command module imports the service modules it calls at its top, by name
+(`from loyalpos.service import points`), so where the services live is read in
+one place per module. What only one command needs and is slow to import
+(Alembic, uvicorn, FastAPI, the pricing engine) is imported inside that command,
+so other commands do not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from loyalpos.cli import (
+    brand,
+    db,
+    demo,
+    key,
+    member,
+    points,
+    reconcile,
+    rules,
+    serve,
+    simulate,
+    webhook,
+    worker,
+)
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="loyalpos: member-aware checkout and loyalty engine", no_args_is_help=True)
+
+# `--help` lists the commands, then the groups, each in the order added here.
+app.command()(demo.demo)
+app.command()(serve.serve)
+app.command("reconcile")(reconcile.reconcile_day)
+app.command()(simulate.simulate)
+app.command()(worker.worker)
+app.add_typer(db.group, name="db")
+app.add_typer(brand.group, name="brand")
+app.add_typer(member.group, name="member")
+app.add_typer(points.group, name="points")
+app.add_typer(rules.group, name="rules")
+app.add_typer(key.group, name="key")
+app.add_typer(webhook.group, name="webhook")
+
+
+def main() -> None:
+    """The console script `loyalpos` (pyproject.toml), named so in usage lines.
+    PYTHONIOENCODING, unless set, makes the processes it starts (serve's spawned
+    workers) write UTF-8 whatever the locale."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app(prog_name="loyalpos")
