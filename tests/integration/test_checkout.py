@@ -329,14 +329,14 @@ def test_a_quote_whose_search_stops_at_its_budget_is_logged_once(
 ) -> None:
     """The plan stays legal; the operator learns which store and rule version made
     the search run out (a rule set with thousands of interchangeable benefits)."""
-    from loyalpos.domain.pricing import engine
+    from loyalpos.domain.pricing import search
 
     shop = open_shop(ctx)
     for template in ("cash5", "cash5", "mj100-20"):
         give_coupon(ctx, shop, template)
     c = cart(shop.store_a, shop.member, ("bag", 12000, 1))
-    monkeypatch.setattr(engine, "SEARCH_BUDGET", 1)
-    monkeypatch.setattr(engine, "SEARCH_WORK", 1)
+    monkeypatch.setattr(search, "SEARCH_BUDGET", 1)
+    monkeypatch.setattr(search, "SEARCH_WORK", 1)
     caplog.set_level(logging.WARNING, logger="loyalpos")
     q = checkout.quote(ctx, shop.brand.id, c).priced.quote
     assert q.debug.get("search_complete") is False

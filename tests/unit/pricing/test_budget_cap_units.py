@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from loyalpos.domain.pricing import engine
 from loyalpos.domain.pricing import model as m
+from loyalpos.domain.pricing.benefits import State
+from loyalpos.domain.pricing.context import SearchContext
+from loyalpos.domain.pricing.eligibility import candidates
+from loyalpos.domain.pricing.evaluation import evaluate
 from loyalpos.domain.pricing.rules import Benefit, Kind, RuleSet, Stacking, ThresholdBase
+from loyalpos.domain.pricing.starting import member_prices
 
 NOW = datetime(2024, 6, 1, 12)
 
@@ -28,11 +32,11 @@ def test_a_capped_item_coupon_stays_within_its_budget_next_to_an_item_promotion(
     member = m.MemberContext("normal", 0, False, (m.WalletCoupon("c00", "t3"),))
     cart = m.Cart("S1", NOW, (m.CartLine("s0", "a", 101, 2),))
     options = m.Options(budgets={"t3": m.Remaining(discount=1)})
-    amounts, _ = engine._member_prices(rules, member, cart)
+    amounts, _ = member_prices(rules, member, cart)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    s = engine._Search(rules, member, options, engine.State.start(cart.lines, amounts), order)
-    cands, _ = engine._candidates(rules, member, cart, options, [])
-    pair = engine.evaluate(s, tuple(cands))
+    s = SearchContext(rules, member, options, State.start(cart.lines, amounts), order)
+    cands, _ = candidates(rules, member, cart, options, [])
+    pair = evaluate(s, tuple(cands))
     # The coupon takes 0.01 off one unit (1.00 still held by it), the promotion the other.
     assert pair.saving == 1 + 101
     assert sorted(saved for _, saved in pair.own) == [1, 101]

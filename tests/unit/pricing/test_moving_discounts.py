@@ -1,12 +1,12 @@
 """Unit-level benefits choose their units, so one benefit can move another's
 discount to other lines, where a third then saves more: a combination may save
 more than its parts suggest, and one that fails may work once another benefit
-joins it. The search must still pick what brute force picks (`engine._shifts`).
+joins it. The search must still pick what brute force picks (`moving._shifts`).
 
 The generator favours such cases: few skus, two categories, unit prices that
 equal the set prices of item coupons (which then save nothing alone), every
 promotion kind, custom kind orders, thresholds, caps, budgets, and a points
-offset in steps with a minimum (`engine._offset_slack`)."""
+offset in steps with a minimum (`bounds.offset_slack`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalpos.domain.pricing import engine
+from loyalpos.domain.pricing.benefits import State
+from loyalpos.domain.pricing.context import SearchContext
+from loyalpos.domain.pricing.eligibility import candidates
+from loyalpos.domain.pricing.evaluation import evaluate
 from loyalpos.domain.pricing.model import (
     Cart,
     CartLine,
@@ -190,12 +193,10 @@ def test_a_pair_that_fails_alone_works_with_a_third_benefit() -> None:
         rules, _wallet("tA", "t3"), Cart("S1", NOW, lines), Options()
     )
     assert q.payable == 0
-    s = engine._Search(
-        rules, _wallet("tA", "t3"), Options(), engine.State.start(lines, [101, 101]), {}
-    )
-    cands, _ = engine._candidates(rules, _wallet("tA", "t3"), Cart("S1", NOW, lines), Options(), [])
+    s = SearchContext(rules, _wallet("tA", "t3"), Options(), State.start(lines, [101, 101]), {})
+    cands, _ = candidates(rules, _wallet("tA", "t3"), Cart("S1", NOW, lines), Options(), [])
     coupons = tuple(c for c in cands if c.coupon is not None)
-    assert engine.evaluate(s, coupons).failed is not None
+    assert evaluate(s, coupons).failed is not None
 
 
 def test_a_lower_discount_can_leave_room_for_a_whole_offset_step() -> None:
@@ -204,7 +205,7 @@ def test_a_lower_discount_can_leave_room_for_a_whole_offset_step() -> None:
     the discount falls from 2.90 to 1.74, but 5.02 is then left to pay and the
     points offset, in steps of 1.00, grows from 3.00 to 5.00: 6.74 in all
     against 5.90. Found by the brute-force test with the offset step left out
-    of the bound (`engine._offset_slack`)."""
+    of the bound (`bounds.offset_slack`)."""
     at_ten = Benefit(
         id="t3",
         name="item at 10",

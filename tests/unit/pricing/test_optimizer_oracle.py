@@ -9,8 +9,12 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalpos.domain.pricing import engine
-from loyalpos.domain.pricing.engine import Candidate, Evaluation, _Search
+from loyalpos.domain.pricing.benefits import State
+from loyalpos.domain.pricing.candidate import Candidate
+from loyalpos.domain.pricing.context import SearchContext
+from loyalpos.domain.pricing.eligibility import candidates
+from loyalpos.domain.pricing.engine import quote
+from loyalpos.domain.pricing.evaluation import Evaluation, evaluate
 from loyalpos.domain.pricing.model import (
     Cart,
     CartLine,
@@ -31,6 +35,10 @@ from loyalpos.domain.pricing.rules import (
     Stacking,
     ThresholdBase,
 )
+from loyalpos.domain.pricing.search import irreducible
+from loyalpos.domain.pricing.stacking import fits
+from loyalpos.domain.pricing.starting import member_prices
+from loyalpos.domain.pricing.ties import rank
 
 NOW = datetime(2024, 6, 4, 12, 0)
 CATEGORIES = ["a", "b", "c"]
@@ -156,21 +164,17 @@ def scenario(draw: st.DrawFn) -> tuple[RuleSet, MemberContext, Cart, Options]:
     return rules, member, cart, options
 
 
-def brute_force(s: _Search, cands: list[Candidate]) -> Evaluation:
+def brute_force(s: SearchContext, cands: list[Candidate]) -> Evaluation:
     """Every subset of the usable candidates that the stacking rules allow."""
-    best = engine.evaluate(s, ())
+    best = evaluate(s, ())
     promotions = sum(1 for c in cands if c.coupon is None)
     for size in range(1, min(len(cands), s.rules.stacking.max_coupons + promotions) + 1):
         for combo in itertools.combinations(cands, size):
-            legal = all(engine._fits(s, combo[:k], combo[k]) is None for k in range(1, len(combo)))
+            legal = all(fits(s, combo[:k], combo[k]) is None for k in range(1, len(combo)))
             if not legal:
                 continue
-            e = engine.evaluate(s, combo)
-            if (
-                e.saving >= 0
-                and engine._rank(e) < engine._rank(best)
-                and engine.irreducible(s, e, ())
-            ):
+            e = evaluate(s, combo)
+            if e.saving >= 0 and rank(e) < rank(best) and irreducible(s, e, ()):
                 best = e
     return best
 
@@ -180,12 +184,12 @@ def assert_quote_is_brute_force_best(
 ) -> Quote:
     """The quote saves what the best legal combination saves, with that combination,
     and the search got there without reaching its budget."""
-    q = engine.quote(rules, member, cart, options)
+    q = quote(rules, member, cart, options)
     assert "search_complete" not in q.debug, q.debug
-    amounts, _ = engine._member_prices(rules, member, cart)
+    amounts, _ = member_prices(rules, member, cart)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order)
-    cands, _ = engine._candidates(rules, member, cart, options, [])
+    s = SearchContext(rules, member, options, State.start(cart.lines, amounts), order)
+    cands, _ = candidates(rules, member, cart, options, [])
     best = brute_force(s, cands)
     chosen = sorted(
         a.coupon_id or f"promotion:{a.benefit}"

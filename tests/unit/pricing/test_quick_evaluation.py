@@ -1,6 +1,6 @@
 """The search compares combinations by a quick evaluation that does not split
-order-level savings over the lines (`engine._summary`); it must give exactly
-what applying the benefits for real gives (`engine._apply_sequence`)."""
+order-level savings over the lines (`quick.summary`); it must give exactly
+what applying the benefits for real gives (`applying.apply_sequence`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalpos.domain.pricing import engine
-from loyalpos.domain.pricing.engine import Candidate, _Search
+from loyalpos.domain.pricing.applying import apply_sequence
+from loyalpos.domain.pricing.benefits import State
+from loyalpos.domain.pricing.candidate import FAR_FUTURE, Candidate
+from loyalpos.domain.pricing.context import SearchContext, sort_key_of, steps_of
+from loyalpos.domain.pricing.eligibility import budget_cap
+from loyalpos.domain.pricing.evaluation import evaluate
 from loyalpos.domain.pricing.model import (
     Cart,
     CartLine,
@@ -20,6 +24,7 @@ from loyalpos.domain.pricing.model import (
     PointsRequest,
     Remaining,
 )
+from loyalpos.domain.pricing.quick import Summary, alone_saving, summarise
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,
@@ -77,7 +82,7 @@ def benefit(draw: st.DrawFn, i: int) -> Benefit:
 
 
 @st.composite
-def sequences(draw: st.DrawFn) -> tuple[_Search, list[list[Candidate]]]:
+def sequences(draw: st.DrawFn) -> tuple[SearchContext, list[list[Candidate]]]:
     templates = [draw(benefit(i)) for i in range(draw(st.integers(1, 6)))]
     order = Stacking().order
     if draw(st.booleans()) and draw(st.booleans()):
@@ -99,8 +104,8 @@ def sequences(draw: st.DrawFn) -> tuple[_Search, list[list[Candidate]]]:
     cart = Cart("S1", NOW, tuple(draw(lines)))
     amounts = [x.subtotal for x in cart.lines]
     order_of = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order_of)
-    cands = [Candidate(b, None, engine.FAR_FUTURE, engine._cap(b, options)) for b in templates]
+    s = SearchContext(rules, member, options, State.start(cart.lines, amounts), order_of)
+    cands = [Candidate(b, None, FAR_FUTURE, budget_cap(b, options)) for b in templates]
     # Twice the benefits with a budget: the two share it.
     cands += [c for c in cands if c.cap is not None]
     combos = [
@@ -111,22 +116,22 @@ def sequences(draw: st.DrawFn) -> tuple[_Search, list[list[Candidate]]]:
     return s, combos
 
 
-def materialised(s: _Search, combo: list[Candidate]) -> engine._Summary:
+def materialised(s: SearchContext, combo: list[Candidate]) -> Summary:
     """The old way: every benefit applied and split over the lines, on a fresh memo."""
-    fresh = _Search(s.rules, s.member, s.options, s.start, s.order)
-    ordered = sorted(combo, key=lambda c: engine._sort_key(fresh, c))
-    steps = engine._steps(fresh, ordered)
-    return engine._summarise(engine._apply_sequence(fresh, ordered, steps))
+    fresh = SearchContext(s.rules, s.member, s.options, s.start, s.order)
+    ordered = sorted(combo, key=lambda c: sort_key_of(fresh, c))
+    steps = steps_of(fresh, ordered)
+    return summarise(apply_sequence(fresh, ordered, steps))
 
 
 @settings(max_examples=300, deadline=None)
 @given(sequences())
 def test_the_quick_evaluation_equals_applying_for_real(
-    case: tuple[_Search, list[list[Candidate]]],
+    case: tuple[SearchContext, list[list[Candidate]]],
 ) -> None:
     s, combos = case
     for combo in combos:
-        e = engine.evaluate(s, tuple(combo))
+        e = evaluate(s, tuple(combo))
         want = materialised(s, combo)
         assert (e.saving, e.discount, e.savings, e.points, e.offset) == (
             want.saving,
@@ -151,11 +156,11 @@ def test_a_threshold_on_original_amounts_sees_the_lines_an_earlier_discount_zero
     )
     rules = RuleSet(benefits=(pct, mj))
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    start = engine.State.start(cart_lines, [1, 10_000])
-    s = _Search(rules, MemberContext(), Options(), start, order)
-    cands = [Candidate(b, None, engine.FAR_FUTURE, None) for b in (pct, mj)]
-    assert engine.evaluate(s, (cands[1],)).saving == 1
-    e = engine.evaluate(s, tuple(cands))
+    start = State.start(cart_lines, [1, 10_000])
+    s = SearchContext(rules, MemberContext(), Options(), start, order)
+    cands = [Candidate(b, None, FAR_FUTURE, None) for b in (pct, mj)]
+    assert evaluate(s, (cands[1],)).saving == 1
+    e = evaluate(s, tuple(cands))
     assert e.failed is not None
     assert e.failed[1].detail == {"shortfall_fen": 1, "threshold_fen": 10_001}
     assert e.failed[1] == materialised(s, cands).failed
@@ -164,9 +169,9 @@ def test_a_threshold_on_original_amounts_sees_the_lines_an_earlier_discount_zero
 @settings(max_examples=300, deadline=None)
 @given(sequences())
 def test_standalone_savings_equal_applying_for_real(
-    case: tuple[_Search, list[list[Candidate]]],
+    case: tuple[SearchContext, list[list[Candidate]]],
 ) -> None:
-    """`engine._alone` (order-level benefits from the cart's sums, others by
+    """`quick.alone_saving` (order-level benefits from the cart's sums, others by
     `benefits.preview`) gives what applying the benefit alone for real gives: its
     discount, or the reason it fails."""
     s, combos = case
@@ -174,7 +179,7 @@ def test_standalone_savings_equal_applying_for_real(
         if len(combo) != 1:
             continue
         (c,) = combo
-        got = engine._alone(s, c)
+        got = alone_saving(s, c)
         want = materialised(s, combo)
         if want.failed is not None:
             assert got == want.failed

@@ -3,10 +3,10 @@
 Many combinations may save exactly as much: coupons of equal value from different
 templates, or any that reach what the cart costs. The rank then decides (earliest
 expiries, fewer coupons, ids), so the bound alone cannot cut those branches. The
-search treats interchangeable templates as one (`engine._Ranking`), cuts a branch
+search treats interchangeable templates as one (`dominance`), cuts a branch
 that can only tie when nothing in it can win the tie-breaks
-(`engine._Ranking.outranked`), and stops at a budget of evaluations and work as
-the last line of defence (`engine.search`), saying so in `debug`.
+(`ties.TieBreak.outranked`), and stops at a budget of evaluations and work as
+the last line of defence (`search.search`), saying so in `debug`.
 
 Checked here: brute force over tie-heavy wallets and carts; adversarial shapes
 finish within a small number of evaluations (the quote's own count, not a time)
@@ -24,8 +24,12 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalpos.domain.pricing import engine
-from loyalpos.domain.pricing.engine import _Search
+from loyalpos.domain.pricing import search as search_module
+from loyalpos.domain.pricing.benefits import State
+from loyalpos.domain.pricing.context import SearchContext
+from loyalpos.domain.pricing.eligibility import candidates
+from loyalpos.domain.pricing.engine import quote
+from loyalpos.domain.pricing.evaluation import evaluate
 from loyalpos.domain.pricing.model import (
     Cart,
     CartLine,
@@ -44,6 +48,9 @@ from loyalpos.domain.pricing.rules import (
     Scope,
     Stacking,
 )
+from loyalpos.domain.pricing.search import irreducible
+from loyalpos.domain.pricing.stacking import fits
+from loyalpos.domain.pricing.starting import member_prices
 from tests.unit.pricing.builders import check_sums
 from tests.unit.pricing.test_optimizer_oracle import (
     NOW,
@@ -64,12 +71,12 @@ def complete(q: Quote) -> bool:
 @contextmanager
 def budget(evaluations: int, work: int) -> Iterator[None]:
     """The search's budget set to these, for the block."""
-    saved = engine.SEARCH_BUDGET, engine.SEARCH_WORK
-    engine.SEARCH_BUDGET, engine.SEARCH_WORK = evaluations, work
+    saved = search_module.SEARCH_BUDGET, search_module.SEARCH_WORK
+    search_module.SEARCH_BUDGET, search_module.SEARCH_WORK = evaluations, work
     try:
         yield
     finally:
-        engine.SEARCH_BUDGET, engine.SEARCH_WORK = saved
+        search_module.SEARCH_BUDGET, search_module.SEARCH_WORK = saved
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +194,7 @@ def cash_wallet(
     rules = RuleSet(benefits=templates, stacking=Stacking(max_coupons=max_coupons))
     wallet = tuple(WalletCoupon(f"w{i}", f"c{i}") for i in range(len(amounts)))
     cart = Cart("S1", NOW, (CartLine("a", "food", price, 1),))
-    q = engine.quote(rules, MemberContext(wallet=wallet), cart, Options())
+    q = quote(rules, MemberContext(wallet=wallet), cart, Options())
     check_sums(q)
     return q
 
@@ -230,7 +237,7 @@ def test_equal_percent_coupons_of_many_templates_save_what_one_template_would() 
     rules = RuleSet(benefits=(one,), stacking=Stacking(max_coupons=5))
     wallet = tuple(WalletCoupon(f"w{i}", "c") for i in range(5))
     cart = Cart("S1", NOW, (CartLine("a", "food", 100_000, 1),))
-    same = engine.quote(rules, MemberContext(wallet=wallet), cart, Options())
+    same = quote(rules, MemberContext(wallet=wallet), cart, Options())
     assert q.discount == same.discount > 0
 
 
@@ -243,7 +250,7 @@ def test_vouchers_with_thresholds_all_met_tie_on_saving() -> None:
     rules = RuleSet(benefits=templates, stacking=Stacking(max_coupons=5))
     wallet = tuple(WalletCoupon(f"w{i}", f"c{i}") for i in range(30))
     cart = Cart("S1", NOW, (CartLine("a", "food", 100_000, 1),))
-    q = engine.quote(rules, MemberContext(wallet=wallet), cart, Options())
+    q = quote(rules, MemberContext(wallet=wallet), cart, Options())
     assert q.discount == 2_500
     assert chosen(q) == smallest_ids(30, 5)
     assert complete(q)
@@ -258,7 +265,7 @@ def test_equal_vouchers_pick_the_earliest_expiries_first() -> None:
     expiry = [NOW + timedelta(days=3 - i % 3) for i in range(40)]
     wallet = tuple(WalletCoupon(f"w{i}", f"c{i}", expiry[i]) for i in range(40))
     cart = Cart("S1", NOW, (CartLine("a", "food", 100_000, 1),))
-    q = engine.quote(rules, MemberContext(wallet=wallet), cart, Options())
+    q = quote(rules, MemberContext(wallet=wallet), cart, Options())
     first = sorted((expiry[i], f"w{i}") for i in range(40))[:5]
     assert chosen(q) == sorted(key for _, key in first)
     assert complete(q)
@@ -302,7 +309,7 @@ def test_twenty_five_hundred_equal_promotions() -> None:
         Benefit(f"p{i}", f"促{i}", Kind.CASH, promotion=True, amount=500) for i in range(2_500)
     )
     cart = Cart("S1", NOW, (CartLine("a", "food", 100_000, 1),))
-    q = engine.quote(RuleSet(benefits=promotions), MemberContext(), cart, Options())
+    q = quote(RuleSet(benefits=promotions), MemberContext(), cart, Options())
     assert q.discount == 100_000  # 200 of them pay for the cart
     assert complete(q)
     assert q.debug["combinations_evaluated"] <= 4 * 2_500
@@ -317,7 +324,7 @@ def test_more_promotions_applying_at_once_than_python_can_recurse() -> None:
         for i in range(1_200)
     )
     cart = Cart("S1", NOW, (CartLine("a", "food", 10_000_000, 1),))
-    q = engine.quote(RuleSet(benefits=promotions), MemberContext(), cart, Options())
+    q = quote(RuleSet(benefits=promotions), MemberContext(), cart, Options())
     check_sums(q)
     assert q.debug["search_complete"] is False
     assert len(q.applied) >= 400
@@ -342,17 +349,17 @@ def test_equal_percent_coupons_that_do_not_count_as_one_reach_the_budget_with_th
     rules = RuleSet(benefits=templates, stacking=Stacking(max_coupons=5))
     wallet = tuple(WalletCoupon(f"w{i}", f"c{i}") for i in range(30))
     cart = Cart("S1", NOW, (CartLine("a", "food", 100_000, 1),))
-    q = engine.quote(rules, MemberContext(wallet=wallet), cart, Options())
+    q = quote(rules, MemberContext(wallet=wallet), cart, Options())
     check_sums(q)
     assert q.debug["search_complete"] is False
-    assert q.debug["combinations_evaluated"] <= engine.SEARCH_BUDGET + 2 * 30
+    assert q.debug["combinations_evaluated"] <= search_module.SEARCH_BUDGET + 2 * 30
     saving = 100_000
     for _ in range(5):
         saving -= saving - saving * 9 // 10  # each 9折 on what is left (floor)
     assert q.discount == 100_000 - saving
     assert chosen(q) == smallest_ids(30, 5)
     # The budget is a count, not a time: the same input gives the same quote.
-    assert engine.quote(rules, MemberContext(wallet=wallet), cart, Options()) == q
+    assert quote(rules, MemberContext(wallet=wallet), cart, Options()) == q
 
 
 # ---------------------------------------------------------------------------
@@ -366,27 +373,27 @@ def test_a_search_cut_short_still_gives_a_legal_irreducible_combination(
     case: tuple[RuleSet, MemberContext, Cart, Options], evaluations: int, work: int
 ) -> None:
     rules, member, cart, options = case
-    exact = engine.quote(rules, member, cart, options)
+    exact = quote(rules, member, cart, options)
     with budget(evaluations, work):
-        q = engine.quote(rules, member, cart, options)
-        assert engine.quote(rules, member, cart, options) == q  # deterministic
+        q = quote(rules, member, cart, options)
+        assert quote(rules, member, cart, options) == q  # deterministic
     check_sums(q)
     # The chosen benefits, as the engine's candidates.
-    amounts, _ = engine._member_prices(rules, member, cart)
+    amounts, _ = member_prices(rules, member, cart)
     order = {k.value: i for i, k in enumerate(rules.stacking.order)}
-    s = _Search(rules, member, options, engine.State.start(cart.lines, amounts), order)
-    cands, _ = engine._candidates(rules, member, cart, options, [])
+    s = SearchContext(rules, member, options, State.start(cart.lines, amounts), order)
+    cands, _ = candidates(rules, member, cart, options, [])
     keys = [a.coupon_id or f"promotion:{a.benefit}" for a in q.applied if a.kind != "member_price"]
     combo = tuple(next(c for c in cands if c.key == key) for key in keys)
     # Legal: each one fits with those before it (stacking, coupon limits).
-    assert all(engine._fits(s, combo[:k], combo[k]) is None for k in range(len(combo)))
-    e = engine.evaluate(s, combo)
+    assert all(fits(s, combo[:k], combo[k]) is None for k in range(len(combo)))
+    e = evaluate(s, combo)
     assert e.failed is None
     assert e.saving == q.discount + q.points_offset
     # Budgets of discount hold.
     for tid, left in options.budgets.items():
         assert sum(a.saving for a in q.applied if a.benefit == tid) <= (left.discount or 0)
-    assert engine.irreducible(s, e, ())
+    assert irreducible(s, e, ())
     assert q.discount + q.points_offset <= exact.discount + exact.points_offset
     if complete(q):
         assert q == exact

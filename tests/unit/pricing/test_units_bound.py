@@ -1,6 +1,6 @@
 """The search drops a promotion that needs free units (买 N 免 1, an item
 promotion) once the combination holds item or bundle benefits that surely take
-enough of its units first (`engine._Ranking.takes`), from its choices and from
+enough of its units first (`bounds.Units.takes`), from its choices and from
 its bound. That must change nothing: on carts with few units, many item and
 bundle coupons and such promotions (custom kind orders and priorities too), the
 search still picks what brute force over every legal combination picks.
@@ -8,7 +8,7 @@ search still picks what brute force over every legal combination picks.
 Item coupons at a set price, on carts whose unit prices often equal it, also
 give coupons that save nothing (or little) alone yet move a unit-level
 benefit's discount to other lines, where a later benefit saves more: the search
-must still find such combinations (see `engine._shifts`)."""
+must still find such combinations (see `moving._shifts`)."""
 
 from __future__ import annotations
 
