@@ -1,7 +1,7 @@
 """The types of the text and date values a request carries, defined once.
 
 A value is held to the same rule wherever it comes in: in a JSON body (the models
-of api/loyalty/schemas.py, api/till/schemas.py and the routes), in a path or in a
+of every context's schemas.py), in a path or in a
 query string. An order number is an `OrderNo` where an order is made (the confirm
 body, the late orders: letters, digits and `- _ .`, so it can be a path segment);
 where one is looked up (`/stores/{id}/orders/{order_no}`, a refund, a reconciliation

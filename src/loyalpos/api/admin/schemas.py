@@ -1,4 +1,4 @@
-"""Request and response bodies."""
+"""The bodies of the health, API-key and rule-set routes."""
 
 from __future__ import annotations
 

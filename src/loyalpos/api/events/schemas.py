@@ -1,4 +1,5 @@
-"""Request and response bodies."""
+"""The bodies of the campaign (firings, tags) and webhook (subscriptions,
+deliveries, backfill) routes."""
 
 from __future__ import annotations
 

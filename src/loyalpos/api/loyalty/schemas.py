@@ -1,4 +1,5 @@
-"""Request and response bodies. API shapes, deliberately not the tables."""
+"""The bodies of the member, points and coupon-wallet routes: API shapes,
+deliberately not the tables."""
 
 from __future__ import annotations
 

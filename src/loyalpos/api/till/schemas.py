@@ -1,5 +1,6 @@
-"""Request and response bodies of the POS flow (identify, quote, confirm, refund,
-late booking). Money is integer 分 (fields end in `_fen`)."""
+"""The bodies of the till's routes: identify, quote, confirm, refund, late orders
+(补单), held carts (挂单) and the reconciliation of a store day (对账). Money is
+integer 分 (fields end in `_fen`)."""
 
 from __future__ import annotations
 
