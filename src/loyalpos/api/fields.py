@@ -1,4 +1,4 @@
-"""The types of the text and date values a request carries, defined once.
+"""The types of the text, date and id values a request carries, defined once.
 
 A value is held to the same rule wherever it comes in: in a JSON body (the models
 of every context's schemas.py), in a path or in a

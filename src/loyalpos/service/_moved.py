@@ -1,6 +1,6 @@
 """Old import paths of the service modules, redirected for one release.
 
-Until 0.2 the service layer was one flat folder (`loyalpos.service.points`,
+In 0.1 the service layer was one flat folder (`loyalpos.service.points`,
 `loyalpos.service.worker`, ...). Code outside loyalpos may import those names
 (docs/webhooks.md showed `from loyalpos.service.worker import ...`), so an import
 of an old path still works: it gets the moved module itself (the same object,
