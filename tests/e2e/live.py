@@ -31,7 +31,7 @@ from loyalpos.service import apikeys, brands
 from loyalpos.service.apikeys import Scope
 from loyalpos.service.context import Context
 from loyalpos.service.demo import seed
-from tests.conftest import PG_URL, TEST_SECRET, require_pg
+from tests.conftest import PG_URL, TEST_SECRET, WORKER, require_pg
 from tests.e2e.test_server import free_port, loyalpos_bin, wait_healthy
 
 DEMO_HQ_KEY = "lp_demohq_publicdemokey"
@@ -62,7 +62,7 @@ class Live:
 def scratch_pg_database() -> Iterator[str]:
     """A new, migrated PostgreSQL database; dropped afterwards."""
     require_pg()
-    name = f"loyalpos_live_{uuid.uuid4().hex[:10]}"
+    name = f"loyalpos_live_{WORKER}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
