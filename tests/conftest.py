@@ -4,6 +4,14 @@ PostgreSQL tests use LOYALPOS_TEST_PG_URL (default: the local server with
 trust auth). One scratch database is made per session and emptied between
 tests. Outside CI an unreachable server skips those tests with the reason
 shown; with CI=true it is a failure.
+
+Under pytest-xdist (`-n`, scripts/test's second stage) every worker is a session
+of its own, so each gets its own scratch database (named after the worker), its
+own temporary directory (pytest's basetemp/popen-gwN) and its own session
+fixtures; servers bind ports the kernel picks. Hypothesis' example database
+(.hypothesis/examples) is shared safely: its key is the test item (the
+parameters included), an item runs on one worker only, and each example is
+written by an atomic rename.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ PG_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_SECRET = "test-secret-" + "x" * 32
+# "gw0", "gw1", ... in a pytest-xdist worker; in scratch database names, so that
+# one left behind by a killed run says which worker made it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 # In CI every property test draws the same examples on every run (derandomized,
 # seeded by the test's source): a red CI then means the change, not the dice.
@@ -74,7 +85,7 @@ def require_pg() -> None:
 def pg_url() -> Iterator[str]:
     """URL of a scratch PostgreSQL database, migrated once for the session."""
     require_pg()
-    name = f"loyalpos_test_{uuid.uuid4().hex[:10]}"
+    name = f"loyalpos_test_{WORKER}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -32,7 +32,7 @@ from loyalpos.service.admin.apikeys import Scope
 from loyalpos.service.admin.demo import seed
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
-from tests.conftest import PG_URL, TEST_SECRET, require_pg
+from tests.conftest import PG_URL, TEST_SECRET, WORKER, require_pg
 from tests.e2e.test_server import free_port, loyalpos_bin, wait_healthy
 
 DEMO_HQ_KEY = "lp_demohq_publicdemokey"
@@ -63,7 +63,7 @@ class Live:
 def scratch_pg_database() -> Iterator[str]:
     """A new, migrated PostgreSQL database; dropped afterwards."""
     require_pg()
-    name = f"loyalpos_live_{uuid.uuid4().hex[:10]}"
+    name = f"loyalpos_live_{WORKER}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

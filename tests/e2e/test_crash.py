@@ -412,6 +412,9 @@ def retry_unknown(shop: Shop, base: str, sent: list[Sent], free: list[list[int]]
                 free[shop.members.index(s.member) // MEMBERS_PER_THREAD].append(s.member)
 
 
+# SIGKILLs a loaded server and waits for each restart (40 s at most): run alone,
+# not beside other pytest-xdist workers' load.
+@pytest.mark.serial
 def test_sigkill_mid_load_then_retry_books_every_order_once(pg_url: str, tmp_path: Path) -> None:
     shop = seed(pg_url)
     log_path = tmp_path / "server.log"

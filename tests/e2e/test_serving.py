@@ -31,6 +31,10 @@ from tests.e2e.test_server import STARTUP_TIMEOUT, free_port, loyalpos_bin, wait
 
 pytestmark = [
     pytest.mark.slow,
+    # Each test kills or stops a server and bounds how soon it recovers (a new
+    # worker within 10 s, 40 connections counted within the 5 s keep-alive):
+    # run alone, not beside other pytest-xdist workers' load.
+    pytest.mark.serial,
     pytest.mark.skipif(
         not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"),
         reason="SO_REUSEPORT workers and /proc are Linux only",

@@ -318,6 +318,7 @@ def _near_the_limits(d: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a time bound: run alone, not beside other pytest-xdist workers' load
 def test_a_10_mb_file_is_refused_and_a_file_at_the_limits_priced_in_2_s_under_200_mb(
     tmp_path: Path,
 ) -> None:
