@@ -296,3 +296,30 @@ def test_a_rule_file_refuses_nul_controls_and_lone_surrogates_in_any_text(bad: s
         doc = {"campaigns": [{**good["campaigns"][0], where: f"礼{bad}物"}]}
         with pytest.raises(ValidationError, match="控制字符|unicode string|无效字符"):
             RuleSetDoc.model_validate(doc)
+
+
+def _query_parameters() -> list[tuple[str, str, str]]:
+    return [(m, p, n) for m, p, where, n in STRING_PARAMETERS if where == "query"]
+
+
+@pytest.mark.parametrize(("method", "path", "name"), _query_parameters())
+def test_a_query_parameter_given_twice_is_refused_naming_it(
+    client: TestClient, method: str, path: str, name: str
+) -> None:
+    """Found by the fuzzer: `?terminal=z&terminal=[]` answered 200, one value
+    silently read. Every query parameter takes one value; twice is a 422 before
+    the route runs (so nothing is written), even with the name percent-encoded."""
+    url = re.sub(r"\{[a-z_]+\}", "1", path)
+    encoded = "".join(f"%{ord(c):02X}" for c in name)
+    for query in (f"{name}=a&{name}=b", f"{name}=a&{encoded}=b"):
+        answer = client.request(method, f"{url}?{query}", headers=HQ)
+        assert answer.status_code == 422, (url, query, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "query_parameter_repeated"
+        assert error["detail"] == {"parameter": name}
+
+
+def test_distinct_query_parameters_are_still_read(client: TestClient) -> None:
+    answer = client.get("/v1/members/1/points/history?limit=2&before_id=1000", headers=HQ)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["data"]) <= 2

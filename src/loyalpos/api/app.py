@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -42,6 +43,7 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    app.add_middleware(OneValuePerQueryName)
     errors.install(app)
     # The order fixes the order of paths in the OpenAPI document.
     app.include_router(health.router)
@@ -57,6 +59,45 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(keys.router)
     app.till_routes = checkout.TILL_ROUTES
     return app
+
+
+class OneValuePerQueryName:
+    """Refuse a query parameter given twice (`?terminal=a&terminal=b`) with 422.
+
+    Every query parameter of the API takes one value; given twice, the route
+    would silently read one of them (the last), so a POS that builds its URL
+    wrongly would get a filtered list it did not ask for. Checked once here for
+    every /v1 route rather than in each one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("query_string")
+            and scope["path"].startswith("/v1/")
+        ):
+            repeated = _repeated_name(scope["query_string"])
+            if repeated is not None:
+                response = errors.error_response(
+                    422,
+                    "query_parameter_repeated",
+                    f"参数 {repeated} 只能给一次 (query parameter {repeated!r} given more than once)",
+                    {"parameter": repeated},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _repeated_name(query: bytes) -> str | None:
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class BodyLimit:
