@@ -10,6 +10,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loyalpos.domain.pricing.applied import Summary
 from loyalpos.domain.pricing.applying import apply_sequence
 from loyalpos.domain.pricing.benefits import State
 from loyalpos.domain.pricing.candidate import FAR_FUTURE, Candidate
@@ -24,7 +25,7 @@ from loyalpos.domain.pricing.model import (
     PointsRequest,
     Remaining,
 )
-from loyalpos.domain.pricing.quick import Summary, alone_saving, summarise
+from loyalpos.domain.pricing.quick import alone_saving, summarise
 from loyalpos.domain.pricing.rules import (
     Benefit,
     Kind,

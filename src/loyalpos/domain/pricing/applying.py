@@ -23,32 +23,14 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from loyalpos.domain.pricing import benefits
+from loyalpos.domain.pricing.applied import AppliedSequence
 from loyalpos.domain.pricing.benefits import State
 from loyalpos.domain.pricing.candidate import Candidate, Step
 from loyalpos.domain.pricing.context import SearchContext
 from loyalpos.domain.pricing.model import PointsRequest
 from loyalpos.domain.pricing.reasons import Ineligible
-
-
-class AppliedSequence(NamedTuple):
-    """What applying one sequence of benefits gives, whoever holds the coupons,
-    with every amount split over the lines. On failure `outcomes` are those
-    before the benefit that failed, `failed` why."""
-
-    saving: int
-    discount: int
-    state: State
-    outcomes: tuple[benefits.Outcome, ...]
-    points: int
-    offset: int
-    failed: Ineligible | None
-    # Sums over the lines of `state`, asked for by `quick.summary`: id(lines of a
-    # scope) -> what they still cost; (id(lines), 1) -> their original amounts
-    # over those that still cost something; -1 -> what all lines still cost.
-    sums: dict[object, int]
 
 
 def apply_sequence(

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from itertools import accumulate
-from typing import TYPE_CHECKING
 
 from loyalpos.domain.pricing.applying import offset_possible, points_allowed
 from loyalpos.domain.pricing.candidate import Candidate
@@ -51,10 +50,8 @@ from loyalpos.domain.pricing.dominance import Constraint
 from loyalpos.domain.pricing.evaluation import Evaluation
 from loyalpos.domain.pricing.lines import item_lines, line_mask
 from loyalpos.domain.pricing.moving import MovingDiscounts
+from loyalpos.domain.pricing.ranked import Ranked
 from loyalpos.domain.pricing.rules import Kind
-
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.ranking import Ranking
 
 
 def offset_slack(s: SearchContext) -> int:
@@ -88,7 +85,7 @@ def node_floor(moving: MovingDiscounts, slack: int, current: Evaluation, held: i
 class Bounds:
     """What the candidates from a position of the ranking on may add at most."""
 
-    def __init__(self, s: SearchContext, r: Ranking) -> None:
+    def __init__(self, s: SearchContext, r: Ranked) -> None:
         is_coupon, savings = r.is_coupon, r.savings
         self.is_coupon, self.savings = is_coupon, savings
         self.n, self.traits, self.promotions = r.n, r.traits, r.promotions
@@ -185,7 +182,7 @@ class Units:
     """The promotions of the ranking that need free units, and those that can no
     longer find enough in a combination (see the module's docstring)."""
 
-    def __init__(self, s: SearchContext, r: Ranking) -> None:
+    def __init__(self, s: SearchContext, r: Ranked) -> None:
         self.s, self.cands, self.savings, self.promotions = s, r.cands, r.savings, r.promotions
         # Promotions that need free units (`buy_n_free`, `item`): the lines they
         # take units from as a bit mask, how many units those lines hold, and how

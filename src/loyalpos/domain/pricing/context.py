@@ -22,18 +22,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from loyalpos.domain.pricing.applied import AppliedSequence, Summary
 from loyalpos.domain.pricing.benefits import State
 from loyalpos.domain.pricing.candidate import Candidate, Step
 from loyalpos.domain.pricing.model import MemberContext, Options
 from loyalpos.domain.pricing.reasons import Ineligible
 from loyalpos.domain.pricing.rules import Benefit, RuleSet, Scope
 from loyalpos.domain.pricing.stacking import Traits, rules_traits, traits_of
-
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.applying import AppliedSequence
-    from loyalpos.domain.pricing.quick import Summary
 
 _serials = itertools.count()
 

@@ -36,15 +36,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from loyalpos.domain.pricing.candidate import Candidate
 from loyalpos.domain.pricing.context import SearchContext, place_of
 from loyalpos.domain.pricing.lines import touched_mask
+from loyalpos.domain.pricing.ranked import Ranked
 from loyalpos.domain.pricing.stacking import per_order, traits_of
-
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.ranking import Ranking
 
 # A class of interchangeable candidates: (`Traits.twin`, None, True), or
 # (id(benefit), cap, False) for the coupons of one template on their own.
@@ -74,7 +72,7 @@ class Classes:
     def __init__(
         self,
         s: SearchContext,
-        r: Ranking,
+        r: Ranked,
         firsts: dict[int, list[Any]],
         allowed: dict[int, int],
     ) -> None:
@@ -147,7 +145,7 @@ class Dominance:
     """Which candidates a combination may take without being dominated, and what
     it then still needs (see the module's docstring)."""
 
-    def __init__(self, s: SearchContext, r: Ranking, classes: Classes) -> None:
+    def __init__(self, s: SearchContext, r: Ranked, classes: Classes) -> None:
         self.s, self.cands, self.keys, self.n = s, r.cands, r.keys, r.n
         self.is_coupon, self.traits, self.forced = r.is_coupon, r.traits, r.forced
         self.of = classes

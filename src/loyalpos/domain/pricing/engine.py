@@ -17,11 +17,11 @@ states the invariant it relies on:
   not; `stacking`: which may sit together;
 - `applying`: a sequence of benefits applied for real (caps, shared budgets,
   the split over the lines, the points offset); `quick`: the same saving
-  without the split, which the search compares; `evaluation`: a combination
-  and what it gives, memoised on its sequence;
+  without the split, which the search compares (both results in `applied`);
+  `evaluation`: a combination and what it gives, memoised on its sequence;
 - `choose`: forced coupons, candidates tried alone, the strategy; `search`:
   the branch and bound, what it passes over and its budget, over the
-  `ranking` of candidates, with its `bounds`, the `moving` discounts that the
+  `ranking` of candidates (their facts in `ranked`), with its `bounds`, the `moving` discounts that the
   bound allows for (savings are not subadditive: a benefit held may save more
   once another joins, never more than alone), the `dominance` between
   interchangeable coupons and the tie rule (`ties`);

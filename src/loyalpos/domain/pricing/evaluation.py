@@ -18,19 +18,20 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from loyalpos.domain.pricing import benefits
 from loyalpos.domain.pricing.allocation import allocate
-from loyalpos.domain.pricing.applying import AppliedSequence, apply_sequence
+from loyalpos.domain.pricing.applied import AppliedSequence
+from loyalpos.domain.pricing.applying import apply_sequence
 from loyalpos.domain.pricing.benefits import State
 from loyalpos.domain.pricing.candidate import Candidate, Step
 from loyalpos.domain.pricing.context import SearchContext, by_sort_key, info
 from loyalpos.domain.pricing.quick import summary
 from loyalpos.domain.pricing.reasons import Ineligible
 
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.ties import Rank
+# (-saving, the coupons' sorted expiries, how many coupons, every sorted key)
+Rank = tuple[int, tuple[datetime, ...], int, tuple[str, ...]]
 
 
 @dataclass(slots=True)

@@ -25,11 +25,9 @@ property tests in tests/unit/pricing/test_quick_evaluation.py check it):
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from loyalpos.domain.pricing import benefits
+from loyalpos.domain.pricing.applied import AppliedSequence, Summary
 from loyalpos.domain.pricing.applying import (
-    AppliedSequence,
     apply_sequence,
     budget_caps,
     points_offset,
@@ -41,18 +39,6 @@ from loyalpos.domain.pricing.context import SearchContext, step_of
 from loyalpos.domain.pricing.lines import scope_info
 from loyalpos.domain.pricing.reasons import Ineligible
 from loyalpos.domain.pricing.rules import ThresholdBase
-
-
-class Summary(NamedTuple):
-    """`AppliedSequence` without the lines: what the search needs to compare
-    combinations. `savings` are the benefits' own savings (before a failure)."""
-
-    saving: int
-    discount: int
-    savings: tuple[int, ...]
-    points: int
-    offset: int
-    failed: Ineligible | None
 
 
 def summarise(seq: AppliedSequence) -> Summary:

@@ -15,60 +15,31 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from loyalpos.domain.pricing.bounds import Bounds, Units
 from loyalpos.domain.pricing.candidate import Candidate
 from loyalpos.domain.pricing.context import SearchContext
 from loyalpos.domain.pricing.dominance import Classes, Constraint, Dominance
 from loyalpos.domain.pricing.moving import MovingDiscounts
-from loyalpos.domain.pricing.stacking import per_order, traits_of
+from loyalpos.domain.pricing.ranked import Ranked
+from loyalpos.domain.pricing.stacking import traits_of
 from loyalpos.domain.pricing.ties import TieBreak
 
 
-def by_saving(c: Candidate) -> tuple[int, datetime, str]:
-    """The ranking's order: best standalone saving first, then earliest expiry, then id."""
-    return -c.alone, c.expires, c.key
-
-
-class Ranking:
-    """The optional candidates of one search, best standalone saving first, with
-    what the search asks of them again and again, worked out once: by position,
-    their keys, whether each is a coupon, what each saves alone, its stacking
-    traits and its template's per-order limit; and the bound (`bounds`), the
-    promotions that run out of units (`units`), the classes and the dominance
-    rule (`classes`, `dominance`), the tie rule (`ties`) and the moving
-    discounts (`moving`) over them."""
+class Ranking(Ranked):
+    """The ranked candidates (`Ranked`) with the pieces that reason about them:
+    the bound (`bounds`), the promotions that run out of units (`units`), the
+    classes and the dominance rule (`classes`, `dominance`), the tie rule
+    (`ties`) and the moving discounts (`moving`)."""
 
     def __init__(
         self, s: SearchContext, forced: tuple[Candidate, ...], optional: list[Candidate]
     ) -> None:
-        cands = self.cands = sorted(optional, key=by_saving)
-        self.s = s
-        n = self.n = len(cands)
-        self.max_coupons = s.rules.stacking.max_coupons
-        self.forced = forced
-        self.keys = [c.key for c in cands]
-        self.is_coupon = [c.coupon is not None for c in cands]
-        self.savings = [c.alone for c in cands]
-        self.traits = [traits_of(s, c.benefit) for c in cands]
-        # Each template's first candidate in ranking order and how many it has,
-        # by id(benefit) (`Classes` counts the forced ones in too).
-        firsts: dict[int, list[Any]] = {}  # id(benefit) -> [candidate, count]
-        for c in cands:
-            found = firsts.get(id(c.benefit))
-            if found is None:
-                firsts[id(c.benefit)] = [c, 1]
-            else:
-                found[1] += 1
-        allowed = {key: per_order(s, c.benefit) for key, (c, _) in firsts.items()}
-        self.allowed = [allowed[id(c.benefit)] for c in cands]
+        super().__init__(s, forced, optional)
         # `moving` looks at templates, not classes: the first candidate of each.
-        reps = [c for c, _ in firsts.values()]
-        self.classes = Classes(s, self, firsts, allowed)
-        self.moving = MovingDiscounts(s, forced, reps, cands)
-        self.promotions = [i for i in range(n) if not self.is_coupon[i]]
+        reps = [c for c, _ in self.firsts.values()]
+        self.classes = Classes(s, self, self.firsts, self.allowed_by_template)
+        self.moving = MovingDiscounts(s, forced, reps, self.cands)
         self.bounds = Bounds(s, self)
         self.dominance = Dominance(s, self, self.classes)
         self.units = Units(s, self)

@@ -19,15 +19,13 @@ Invariants the search relies on:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from loyalpos.domain.pricing import reasons
 from loyalpos.domain.pricing.candidate import Candidate
+from loyalpos.domain.pricing.model import Options
 from loyalpos.domain.pricing.reasons import Ineligible
 from loyalpos.domain.pricing.rules import Benefit, RuleSet
-
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.context import SearchContext
 
 
 class Traits(NamedTuple):
@@ -52,6 +50,18 @@ class Traits(NamedTuple):
     # interchangeable with this one wherever pricing and stacking look, kept
     # alive by `SearchContext.twins` (see `dominance`).
     twin: int
+
+
+class Searching(Protocol):
+    """What stacking reads of the search's context (`context.SearchContext`, which
+    builds on this module) and caches there: the rules, the cashier's options,
+    the traits worked out so far, their twins, and reasons already made."""
+
+    rules: RuleSet
+    options: Options
+    traits: dict[int, Traits]
+    twins: dict[tuple[object, ...], Benefit]
+    reasons: dict[tuple[str | int, ...], Ineligible]
 
 
 def _pricing(b: Benefit) -> tuple[object, ...]:
@@ -85,7 +95,7 @@ def _pricing(b: Benefit) -> tuple[object, ...]:
     )
 
 
-def traits_of(s: SearchContext, b: Benefit) -> Traits:
+def traits_of(s: Searching, b: Benefit) -> Traits:
     # The entry keeps `b` alive, so its id() cannot name another benefit.
     found = s.traits.get(id(b))
     if found is None:
@@ -137,14 +147,14 @@ def rules_traits(
     return found[1], found[2]
 
 
-def pair_ok(s: SearchContext, a: Candidate, b: Candidate) -> bool:
+def pair_ok(s: Searching, a: Candidate, b: Candidate) -> bool:
     """Whether the stacking rules let `a` and `b` sit in one combination: neither
     is exclusive, no exclusive group names both (by kind or id), and no forbidden
     pair matches them either way round."""
     return not traits_of(s, a.benefit).against & traits_of(s, b.benefit).mine
 
 
-def per_order(s: SearchContext, b: Benefit) -> int:
+def per_order(s: Searching, b: Benefit) -> int:
     """How many coupons of template `b` one order may use: its own limit and what
     is left of its budget of uses. A discount budget is shared by the template's
     coupons in the order (see `applying.budget_caps`), so it limits their total,
@@ -156,7 +166,7 @@ def per_order(s: SearchContext, b: Benefit) -> int:
     return allowed
 
 
-def fits(s: SearchContext, combo: Sequence[Candidate], c: Candidate) -> Ineligible | None:
+def fits(s: Searching, combo: Sequence[Candidate], c: Candidate) -> Ineligible | None:
     """Why `c` may not join `combo`, or None if it may."""
     for other in combo:
         if not pair_ok(s, other, c):
@@ -174,7 +184,7 @@ def fits(s: SearchContext, combo: Sequence[Candidate], c: Candidate) -> Ineligib
     return None
 
 
-def _reason(s: SearchContext, what: tuple[str | int, ...]) -> Ineligible:
+def _reason(s: Searching, what: tuple[str | int, ...]) -> Ineligible:
     """A conflict with a chosen benefit (label, key) or the coupon limit of the
     order, built once per search: the reasons for unused coupons repeat them
     (`explain.unusable_entry` gives each coupon its own copy of the details)."""

@@ -26,17 +26,21 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import neg
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from loyalpos.domain.pricing.candidate import Candidate
-from loyalpos.domain.pricing.evaluation import Evaluation
+from loyalpos.domain.pricing.evaluation import Evaluation, Rank
+from loyalpos.domain.pricing.ranked import Ranked
 
-if TYPE_CHECKING:
-    from loyalpos.domain.pricing.bounds import Bounds
-    from loyalpos.domain.pricing.ranking import Ranking
 
-# (-saving, the coupons' sorted expiries, how many coupons, every sorted key)
-Rank = tuple[int, tuple[datetime, ...], int, tuple[str, ...]]
+class BoundsOf(Protocol):
+    """What the tie rule reads of the search's bound (`bounds.Bounds`): how many
+    coupons stand before each position, and the bound from a position on."""
+
+    coupons_to: list[int]
+
+    def bound_at(self, j: int, coupons: int) -> int: ...
+
 
 # `TieBreak.outranked`: how many promotions' keys it keeps per position, and
 # what stands for no coupon's key (after every key: the last code point).
@@ -89,7 +93,7 @@ class _Smallest:
 class TieBreak:
     """The tie rule over one search's ranking; tables built when first needed."""
 
-    def __init__(self, r: Ranking, bounds: Bounds) -> None:
+    def __init__(self, r: Ranked, bounds: BoundsOf) -> None:
         self.cands, self.keys, self.n = r.cands, r.keys, r.n
         self.is_coupon, self.savings, self.promotions = r.is_coupon, r.savings, r.promotions
         self.max_coupons = r.max_coupons
