@@ -1,7 +1,7 @@
-"""The `loyalpos` command line (Typer): serve, database, demo, members, points.
+"""The `loyalpos` command line (Typer): serve, database, demo, members, points, products.
 
 One module per command group, each holding its Typer `group` (`db`, `brand`,
-`member`, `points`, `rules`, `key`, `webhook`), and one per top-level command
+`member`, `points`, `product`, `rules`, `key`, `webhook`), and one per top-level command
 (`demo`, `serve`, `reconcile`, `simulate`, `worker`); `errors` is how
 commands fail (the JSON error shape, exit 1) and `common` what the commands
 share. This module assembles them into `app`; `main` is the console script.
@@ -25,6 +25,7 @@ from loyalpos.cli import (
     key,
     member,
     points,
+    product,
     reconcile,
     rules,
     serve,
@@ -47,6 +48,7 @@ app.add_typer(db.group, name="db")
 app.add_typer(brand.group, name="brand")
 app.add_typer(member.group, name="member")
 app.add_typer(points.group, name="points")
+app.add_typer(product.group, name="product")
 app.add_typer(rules.group, name="rules")
 app.add_typer(key.group, name="key")
 app.add_typer(webhook.group, name="webhook")

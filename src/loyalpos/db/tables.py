@@ -454,6 +454,52 @@ held_carts = Table(
 )
 Index("ix_held_carts_store_status", held_carts.c.store_id, held_carts.c.status)
 
+# The brand's product catalogue (商品), what the cashier page rings up by code.
+# `price_fen` is per piece, or per kilogram when `unit` is 'kg' (weighed goods,
+# priced by a scale label's weight); the barcode is unique in the brand when set.
+products = Table(
+    "products",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False, server_default=""),
+    Column("price_fen", BigInteger, nullable=False),
+    Column("barcode", String(64)),
+    Column("unit", String(8), nullable=False, server_default="piece"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "sku"),
+    CheckConstraint("unit IN ('piece', 'kg')", name="unit_known"),
+    CheckConstraint("price_fen >= 0", name="price_not_negative"),
+)
+_with_barcode = products.c.barcode.is_not(None)
+Index(
+    "uq_products_brand_barcode",
+    products.c.brand_id,
+    products.c.barcode,
+    unique=True,
+    postgresql_where=_with_barcode,
+    sqlite_where=_with_barcode,
+)
+Index("ix_products_brand_name", products.c.brand_id, products.c.name)
+
+# How the brand's scale labels are read (domain/scanning.py `ScaleLayout`): a
+# small table rather than a column of brands, so the catalogue context owns it.
+scale_layouts = Table(
+    "scale_layouts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("name", String(40), nullable=False),
+    # The flags, comma-separated ("21,22"), and one letter per digit ("FFIIIIIVPPPPC").
+    Column("flags", String(200), nullable=False),
+    Column("pattern", String(18), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("brand_id", "name"),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -1,5 +1,8 @@
-"""A demo brand for the quick start: two stores, a few members with points, and
-well-known API keys (an HQ key, a cashier key per store) for trying the API."""
+"""A demo brand for the quick start: two stores, a few members with points, a
+small product catalogue (demo_catalogue.csv: the skus and categories of
+demo_rules.yaml, with barcodes, and loose cookies sold by weight through scale
+labels), and well-known API keys (an HQ key, a cashier key per store) for trying
+the API."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ from sqlalchemy import Connection
 
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
+from loyalpos.domain.scanning import ScaleLayout
 from loyalpos.service.admin import apikeys
 from loyalpos.service.admin.apikeys import Scope
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
+from loyalpos.service.catalogue import importer as catalogue_import
+from loyalpos.service.catalogue import products as catalogue
 from loyalpos.service.loyalty import members, points
 from loyalpos.service.loyalty.members import Identity
 from loyalpos.service.rulebook import rulesets
@@ -37,15 +43,27 @@ DEMO_KEYS: list[tuple[str, Scope, str | None, str]] = [
     ("demo cashier BJ001", Scope.CASHIER, "BJ001", "lp_demobj001_publicdemokey"),
 ]
 
+# The demo's scale labels (docs/catalogue.md): EAN-13 with the price (flag 21) or
+# the weight (flag 22) inside, and the 18-digit labels of a Chinese scale (flag 20:
+# price and weight). The loose cookies' PLU is 00101 (their barcode).
+DEMO_LAYOUTS = [
+    ScaleLayout("ean13-price", ("21",), "FFIIIIIPPPPPC"),
+    ScaleLayout("ean13-weight", ("22",), "FFIIIIIWWWWWC"),
+    ScaleLayout("scale18", ("20",), "FFIIIIIPPPPPWWWWWC"),
+]
+
 
 def seed(ctx: Context) -> brands.Brand:
     """Create the demo brand unless it exists, and its demo keys unless they exist
-    (never in production, where a published key must not open anything); returns
-    the brand either way."""
+    (never in production, where a published key must not open anything), and its
+    catalogue unless it has products or layouts (a demo database made before the
+    catalogue gets it; one the operator changed is left alone); returns the brand
+    either way."""
     try:
         brand = brands.brand_by_code(ctx, DEMO_CODE)
     except NotFound:
         brand = _seed_brand(ctx)
+    _seed_catalogue(ctx, brand.id)
     if ctx.settings.env != "production":
         _seed_keys(ctx, brand.id)
     return brand
@@ -55,6 +73,17 @@ def demo_keys(ctx: Context, brand_id: int) -> list[tuple[str, str]]:
     """(name, key) of the demo keys present and not revoked, to print."""
     live = {k.prefix for k in apikeys.list_keys(ctx, brand_id) if k.revoked_at is None}
     return [(name, raw) for name, _, _, raw in DEMO_KEYS if apikeys.parse_prefix(raw) in live]
+
+
+def _seed_catalogue(ctx: Context, brand_id: int) -> None:
+    if catalogue.search(ctx, brand_id, limit=1, include_inactive=True):
+        return
+    if catalogue.layouts(ctx, brand_id):
+        return
+    text = (Path(__file__).parent / "demo_catalogue.csv").read_text(encoding="utf-8")
+    report = catalogue_import.import_products(ctx, brand_id, text)
+    assert report.committed, report.rejected
+    catalogue.set_layouts(ctx, brand_id, DEMO_LAYOUTS)
 
 
 def _seed_keys(ctx: Context, brand_id: int) -> None:
