@@ -287,3 +287,32 @@ def test_cli(runner: CliRunner, ctx: Context, tmp_path: Path) -> None:
         "text": "134567890123456789",
         "wallet": "wechat",
     }
+
+
+def test_limits_and_a_concurrent_writer(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loyalpos.service.catalogue import importer
+
+    b = brand_id(ctx)
+    monkeypatch.setattr(importer, "MAX_ROWS", 2)
+    with pytest.raises(InvalidInput) as too_many:
+        import_products(ctx, b, CSV)
+    assert (too_many.value.code, too_many.value.detail["limit"]) == ("too_large", "rows")
+    monkeypatch.undo()
+    assert import_products(ctx, b, CSV).committed
+    # A sku another writer made after our look (an INSERT that does not look
+    # first plays the race): the unique index refuses it, the whole file is rolled
+    # back and the caller told why.
+
+    def blind_insert(conn: Any, brand: int, item: ProductInput, now: Any) -> None:
+        conn.execute(
+            products_table.insert().values(
+                brand_id=brand, sku=item.sku, name=item.name, price_fen=1, updated_at=now
+            )
+        )
+
+    monkeypatch.setattr(importer, "write", blind_insert)
+    with pytest.raises(Conflict) as changed:
+        import_products(ctx, b, HEADER + "new,新品,x,1,,piece\nlatte,拿铁,coffee,1,,piece\n")
+    assert changed.value.code == "catalogue_changed"
+    with pytest.raises(NotFound):
+        products.by_sku(ctx, b, "new")

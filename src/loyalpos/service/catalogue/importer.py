@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db.tables import products
 from loyalpos.domain.errors import DomainError, InvalidInput
@@ -33,6 +34,7 @@ from loyalpos.service.catalogue.products import (
     ProductInput,
     Unit,
     all_products,
+    changed_meanwhile,
     write,
 )
 
@@ -142,6 +144,20 @@ def import_products(
         report.rejected.append(Rejected(reader.line_num, "", f"not CSV: {exc}"))
         return report
     _check_file(parsed, report)
+    try:
+        _write(ctx, brand_id, parsed, report, at)
+    except IntegrityError:
+        raise changed_meanwhile() from None
+    return report
+
+
+def _write(
+    ctx: Context,
+    brand_id: int,
+    parsed: list[tuple[int, ProductInput]],
+    report: ImportReport,
+    at: datetime,
+) -> None:
     with ctx.transaction() as conn:
         load_brand(conn, brand_id)
         existing = all_products(conn, brand_id)
@@ -157,7 +173,7 @@ def import_products(
                 )
         report.rejected.sort(key=lambda r: r.line)
         if report.rejected:
-            return report
+            return
         # Barcodes moving between skus of the file: free them all first, so the
         # unique index never sees one barcode on two rows mid-way.
         moving = [
@@ -181,7 +197,6 @@ def import_products(
             else:
                 report.updated += 1
         report.committed = True
-    return report
 
 
 def _check_file(parsed: list[tuple[int, ProductInput]], report: ImportReport) -> None:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from loyalpos.characters import SINGLE_LINE
 from loyalpos.db.tables import products, scale_layouts
@@ -143,9 +144,21 @@ def upsert(ctx: Context, brand_id: int, item: ProductInput, now: datetime | None
     only when something changed. A barcode another sku holds is a conflict."""
     item.check()
     at = ctx.now(now)
-    with ctx.transaction() as conn:
-        load_brand(conn, brand_id)
-        return write(conn, brand_id, item, at)
+    try:
+        with ctx.transaction() as conn:
+            load_brand(conn, brand_id)
+            return write(conn, brand_id, item, at)
+    except IntegrityError:
+        raise changed_meanwhile() from None
+
+
+def changed_meanwhile() -> Conflict:
+    """Another writer took the sku or the barcode between our check and our write
+    (the unique indexes caught it): nothing was written, trying again is safe."""
+    return Conflict(
+        "商品目录刚被修改，请重试 (the catalogue changed meanwhile; nothing was written, try again)",
+        code="catalogue_changed",
+    )
 
 
 def write(conn: Connection, brand_id: int, item: ProductInput, now: datetime) -> Product:
