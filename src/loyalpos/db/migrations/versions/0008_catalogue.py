@@ -1,6 +1,5 @@
 """the product catalogue: products per brand and the brand's scale-label layouts
 
-Revision ID: 0008_catalogue
 Revises: 0007
 Create Date: 2026-12-05 03:00:00
 
@@ -12,8 +11,9 @@ index), `price_fen` per piece or per kilogram (`unit` 'kg').
 `ScaleLayout`: flags and a pattern of one letter per digit), a table of their
 own rather than a JSON column on brands, so that the catalogue context owns it.
 
-The revision id is a plain string named once (`revision` below): the branch
-that merges this beside another 0008 renumbers it here and in nothing else.
+The revision id is a plain string named once, `revision` below (not repeated in
+this docstring): the merge that puts this beside another 0008 renumbers it there
+and sets `down_revision` to that one, and nothing else names it.
 """
 
 from __future__ import annotations
