@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Webhooks to loopback, private and link-local addresses (an on-premise ERP):
     # off, so that an HQ key cannot point the worker at the server's own network.
     webhook_private_network: bool = False
+    # An HQ console session ends after this long without a request, and after
+    # `session_max_hours` however busy (service/admin/accounts.py).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=30 * 24)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -330,3 +330,22 @@ def test_the_worker_logs_a_lost_database_as_one_line_a_pass(
     lost = [r for r in caplog.records if "database unavailable" in r.getMessage()]
     assert lost and all(r.exc_info is None for r in lost)
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_too_many_attempts_is_a_429_that_says_when_to_retry() -> None:
+    """A throttled sign-in or a locked PIN (domain TooManyAttempts) maps once to 429
+    with Retry-After, like the 503 of a lost database says when to come back."""
+    from datetime import UTC, datetime, timedelta
+
+    from loyalpos.domain.errors import TooManyAttempts
+
+    now = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+    exc = TooManyAttempts(
+        "请 15 分钟后再试 (try again later)", until=now + timedelta(seconds=90), now=now
+    )
+    answer = errors.response_for(exc)
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "90"
+    body = json.loads(answer.body)
+    assert body["error"]["code"] == "too_many_attempts"
+    assert body["error"]["detail"]["retry_after_seconds"] == 90

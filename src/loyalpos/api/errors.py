@@ -37,12 +37,14 @@ from loyalpos.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TooManyAttempts,
     Unauthorized,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_CATEGORY: list[tuple[type[DomainError], int]] = [
+    (TooManyAttempts, 429),
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -131,7 +133,15 @@ def status_for(exc: DomainError) -> int:
 
 
 def domain_response(exc: DomainError) -> JSONResponse:
-    return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.detail))
+    # A throttled sign-in or a locked-out PIN says when to try again, as a 503 does.
+    headers = (
+        {"Retry-After": str(exc.retry_after_seconds)}
+        if isinstance(exc, TooManyAttempts)
+        else None
+    )
+    return error_response(
+        status_for(exc), exc.code, exc.message, _jsonable(exc.detail), headers=headers
+    )
 
 
 def response_for(exc: Exception, scope: Scope | None = None) -> JSONResponse:

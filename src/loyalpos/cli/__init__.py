@@ -1,7 +1,7 @@
 """The `loyalpos` command line (Typer): serve, database, demo, members, points, products.
 
 One module per command group, each holding its Typer `group` (`db`, `brand`,
-`member`, `points`, `product`, `rules`, `key`, `webhook`), and one per top-level command
+`member`, `points`, `product`, `rules`, `key`, `webhook`, `user`, `staff`), and one per top-level command
 (`demo`, `serve`, `reconcile`, `simulate`, `worker`); `errors` is how
 commands fail (the JSON error shape, exit 1) and `common` what the commands
 share. This module assembles them into `app`; `main` is the console script.
@@ -30,6 +30,8 @@ from loyalpos.cli import (
     rules,
     serve,
     simulate,
+    staff,
+    user,
     webhook,
     worker,
 )
@@ -52,6 +54,8 @@ app.add_typer(product.group, name="product")
 app.add_typer(rules.group, name="rules")
 app.add_typer(key.group, name="key")
 app.add_typer(webhook.group, name="webhook")
+app.add_typer(user.group, name="user")
+app.add_typer(staff.group, name="staff")
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """What the commands share: their service context, JSON output, date parsing,
-brand lookup, and the argument types several groups declare alike."""
+brand lookup, reading a password, and the argument types several groups declare
+alike."""
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,3 +58,12 @@ def brand_id_by_code(ctx: Context, code: str) -> int:
     from loyalpos.service.base import brands
 
     return brands.brand_by_code(ctx, code).id
+
+
+def read_secret(label: str, from_stdin: bool) -> str:
+    """A password or PIN: the first line of standard input (`--password-stdin`,
+    for scripts), or typed twice at a prompt that does not echo it. Never an
+    option's value, which would stay in the shell's history and `ps`."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(label, hide_input=True, confirmation_prompt=True))

@@ -1,4 +1,5 @@
-"""`loyalpos demo`: the demo brand, and its API keys printed for a first try."""
+"""`loyalpos demo`: the demo brand, and its API keys and accounts printed for a
+first try."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ if TYPE_CHECKING:  # annotations only: the command line starts without it
 
 @guarded
 def demo() -> None:
-    """Seed the demo brand (two stores, members with points); safe to repeat."""
+    """Seed the demo brand (two stores, members with points, demo keys and accounts);
+    safe to repeat."""
     from loyalpos.service.admin.demo import seed
 
     ctx = service_context()
@@ -24,6 +26,7 @@ def demo() -> None:
     brand = seed(ctx)
     typer.echo(f"demo brand {brand.code!r} (id {brand.id}) ready")
     print_demo_keys(ctx, brand.id)
+    print_demo_accounts(ctx, brand.id)
 
 
 def print_demo_keys(ctx: Context, brand_id: int) -> None:
@@ -36,3 +39,19 @@ def print_demo_keys(ctx: Context, brand_id: int) -> None:
         typer.echo("demo API keys (send as 'Authorization: Bearer <key>'):")
     for name, raw in found:
         typer.echo(f"  {name:<20} {raw}")
+
+
+def print_demo_accounts(ctx: Context, brand_id: int) -> None:
+    """Print the demo users and cashiers still on their demo password or PIN, after
+    the keys (none in production, where `seed` makes none)."""
+    from loyalpos.service.admin.demo import DEMO_CODE, demo_accounts
+
+    found = demo_accounts(ctx, brand_id)
+    if found.users:
+        typer.echo(f"demo HQ users (brand {DEMO_CODE!r}; login / password / role):")
+    for login, role, password in found.users:
+        typer.echo(f"  {login:<20} {password:<16} {role}")
+    if found.staff:
+        typer.echo("demo cashiers (store / staff number / PIN):")
+    for store, number, pin in found.staff:
+        typer.echo(f"  {store:<8} {number:<11} {pin}")

@@ -8,7 +8,7 @@ import typer
 
 from loyalpos.cli.common import service_context
 from loyalpos.cli.db import upgrade_to_head
-from loyalpos.cli.demo import print_demo_keys
+from loyalpos.cli.demo import print_demo_accounts, print_demo_keys
 from loyalpos.cli.errors import guarded
 
 
@@ -33,7 +33,9 @@ def serve(
     ctx = service_context()
     upgrade_to_head(ctx)
     if with_demo:
-        print_demo_keys(ctx, seed(ctx).id)
+        brand_id = seed(ctx).id
+        print_demo_keys(ctx, brand_id)
+        print_demo_accounts(ctx, brand_id)
     ctx.engine.dispose()
     typer.echo(f"loyalpos on http://{host}:{port}  (API docs: /docs, health: /healthz)")
     try:

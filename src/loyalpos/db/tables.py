@@ -261,6 +261,99 @@ api_keys = Table(
     CheckConstraint("(scope = 'cashier') = (store_id IS NOT NULL)", name="cashier_has_store"),
 )
 
+# -- accounts (账号): HQ users, their sessions and sign-in attempts; store staff ----
+
+hq_users = Table(
+    "hq_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    # Lower case (domain/accounts.normal_login), unique within the brand.
+    Column("login", String(40), nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    # argon2id, in the PHC string format (parameters and salt included).
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    UniqueConstraint("brand_id", "login"),
+    CheckConstraint("role IN ('admin', 'operator', 'analyst', 'store_manager')", name="role_known"),
+)
+
+# The stores a store manager looks after (none for the other roles).
+hq_user_stores = Table(
+    "hq_user_stores",
+    metadata,
+    Column("user_id", Id, ForeignKey("hq_users.id"), primary_key=True),
+    Column("store_id", Id, ForeignKey("stores.id"), primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+)
+
+hq_sessions = Table(
+    "hq_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("user_id", Id, ForeignKey("hq_users.id"), nullable=False, index=True),
+    # SHA-256 of the session token: the token itself is only in the browser.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    # The session's CSRF token, sent back by every state-changing form and fetch.
+    Column("csrf_token", String(64), nullable=False),
+    Column("address", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Idle timeout: settings.session_idle_minutes after this; refreshed at most
+    # once a minute, so a busy page is not a write per request.
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    # The absolute end, however busy the session is.
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    # The login name tried (lower case, cut to 40), whether or not it exists.
+    Column("login", String(40), nullable=False),
+    Column("address", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    CheckConstraint("outcome IN ('ok', 'failed', 'throttled')", name="outcome_known"),
+)
+Index(
+    "ix_login_attempts_login",
+    login_attempts.c.brand_id,
+    login_attempts.c.login,
+    login_attempts.c.at,
+)
+Index(
+    "ix_login_attempts_address",
+    login_attempts.c.brand_id,
+    login_attempts.c.address,
+    login_attempts.c.at,
+)
+
+store_staff = Table(
+    "store_staff",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    # 工号, what the cashier types at the till with the PIN.
+    Column("number", String(16), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("pin_hash", String(200), nullable=False),
+    # Wrong PINs in a row, and the lockout they led to (domain/accounts.py).
+    Column("failed_pins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    UniqueConstraint("store_id", "number"),
+)
+
 coupons = Table(
     "coupons",
     metadata,

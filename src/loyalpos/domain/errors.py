@@ -8,6 +8,8 @@ status in exactly one place; the domain never speaks HTTP.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 
@@ -63,15 +65,39 @@ class MemberCodeRejected(InvalidInput):
 
 
 class Unauthorized(DomainError):
-    """No API key, an unknown key, or a revoked key."""
+    """Who is calling is not established: no API key, an unknown or revoked key, a
+    wrong login name or password, a wrong PIN, a session that ended."""
 
     code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    """A valid key that may not do this (wrong scope, or another store)."""
+    """A known caller that may not do this (a key's scope or store, a user's role
+    or stores, a missing CSRF token)."""
 
     code = "forbidden"
+
+
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords or PINs lately (sign-in throttled, a staff member
+    locked out): nothing was checked, so a right one is refused too until `until`,
+    `retry_after_seconds` from now (both in `detail`)."""
+
+    code = "too_many_attempts"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        until: datetime,
+        now: datetime,
+        code: str | None = None,
+        **detail: Any,
+    ) -> None:
+        seconds = max(1, math.ceil((until - now).total_seconds()))
+        super().__init__(message, code=code, until=until, retry_after_seconds=seconds, **detail)
+        self.until = until
+        self.retry_after_seconds = seconds
 
 
 class DatabaseUnavailable(Exception):

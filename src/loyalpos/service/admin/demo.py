@@ -1,20 +1,24 @@
 """A demo brand for the quick start: two stores, a few members with points, a
 small product catalogue (demo_catalogue.csv: the skus and categories of
 demo_rules.yaml, with barcodes, and loose cookies sold by weight through scale
-labels), and well-known API keys (an HQ key, a cashier key per store) for trying
-the API."""
+labels), well-known API keys (an HQ key, a cashier key per store) for trying the
+API, and well-known accounts (an HQ user per role, a cashier per store) for the
+pages."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
+from loyalpos.db.tables import hq_users, store_staff
+from loyalpos.domain.accounts import Role
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.expiry import ExpiryMode, ExpiryPolicy
 from loyalpos.domain.scanning import ScaleLayout
-from loyalpos.service.admin import apikeys
+from loyalpos.service.admin import accounts, apikeys, staff
 from loyalpos.service.admin.apikeys import Scope
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
@@ -53,12 +57,50 @@ DEMO_LAYOUTS = [
 ]
 
 
+# Public on purpose like the keys (README, docs/accounts.md). Their argon2id hashes
+# are made in advance: seeding costs no hashing, and `demo_accounts` tells an
+# account still on its demo password (its hash is this one) from one given a new
+# password since, by comparing strings.
+DEMO_PASSWORD = "demo-password"
+_DEMO_PASSWORD_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$QDJn9jZF9pN96VEY1SFyJg$"
+    "PIJA6j9IZROsyzgRA9iAX/F0BJrMuIeHuBcwmIgsp0w"
+)
+DEMO_PIN = "1234"
+_DEMO_PIN_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$oGM5MCzP+555lbnGOHRfOw$"
+    "fGzCu7Wkfb54thNgBfjTCJXAtvP/M0syJxL8P/xPLrY"
+)
+
+# HQ users, one per role: (login, display name, role, store codes looked after).
+DEMO_USERS: list[tuple[str, str, Role, tuple[str, ...]]] = [
+    ("admin", "演示管理员 (demo admin)", Role.ADMIN, ()),
+    ("operator", "演示运营 (demo operator)", Role.OPERATOR, ()),
+    ("analyst", "演示分析师 (demo analyst)", Role.ANALYST, ()),
+    ("manager.sh001", "上海南京西路店店长 (demo SH001 manager)", Role.STORE_MANAGER, ("SH001",)),
+]
+# Cashiers: (store code, staff number, name).
+DEMO_STAFF: list[tuple[str, str, str]] = [
+    ("SH001", "1001", "收银员小王 (demo cashier)"),
+    ("BJ001", "2001", "收银员小李 (demo cashier)"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccounts:
+    """What `demo` and `serve` print: (login, role, password) of each demo user,
+    (store code, staff number, PIN) of each demo cashier."""
+
+    users: list[tuple[str, str, str]]
+    staff: list[tuple[str, str, str]]
+
+
 def seed(ctx: Context) -> brands.Brand:
-    """Create the demo brand unless it exists, and its demo keys unless they exist
-    (never in production, where a published key must not open anything), and its
-    catalogue unless it has products or layouts (a demo database made before the
-    catalogue gets it; one the operator changed is left alone); returns the brand
-    either way."""
+    """Create the demo brand unless it exists, and its demo keys and accounts
+    unless they exist (never in production, where a published key or password
+    must not open anything), and its catalogue unless it has products or layouts
+    (a demo database made before the catalogue gets it; one the operator changed
+    is left alone); returns the brand either way."""
     try:
         brand = brands.brand_by_code(ctx, DEMO_CODE)
     except NotFound:
@@ -66,7 +108,61 @@ def seed(ctx: Context) -> brands.Brand:
     _seed_catalogue(ctx, brand.id)
     if ctx.settings.env != "production":
         _seed_keys(ctx, brand.id)
+        _seed_accounts(ctx, brand.id)
     return brand
+
+
+def demo_accounts(ctx: Context, brand_id: int) -> DemoAccounts:
+    """The demo users and cashiers present, enabled and still on their demo
+    password or PIN, to print (one disabled or given a new one is left out)."""
+    stores = {s.id: s.code for s in brands.list_stores(ctx, brand_id)}
+    with ctx.transaction(read_only=True) as conn:
+        users = {
+            r.login: r.role
+            for r in conn.execute(
+                select(hq_users.c.login, hq_users.c.role).where(
+                    hq_users.c.brand_id == brand_id,
+                    hq_users.c.disabled_at.is_(None),
+                    hq_users.c.password_hash == _DEMO_PASSWORD_HASH,
+                )
+            )
+        }
+        cashiers = {
+            (stores.get(r.store_id), r.number)
+            for r in conn.execute(
+                select(store_staff.c.store_id, store_staff.c.number).where(
+                    store_staff.c.brand_id == brand_id,
+                    store_staff.c.disabled_at.is_(None),
+                    store_staff.c.pin_hash == _DEMO_PIN_HASH,
+                )
+            )
+        }
+    return DemoAccounts(
+        [(login, users[login], DEMO_PASSWORD) for login, *_ in DEMO_USERS if login in users],
+        [
+            (store, number, DEMO_PIN)
+            for store, number, _ in DEMO_STAFF
+            if (store, number) in cashiers
+        ],
+    )
+
+
+def _seed_accounts(ctx: Context, brand_id: int) -> None:
+    """Insert the demo users and cashiers whose login or number is not taken; one
+    disabled or given a new password stays so."""
+    stores = {s.code: s.id for s in brands.list_stores(ctx, brand_id)}
+    taken = {u.login for u in accounts.list_users(ctx, brand_id)}
+    staffed = {(p.store_id, p.number) for p in staff.list_staff(ctx, brand_id)}
+    now = ctx.now()
+    for login, name, role, codes in DEMO_USERS:
+        if login in taken or any(c not in stores for c in codes):
+            continue
+        ids = frozenset(stores[c] for c in codes)
+        accounts.insert_user(ctx, brand_id, login, name, role, _DEMO_PASSWORD_HASH, ids, now)
+    for code, number, name in DEMO_STAFF:
+        if code not in stores or (stores[code], number) in staffed:
+            continue
+        staff.insert_staff(ctx, brand_id, stores[code], number, name, _DEMO_PIN_HASH, now)
 
 
 def demo_keys(ctx: Context, brand_id: int) -> list[tuple[str, str]]:
