@@ -135,9 +135,7 @@ def status_for(exc: DomainError) -> int:
 def domain_response(exc: DomainError) -> JSONResponse:
     # A throttled sign-in or a locked-out PIN says when to try again, as a 503 does.
     headers = (
-        {"Retry-After": str(exc.retry_after_seconds)}
-        if isinstance(exc, TooManyAttempts)
-        else None
+        {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, TooManyAttempts) else None
     )
     return error_response(
         status_for(exc), exc.code, exc.message, _jsonable(exc.detail), headers=headers
