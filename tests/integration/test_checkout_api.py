@@ -217,3 +217,40 @@ def test_each_refusal_of_the_till_is_a_4xx_with_its_code(till: Till) -> None:
         till.post(missing, {"refund_no": "R-y", "cashier": "c"}),
     ]:
         assert set(r.json()["error"]) == {"code", "message", "detail"}
+
+
+def test_a_refund_records_the_cashier_and_the_till(till: Till, ctx: Context) -> None:
+    """Orders and holds record who and which till; refunds do too (issue 13): the
+    terminal is kept on the refund and printed on its receipt; sent again with
+    another terminal it is a different request under the same refund number."""
+    from sqlalchemy import select
+
+    from loyalpos.db.tables import refunds
+
+    cart = till.cart(("latte", 3000, 2))
+    assert till.post("/v1/orders", till.confirm_body("POS-T", cart, 6000)).status_code == 201
+    url = f"/v1/stores/{till.shop.store_a}/orders/POS-T/refunds"
+    body = {
+        "refund_no": "R-T",
+        "cashier": "c02",
+        "terminal": "T2",
+        "lines": [{"line_no": 1, "qty": 1}],
+    }
+    first = till.post(url, body)
+    assert first.status_code == 201, first.text
+    assert (first.json()["cashier"], first.json()["terminal"]) == ("c02", "T2")
+    again = till.post(url, body)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    other = till.post(url, {**body, "terminal": "T3"})
+    assert other.status_code == 409, other.text
+    plain = till.post(
+        url, {"refund_no": "R-U", "cashier": "c02", "lines": [{"line_no": 1, "qty": 1}]}
+    )
+    assert plain.status_code == 201 and plain.json()["terminal"] is None
+    with ctx.transaction(read_only=True) as conn:
+        rows = conn.execute(
+            select(refunds.c.refund_no, refunds.c.cashier, refunds.c.terminal).order_by(
+                refunds.c.id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("R-T", "c02", "T2"), ("R-U", "c02", None)]

@@ -510,6 +510,9 @@ refunds = Table(
     Column("points_reversed", BigInteger, nullable=False),
     Column("points_returned", BigInteger, nullable=False),
     Column("cashier", String(64), nullable=False),
+    # The till the refund was made at; NULL for refunds booked before it was kept
+    # or sent without one.
+    Column("terminal", String(64)),
     Column("response", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "refund_no"),

@@ -236,6 +236,7 @@ def refund(
         body.cashier,
         tuple(RefundLine(x.line_no, x.qty) for x in body.lines),
         body.reason,
+        body.terminal,
     )
     done = refunds.refund(ctx, who.brand_id, req)
     if done.replayed:

@@ -134,6 +134,7 @@ class RefundLineIn(Strict):
 class RefundIn(Strict):
     refund_no: Code
     cashier: Staff
+    terminal: Staff | None = Field(default=None, description="the till the refund is made at")
     lines: Annotated[list[RefundLineIn], Field(max_length=500)] = Field(
         default=[], description="empty: refund everything not yet refunded"
     )
@@ -247,6 +248,8 @@ class RefundOut(Open):
     refund_no: str
     order_no: str
     order_status: str
+    cashier: str | None = Field(default=None, description="who made the refund (absent before 0.2)")
+    terminal: str | None = Field(default=None, description="the till it was made at, if sent")
     amount_fen: int
     deduction_fen: int
     points_reversed: int

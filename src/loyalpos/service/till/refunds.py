@@ -74,6 +74,8 @@ class RefundRequest:
     # Empty: refund everything not refunded yet.
     lines: tuple[RefundLine, ...] = ()
     reason: str = ""
+    # The till it is made at (orders and holds record theirs too).
+    terminal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +94,17 @@ class _Part:
 
 
 def _fingerprint(req: RefundRequest) -> str:
-    return fingerprint(
-        {
-            "order_no": req.order_no,
-            "lines": sorted([x.line_no, x.qty] for x in req.lines),
-            "cashier": req.cashier,
-            "reason": req.reason,
-        }
-    )
+    what: dict[str, Any] = {
+        "order_no": req.order_no,
+        "lines": sorted([x.line_no, x.qty] for x in req.lines),
+        "cashier": req.cashier,
+        "reason": req.reason,
+    }
+    if req.terminal is not None:
+        # Only when given, so a refund sent again as it was before terminals were
+        # kept still matches its first booking.
+        what["terminal"] = req.terminal
+    return fingerprint(what)
 
 
 def refund(
@@ -261,6 +266,7 @@ def _book(
                 points_reversed=reversed_points,
                 points_returned=to_return,
                 cashier=req.cashier,
+                terminal=req.terminal,
                 response="{}",
                 created_at=now,
             )
@@ -315,6 +321,8 @@ def _book(
         "order_no": req.order_no,
         "store_id": req.store_id,
         "member_id": member_id,
+        "cashier": req.cashier,
+        "terminal": req.terminal,
         "order_status": "refunded" if whole else "partially_refunded",
         "amount_fen": amount - deduction,
         "deduction_fen": deduction,
