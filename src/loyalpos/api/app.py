@@ -20,6 +20,7 @@ from loyalpos.api.till import checkout, holds, reconcile
 from loyalpos.api.till.fastpath import TillApp
 from loyalpos.logs import install_redaction
 from loyalpos.service.base.context import Context
+from loyalpos.web import pages
 
 
 @asynccontextmanager
@@ -57,6 +58,8 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(holds.router)
     app.include_router(reconcile.router)
     app.include_router(keys.router)
+    # The browser pages: not in the OpenAPI document (include_in_schema=False).
+    app.include_router(pages.router)
     app.till_routes = checkout.TILL_ROUTES
     return app
 

@@ -354,6 +354,22 @@ store_staff = Table(
     UniqueConstraint("store_id", "number"),
 )
 
+# A till's signed-in cashier (service/admin/staff.py): the same rules as
+# hq_sessions, per staff member and store.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("staff_id", Id, ForeignKey("store_staff.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
 coupons = Table(
     "coupons",
     metadata,
