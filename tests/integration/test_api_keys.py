@@ -600,7 +600,9 @@ def _known(w: World) -> dict[tuple[str, str], list[Request]]:
 
 
 def _api_routes(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path) of every API route, however its routers were included."""
+    """(method, path) of every API route, however its routers were included; the
+    browser pages (loyalpos.web, out of the OpenAPI document) are not API routes:
+    they answer people with a session cookie, not POS systems with a key."""
     iterate = getattr(fastapi.routing, "iter_route_contexts", None)
     if iterate is None:  # FastAPI before routers were kept as included objects
         found = [(r, r.path_format) for r in app.routes if isinstance(r, APIRoute)]
@@ -613,6 +615,7 @@ def _api_routes(app: FastAPI) -> list[tuple[str, str]]:
     return [
         (method, path)
         for route, path in found
+        if route.include_in_schema
         for method in sorted(route.methods - {"HEAD", "OPTIONS"})
     ]
 
