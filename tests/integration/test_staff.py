@@ -166,3 +166,23 @@ def test_wrong_pins_sent_in_parallel_all_count(ctx: Context, world: Brands) -> N
     with ThreadPoolExecutor(8) as pool:
         answers = sorted(pool.map(attempt, range(12)))
     assert answers == ["staff_locked"] * 8 + ["wrong_pin"] * 4
+
+
+def test_a_new_pin_or_disabling_signs_the_staff_member_out_everywhere(
+    ctx: Context, world: Brands
+) -> None:
+    wang = staff.create_staff(ctx, world.a, world.a_sh, "1001", "小王", PIN)
+    li = staff.create_staff(ctx, world.a, world.a_sh, "1002", "小李", PIN)
+    first = staff.start_session(ctx, staff.sign_in(ctx, world.a, world.a_sh, "1001", PIN))
+    second = staff.start_session(ctx, staff.sign_in(ctx, world.a, world.a_sh, "1001", PIN))
+    other = staff.start_session(ctx, staff.sign_in(ctx, world.a, world.a_sh, "1002", PIN))
+    staff.reset_pin(ctx, world.a, wang.id, "7777")
+    for ended in (first, second):
+        with pytest.raises(Unauthorized) as exc:
+            staff.check_session(ctx, ended.token)
+        assert code_of(exc) == "session_ended"
+    assert staff.check_session(ctx, other.token).staff.id == li.id
+    staff.disable_staff(ctx, world.a, li.id)
+    with pytest.raises(Unauthorized) as exc:
+        staff.check_session(ctx, other.token)
+    assert code_of(exc) == "session_ended"

@@ -183,12 +183,30 @@ def staff_by_number(ctx: Context, brand_id: int, store_id: int, number: str) -> 
     return _staff(row)
 
 
-def _set(ctx: Context, brand_id: int, staff_id: int, now: datetime, **values: Any) -> Staff:
+def _set(
+    ctx: Context,
+    brand_id: int,
+    staff_id: int,
+    now: datetime,
+    *,
+    end_sessions: bool = False,
+    **values: Any,
+) -> Staff:
+    """Change a staff member's row; `end_sessions` also signs them out at every
+    till (a new PIN or a disabled member must not stay signed in)."""
+
     def run(conn: Connection) -> Staff:
         _load(conn, brand_id, staff_id, lock=True)
         conn.execute(
             update(store_staff).where(store_staff.c.id == staff_id).values(updated_at=now, **values)
         )
+        if end_sessions:
+            s = staff_sessions.c
+            conn.execute(
+                update(staff_sessions)
+                .where(s.staff_id == staff_id, s.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
         return _staff(_load(conn, brand_id, staff_id))
 
     return ctx.run(run)
@@ -197,13 +215,13 @@ def _set(ctx: Context, brand_id: int, staff_id: int, now: datetime, **values: An
 def disable_staff(
     ctx: Context, brand_id: int, staff_id: int, *, now: datetime | None = None
 ) -> Staff:
-    """Disable a staff member: signing in is refused from now on. Disabling a
-    disabled one keeps its first date."""
+    """Disable a staff member: signing in is refused from now on and their open
+    sessions end. Disabling a disabled one keeps its first date."""
     at = ctx.now(now)
     current = get_staff(ctx, brand_id, staff_id)
     if current.disabled:
         return current
-    return _set(ctx, brand_id, staff_id, at, disabled_at=at)
+    return _set(ctx, brand_id, staff_id, at, end_sessions=True, disabled_at=at)
 
 
 def enable_staff(
@@ -216,11 +234,19 @@ def reset_pin(
     ctx: Context, brand_id: int, staff_id: int, pin: str, *, now: datetime | None = None
 ) -> Staff:
     """Give a staff member a new PIN; a lockout and the wrong PINs so far are cleared
-    (a manager resetting the PIN is how a locked-out cashier gets back sooner)."""
+    (a manager resetting the PIN is how a locked-out cashier gets back sooner), and
+    the sessions signed in with the old PIN end."""
     check_pin(pin)
     hashed = _passwords.hash_secret(pin)
     return _set(
-        ctx, brand_id, staff_id, ctx.now(now), pin_hash=hashed, failed_pins=0, locked_until=None
+        ctx,
+        brand_id,
+        staff_id,
+        ctx.now(now),
+        end_sessions=True,
+        pin_hash=hashed,
+        failed_pins=0,
+        locked_until=None,
     )
 
 
