@@ -17,9 +17,6 @@ and fetch sends back (`check_csrf`).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,13 +55,10 @@ from loyalpos.domain.errors import (
     TooManyAttempts,
     Unauthorized,
 )
-from loyalpos.service.admin import _passwords
+from loyalpos.service.admin import _passwords, _sessions
 from loyalpos.service.base.brands import load_brand, store_in_brand
 from loyalpos.service.base.context import Context
 
-# last_seen_at is written at most this often per session: the idle timeout is
-# this much less exact, and a busy page is not a write per request.
-TOUCH_EVERY = timedelta(seconds=60)
 ADDRESS_MAX = 64
 # The first key of PostgreSQL's two-key advisory lock taken while a sign-in is
 # counted (the second is the brand): b"LP" as an integer, unused elsewhere.
@@ -423,19 +417,13 @@ def authenticate(
     return ctx.run(succeed)
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def start_session(
     ctx: Context, user: User, *, address: str | None = None, now: datetime | None = None
 ) -> NewSession:
     """A session for a user `authenticate` returned: the token for the browser
     (shown this once) and the session with its CSRF token."""
     at = ctx.now(now)
-    token = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
-    ends = at + timedelta(hours=ctx.settings.session_max_hours)
+    new = _sessions.fresh(ctx.settings, at)
 
     def run(conn: Connection) -> Session:
         current = _load_user(conn, user.brand_id, user.id)
@@ -446,18 +434,18 @@ def start_session(
                 insert(hq_sessions).values(
                     brand_id=user.brand_id,
                     user_id=user.id,
-                    token_hash=_token_hash(token),
-                    csrf_token=csrf,
+                    token_hash=new.token_hash,
+                    csrf_token=new.csrf,
                     address=address[:ADDRESS_MAX] if address else None,
                     created_at=at,
                     last_seen_at=at,
-                    expires_at=ends,
+                    expires_at=new.expires_at,
                 )
             )
         )
-        return Session(session_id, user.brand_id, current, csrf, at, at, ends)
+        return Session(session_id, user.brand_id, current, new.csrf, at, at, new.expires_at)
 
-    return NewSession(ctx.run(run), token)
+    return NewSession(ctx.run(run), new.token)
 
 
 def check_session(ctx: Context, token: str | None, *, now: datetime | None = None) -> Session:
@@ -465,65 +453,26 @@ def check_session(ctx: Context, token: str | None, *, now: datetime | None = Non
     Unauthorized saying why otherwise (`session_required`, `session_invalid`,
     `session_ended`, `session_expired`, `account_disabled`)."""
     at = ctx.now(now)
-    if not token:
-        raise Unauthorized("请先登录 (please sign in)", code="session_required")
-    if len(token) > 200:
-        raise Unauthorized(
-            "会话无效，请重新登录 (unknown session; sign in again)", code="session_invalid"
-        )
-    s = hq_sessions.c
     with ctx.transaction(read_only=True) as conn:
-        row = conn.execute(select(hq_sessions).where(s.token_hash == _token_hash(token))).first()
-        if row is None:
-            raise Unauthorized(
-                "会话无效，请重新登录 (unknown session; sign in again)", code="session_invalid"
-            )
+        row = _sessions.find(conn, hq_sessions, token)
         user = _load_user(conn, row.brand_id, row.user_id)
-    if row.revoked_at is not None:
-        raise Unauthorized("已退出登录 (this session was signed out)", code="session_ended")
-    idle_end = row.last_seen_at + timedelta(minutes=ctx.settings.session_idle_minutes)
-    if at >= row.expires_at or at >= idle_end:
-        raise Unauthorized(
-            "登录已超时，请重新登录 (the session timed out; sign in again)",
-            code="session_expired",
-        )
+    _sessions.check_live(ctx.settings, row, at)
     if user.disabled:
         raise Unauthorized("账号已停用 (this account is disabled)", code="account_disabled")
-    seen = row.last_seen_at
-    if at - seen >= TOUCH_EVERY:
-        seen = at
-        ctx.run(
-            lambda conn: conn.execute(
-                update(hq_sessions)
-                .where(s.id == row.id, s.last_seen_at < at)
-                .values(last_seen_at=at)
-            )
-        )
+    seen = _sessions.touch(ctx, hq_sessions, row, at)
     return Session(row.id, row.brand_id, user, row.csrf_token, row.created_at, seen, row.expires_at)
 
 
 def end_session(ctx: Context, token: str, *, now: datetime | None = None) -> None:
     """Sign out: the session behind `token` ends at once (an unknown or ended
     one is left as it is)."""
-    at = ctx.now(now)
-    s = hq_sessions.c
-    ctx.run(
-        lambda conn: conn.execute(
-            update(hq_sessions)
-            .where(s.token_hash == _token_hash(token), s.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
-    )
+    _sessions.end(ctx, hq_sessions, token, ctx.now(now))
 
 
 def check_csrf(session: Session, token: str | None) -> None:
     """A state-changing request must send its session's CSRF token: Forbidden
     `csrf_failed` otherwise. Compared in constant time."""
-    if not token or not hmac.compare_digest(session.csrf_token.encode(), token.encode()):
-        raise Forbidden(
-            "请求已失效，请刷新页面后重试 (the form is stale or forged; reload the page)",
-            code="csrf_failed",
-        )
+    _sessions.check_csrf(session.csrf_token, token)
 
 
 def prune(

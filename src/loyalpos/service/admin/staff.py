@@ -16,11 +16,8 @@ member is disabled, after `settings.session_idle_minutes` without a request or
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -36,8 +33,8 @@ from loyalpos.domain.accounts import (
     check_pin,
     check_staff_number,
 )
-from loyalpos.domain.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
-from loyalpos.service.admin import _passwords
+from loyalpos.domain.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
+from loyalpos.service.admin import _passwords, _sessions
 from loyalpos.service.base.brands import load_brand, store_in_brand
 from loyalpos.service.base.context import Context
 
@@ -320,9 +317,6 @@ def sign_in(
 
 # -- sessions at the till -----------------------------------------------------------
 
-# last_seen_at is written at most this often (as for HQ sessions).
-TOUCH_EVERY = timedelta(seconds=60)
-
 
 @dataclass(frozen=True, slots=True)
 class StaffSession:
@@ -338,16 +332,11 @@ class NewStaffSession:
     token: str  # for the browser's cookie; only its hash is kept
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def start_session(ctx: Context, staff: Staff, *, now: datetime | None = None) -> NewStaffSession:
-    """A session for a staff member `sign_in` returned."""
+    """A session for a staff member `sign_in` returned (`_sessions`: the same rules
+    as HQ sessions)."""
     at = ctx.now(now)
-    token = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
-    ends = at + timedelta(hours=ctx.settings.session_max_hours)
+    new = _sessions.fresh(ctx.settings, at)
 
     def run(conn: Connection) -> int:
         return inserted_id(
@@ -355,16 +344,17 @@ def start_session(ctx: Context, staff: Staff, *, now: datetime | None = None) ->
                 insert(staff_sessions).values(
                     brand_id=staff.brand_id,
                     staff_id=staff.id,
-                    token_hash=_token_hash(token),
-                    csrf_token=csrf,
+                    token_hash=new.token_hash,
+                    csrf_token=new.csrf,
                     created_at=at,
                     last_seen_at=at,
-                    expires_at=ends,
+                    expires_at=new.expires_at,
                 )
             )
         )
 
-    return NewStaffSession(StaffSession(ctx.run(run), staff, csrf, ends), token)
+    session = StaffSession(ctx.run(run), staff, new.csrf, new.expires_at)
+    return NewStaffSession(session, new.token)
 
 
 def check_session(ctx: Context, token: str | None, *, now: datetime | None = None) -> StaffSession:
@@ -372,60 +362,24 @@ def check_session(ctx: Context, token: str | None, *, now: datetime | None = Non
     Unauthorized with the codes of HQ sessions otherwise (`session_required`,
     `session_invalid`, `session_ended`, `session_expired`, `staff_disabled`)."""
     at = ctx.now(now)
-    if not token:
-        raise Unauthorized("请先登录 (please sign in)", code="session_required")
-    invalid = Unauthorized(
-        "会话无效，请重新登录 (unknown session; sign in again)", code="session_invalid"
-    )
-    if len(token) > 200:
-        raise invalid
-    s = staff_sessions.c
     with ctx.transaction(read_only=True) as conn:
-        row = conn.execute(select(staff_sessions).where(s.token_hash == _token_hash(token))).first()
-        if row is None:
-            raise invalid
+        row = _sessions.find(conn, staff_sessions, token)
         person = _staff(_load(conn, row.brand_id, row.staff_id))
-    if row.revoked_at is not None:
-        raise Unauthorized("已退出登录 (this session was signed out)", code="session_ended")
-    idle_end = row.last_seen_at + timedelta(minutes=ctx.settings.session_idle_minutes)
-    if at >= row.expires_at or at >= idle_end:
-        raise Unauthorized(
-            "登录已超时，请重新登录 (the session timed out; sign in again)",
-            code="session_expired",
-        )
+    _sessions.check_live(ctx.settings, row, at)
     if person.disabled:
         raise Unauthorized(
             f"员工 {person.number} 已停用 (staff member {person.number} is disabled)",
             code="staff_disabled",
         )
-    if at - row.last_seen_at >= TOUCH_EVERY:
-        ctx.run(
-            lambda conn: conn.execute(
-                update(staff_sessions)
-                .where(s.id == row.id, s.last_seen_at < at)
-                .values(last_seen_at=at)
-            )
-        )
+    _sessions.touch(ctx, staff_sessions, row, at)
     return StaffSession(row.id, person, row.csrf_token, row.expires_at)
 
 
 def end_session(ctx: Context, token: str, *, now: datetime | None = None) -> None:
     """Sign out at the till: the session behind `token` ends at once."""
-    at = ctx.now(now)
-    s = staff_sessions.c
-    ctx.run(
-        lambda conn: conn.execute(
-            update(staff_sessions)
-            .where(s.token_hash == _token_hash(token), s.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
-    )
+    _sessions.end(ctx, staff_sessions, token, ctx.now(now))
 
 
 def check_csrf(session: StaffSession, token: str | None) -> None:
     """Forbidden `csrf_failed` unless `token` is the session's CSRF token."""
-    if not token or not hmac.compare_digest(session.csrf_token.encode(), token.encode()):
-        raise Forbidden(
-            "请求已失效，请刷新页面后重试 (the form is stale or forged; reload the page)",
-            code="csrf_failed",
-        )
+    _sessions.check_csrf(session.csrf_token, token)
