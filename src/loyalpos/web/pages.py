@@ -16,6 +16,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ PRE_COOKIE = "lp_pre"  # the pre-session CSRF token, signed
 TILL_COOKIE = "lp_till"  # a cashier's session token
 CONSOLE_COOKIE = "lp_console"  # an HQ user's session token
 REMEMBER_COOKIE = "lp_till_store"  # brand and store last signed in at, to prefill
+CONSOLE_BRAND_COOKIE = "lp_console_brand"  # the brand last signed in to, to prefill
 YEAR = 365 * 24 * 3600
 
 _env = Environment(
@@ -179,8 +181,47 @@ def _sign_in_form(
     return _with_pre_token(request, response, token)
 
 
-def _cookie(request: Request, response: Response, name: str, value: str) -> None:
-    response.set_cookie(name, value, httponly=True, samesite="lax", secure=_secure(request))
+def _cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=_secure(request)
+    )
+
+
+def _signed_in(
+    request: Request, to: str, cookie: str, token: str, remember: tuple[str, str]
+) -> Response:
+    """The answer to a sign-in that worked: on to `to` with the session's cookie,
+    what to prefill next time (`remember`: cookie name, value) kept a year, and
+    the pre-session CSRF token dropped."""
+    response = RedirectResponse(to, status_code=303)
+    _cookie(request, response, cookie, token)
+    _cookie(request, response, *remember, max_age=YEAR)
+    response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+def _signed_out(
+    request: Request,
+    check_csrf: Callable[[], None] | None,
+    end: Callable[[Context, str], None],
+    cookie: str,
+    here: str,
+    to: str,
+) -> Response:
+    """Sign-out for the till and the console alike: a live session (`check_csrf`
+    given) must send its CSRF token, then ends; either way the cookie goes and
+    the browser is sent to `to`. A forged form is refused and sent back `here`."""
+    if check_csrf is not None:
+        try:
+            check_csrf()
+        except Forbidden:
+            return _refused(request, here)
+        end(_ctx(request), request.cookies.get(cookie) or "")
+    response = RedirectResponse(to, status_code=303)
+    response.delete_cookie(cookie)
+    return response
 
 
 # -- pages -----------------------------------------------------------------------
@@ -269,18 +310,8 @@ def till_sign_in(
     if errors:
         return _sign_in_form(request, "till_sign_in.html", values, errors, status)
     started = staff.start_session(ctx, person)
-    response = RedirectResponse("/till", status_code=303)
-    _cookie(request, response, TILL_COOKIE, started.token)
-    response.set_cookie(
-        REMEMBER_COOKIE,
-        f"{the_brand.code}:{the_store.code}",
-        max_age=YEAR,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-    )
-    response.delete_cookie(PRE_COOKIE)
-    return response
+    remember = (REMEMBER_COOKIE, f"{the_brand.code}:{the_store.code}")
+    return _signed_in(request, "/till", TILL_COOKIE, started.token, remember)
 
 
 def _till_session(request: Request) -> staff.StaffSession | None:
@@ -295,30 +326,21 @@ def till_page(request: Request) -> Response:
     session = _till_session(request)
     if session is None:
         return RedirectResponse("/till/sign-in", status_code=303)
-    ctx = _ctx(request)
-    store = next(
-        s for s in brands.list_stores(ctx, session.staff.brand_id) if s.id == session.staff.store_id
-    )
+    with _ctx(request).transaction(read_only=True) as conn:
+        store = brands.store_in_brand(conn, session.staff.brand_id, session.staff.store_id)
     return _page(request, "till.html", staff=session.staff, store=store, csrf=session.csrf_token)
 
 
 @router.post("/till/sign-out")
 def till_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = _till_session(request)
-    if session is not None:
-        try:
-            staff.check_csrf(session, csrf)
-        except Forbidden:
-            return _refused(request, "/till")
-        staff.end_session(_ctx(request), request.cookies.get(TILL_COOKIE) or "")
-    response = RedirectResponse("/till/sign-in", status_code=303)
-    response.delete_cookie(TILL_COOKIE)
-    return response
+    check = None if session is None else partial(staff.check_csrf, session, csrf)
+    return _signed_out(request, check, staff.end_session, TILL_COOKIE, "/till", "/till/sign-in")
 
 
 @router.get("/console/sign-in")
 def console_sign_in_page(request: Request) -> Response:
-    values = {"brand": request.cookies.get("lp_console_brand", ""), "login": ""}
+    values = {"brand": request.cookies.get(CONSOLE_BRAND_COOKIE, ""), "login": ""}
     return _sign_in_form(request, "console_sign_in.html", values, {})
 
 
@@ -370,18 +392,8 @@ def console_sign_in(
         status = 400
     if errors:
         return _sign_in_form(request, "console_sign_in.html", values, errors, status)
-    response = RedirectResponse("/console", status_code=303)
-    _cookie(request, response, CONSOLE_COOKIE, started.token)
-    response.set_cookie(
-        "lp_console_brand",
-        the_brand.code,
-        max_age=YEAR,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-    )
-    response.delete_cookie(PRE_COOKIE)
-    return response
+    remember = (CONSOLE_BRAND_COOKIE, the_brand.code)
+    return _signed_in(request, "/console", CONSOLE_COOKIE, started.token, remember)
 
 
 def _console_session(request: Request) -> accounts.Session | None:
@@ -416,12 +428,7 @@ def console_page(request: Request) -> Response:
 @router.post("/console/sign-out")
 def console_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = _console_session(request)
-    if session is not None:
-        try:
-            accounts.check_csrf(session, csrf)
-        except Forbidden:
-            return _refused(request, "/console")
-        accounts.end_session(_ctx(request), request.cookies.get(CONSOLE_COOKIE) or "")
-    response = RedirectResponse("/console/sign-in", status_code=303)
-    response.delete_cookie(CONSOLE_COOKIE)
-    return response
+    check = None if session is None else partial(accounts.check_csrf, session, csrf)
+    return _signed_out(
+        request, check, accounts.end_session, CONSOLE_COOKIE, "/console", "/console/sign-in"
+    )
