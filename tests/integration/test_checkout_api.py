@@ -243,6 +243,9 @@ def test_a_refund_records_the_cashier_and_the_till(till: Till, ctx: Context) -> 
     assert again.status_code == 200 and again.json()["replayed"] is True
     other = till.post(url, {**body, "terminal": "T3"})
     assert other.status_code == 409, other.text
+    bad = till.post(url, {**body, "refund_no": "R-B", "terminal": "T\x002"})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["code"] == "validation_error"
     plain = till.post(
         url, {"refund_no": "R-U", "cashier": "c02", "lines": [{"line_no": 1, "qty": 1}]}
     )
