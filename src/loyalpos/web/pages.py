@@ -11,19 +11,16 @@ page's language; the service's own messages are for the API and the logs.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from loyalpos.domain.errors import (
     DomainError,
@@ -35,88 +32,25 @@ from loyalpos.domain.errors import (
 from loyalpos.service.admin import accounts, staff
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
-from loyalpos.web import i18n
-
-_HERE = Path(__file__).parent
-LANG_COOKIE = "lp_lang"
-PRE_COOKIE = "lp_pre"  # the pre-session CSRF token, signed
-TILL_COOKIE = "lp_till"  # a cashier's session token
-CONSOLE_COOKIE = "lp_console"  # an HQ user's session token
-REMEMBER_COOKIE = "lp_till_store"  # brand and store last signed in at, to prefill
-CONSOLE_BRAND_COOKIE = "lp_console_brand"  # the brand last signed in to, to prefill
-YEAR = 365 * 24 * 3600
-
-_env = Environment(
-    loader=FileSystemLoader(_HERE / "templates"),
-    autoescape=select_autoescape(["html"]),
-    extensions=["jinja2.ext.i18n"],
+from loyalpos.web.render import (
+    CONSOLE_COOKIE,
+    STATIC,
+    TILL_COOKIE,
+    YEAR,
+    console_session,
+    ctx_of,
+    gettext_for,
+    page,
+    refused,
+    secure,
+    till_session,
 )
 
-# The static files, read once; their URLs carry a hash of the content, so they
-# can be cached for a year and a new version is a new URL.
-_STATIC: dict[str, tuple[bytes, str, str]] = {}
-for _path in sorted((_HERE / "static").iterdir()):
-    _body = _path.read_bytes()
-    _type = {"css": "text/css", "js": "text/javascript"}.get(_path.suffix[1:], "text/plain")
-    _STATIC[_path.name] = (_body, hashlib.sha256(_body).hexdigest()[:12], _type + "; charset=utf-8")
-
-
-def static_url(name: str) -> str:
-    return f"/static/{_STATIC[name][1]}/{name}"
-
+PRE_COOKIE = "lp_pre"  # the pre-session CSRF token, signed
+REMEMBER_COOKIE = "lp_till_store"  # brand and store last signed in at, to prefill
+CONSOLE_BRAND_COOKIE = "lp_console_brand"  # the brand last signed in to, to prefill
 
 router = APIRouter(include_in_schema=False)
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
-# -- language --------------------------------------------------------------------
-
-
-def _language(request: Request) -> tuple[str, str | None]:
-    """(the page's language, the language to remember in the cookie if asked)."""
-    asked = i18n.named(request.query_params.get("lang"))
-    if asked is not None:
-        return asked, asked
-    remembered = i18n.named(request.cookies.get(LANG_COOKIE))
-    if remembered is not None:
-        return remembered, None
-    accepted = i18n.from_accept_language(request.headers.get("accept-language"))
-    return accepted or i18n.DEFAULT, None
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _page(request: Request, template: str, status: int = 200, **values: Any) -> Response:
-    language, remember = _language(request)
-    translations = i18n.TRANSLATIONS[language]
-    html = _env.get_template(template).render(
-        gettext=translations.gettext,
-        ngettext=translations.ngettext,
-        static_url=static_url,
-        html_lang="en" if language == "en" else "zh-Hans",
-        **values,
-    )
-    response = Response(
-        html,
-        status_code=status,
-        media_type="text/html",
-        headers={"Cache-Control": "no-store", "Content-Language": language.replace("_", "-")},
-    )
-    if remember is not None:
-        response.set_cookie(
-            LANG_COOKIE, remember, max_age=YEAR, samesite="lax", secure=_secure(request)
-        )
-    return response
-
-
-def _gettext(request: Request) -> Callable[[str], str]:
-    return i18n.TRANSLATIONS[_language(request)[0]].gettext
 
 
 # -- CSRF before a session -------------------------------------------------------
@@ -129,15 +63,15 @@ def _sign(ctx: Context, token: str) -> str:
 def _pre_token(request: Request) -> str | None:
     """The pre-session token of the request's cookie, if the cookie is ours."""
     token, _, signature = (request.cookies.get(PRE_COOKIE) or "").partition(".")
-    if token and hmac.compare_digest(_sign(_ctx(request), token).encode(), signature.encode()):
+    if token and hmac.compare_digest(_sign(ctx_of(request), token).encode(), signature.encode()):
         return token
     return None
 
 
 def _with_pre_token(request: Request, response: Response, token: str) -> Response:
-    cookie = f"{token}.{_sign(_ctx(request), token)}"
+    cookie = f"{token}.{_sign(ctx_of(request), token)}"
     response.set_cookie(
-        PRE_COOKIE, cookie, httponly=True, samesite="lax", secure=_secure(request), path="/"
+        PRE_COOKIE, cookie, httponly=True, samesite="lax", secure=secure(request), path="/"
     )
     return response
 
@@ -145,10 +79,6 @@ def _with_pre_token(request: Request, response: Response, token: str) -> Respons
 def _pre_token_ok(request: Request, sent: str) -> bool:
     token = _pre_token(request)
     return token is not None and bool(sent) and hmac.compare_digest(token.encode(), sent.encode())
-
-
-def _refused(request: Request, back: str) -> Response:
-    return _page(request, "refused.html", 403, back=back)
 
 
 def _hh_mm(when: datetime, zone: str) -> str:
@@ -175,7 +105,7 @@ def _sign_in_form(
     wrong = [name for name in order if name in errors]
     empty = [name for name in order if not values.get(name)]
     focus = (wrong or empty or [order[-1]])[0]
-    response = _page(
+    response = page(
         request, template, status, values=values, errors=errors, focus=focus, csrf=token
     )
     return _with_pre_token(request, response, token)
@@ -185,7 +115,7 @@ def _cookie(
     request: Request, response: Response, name: str, value: str, max_age: int | None = None
 ) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="lax", secure=_secure(request)
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure(request)
     )
 
 
@@ -217,8 +147,8 @@ def _signed_out(
         try:
             check_csrf()
         except Forbidden:
-            return _refused(request, here)
-        end(_ctx(request), request.cookies.get(cookie) or "")
+            return refused(request, here)
+        end(ctx_of(request), request.cookies.get(cookie) or "")
     response = RedirectResponse(to, status_code=303)
     response.delete_cookie(cookie)
     return response
@@ -234,7 +164,7 @@ def home() -> Response:
 
 @router.get("/static/{digest}/{name}")
 def static(digest: str, name: str) -> Response:
-    found = _STATIC.get(name)
+    found = STATIC.get(name)
     if found is None:
         return Response("not found", status_code=404, media_type="text/plain")
     body, current, media_type = found
@@ -261,8 +191,8 @@ def till_sign_in(
     pin: Annotated[str, Form()] = "",
 ) -> Response:
     if not _pre_token_ok(request, csrf):
-        return _refused(request, "/till/sign-in")
-    _ = _gettext(request)
+        return refused(request, "/till/sign-in")
+    _ = gettext_for(request)
     values = {"brand": brand.strip(), "store": store.strip().upper(), "number": number.strip()}
     errors: dict[str, str] = {}
     for name, message in (
@@ -276,7 +206,7 @@ def till_sign_in(
         errors["pin"] = _("Enter your PIN.")
     if errors:
         return _sign_in_form(request, "till_sign_in.html", values, errors, 400)
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     status = 401
     try:
         the_brand = brands.brand_by_code(ctx, values["brand"])
@@ -314,26 +244,19 @@ def till_sign_in(
     return _signed_in(request, "/till", TILL_COOKIE, started.token, remember)
 
 
-def _till_session(request: Request) -> staff.StaffSession | None:
-    try:
-        return staff.check_session(_ctx(request), request.cookies.get(TILL_COOKIE))
-    except DomainError:
-        return None
-
-
 @router.get("/till")
 def till_page(request: Request) -> Response:
-    session = _till_session(request)
+    session = till_session(request)
     if session is None:
         return RedirectResponse("/till/sign-in", status_code=303)
-    with _ctx(request).transaction(read_only=True) as conn:
+    with ctx_of(request).transaction(read_only=True) as conn:
         store = brands.store_in_brand(conn, session.staff.brand_id, session.staff.store_id)
-    return _page(request, "till.html", staff=session.staff, store=store, csrf=session.csrf_token)
+    return page(request, "till.html", staff=session.staff, store=store, csrf=session.csrf_token)
 
 
 @router.post("/till/sign-out")
 def till_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    session = _till_session(request)
+    session = till_session(request)
     check = None if session is None else partial(staff.check_csrf, session, csrf)
     return _signed_out(request, check, staff.end_session, TILL_COOKIE, "/till", "/till/sign-in")
 
@@ -353,8 +276,8 @@ def console_sign_in(
     password: Annotated[str, Form()] = "",
 ) -> Response:
     if not _pre_token_ok(request, csrf):
-        return _refused(request, "/console/sign-in")
-    _ = _gettext(request)
+        return refused(request, "/console/sign-in")
+    _ = gettext_for(request)
     values = {"brand": brand.strip(), "login": login.strip()}
     errors: dict[str, str] = {}
     if not values["brand"]:
@@ -365,7 +288,7 @@ def console_sign_in(
         errors["password"] = _("Enter your password.")
     if errors:
         return _sign_in_form(request, "console_sign_in.html", values, errors, 400)
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     status = 401
     address = request.client.host if request.client else None
     try:
@@ -396,19 +319,12 @@ def console_sign_in(
     return _signed_in(request, "/console", CONSOLE_COOKIE, started.token, remember)
 
 
-def _console_session(request: Request) -> accounts.Session | None:
-    try:
-        return accounts.check_session(_ctx(request), request.cookies.get(CONSOLE_COOKIE))
-    except DomainError:
-        return None
-
-
 @router.get("/console")
 def console_page(request: Request) -> Response:
-    session = _console_session(request)
+    session = console_session(request)
     if session is None:
         return RedirectResponse("/console/sign-in", status_code=303)
-    _ = _gettext(request)
+    _ = gettext_for(request)
     roles = {
         "admin": _("Administrator"),
         "operator": _("Operator"),
@@ -416,7 +332,7 @@ def console_page(request: Request) -> Response:
         "store_manager": _("Store manager"),
     }
     role = session.user.role.value
-    return _page(
+    return page(
         request,
         "console.html",
         user=session.user,
@@ -427,7 +343,7 @@ def console_page(request: Request) -> Response:
 
 @router.post("/console/sign-out")
 def console_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    session = _console_session(request)
+    session = console_session(request)
     check = None if session is None else partial(accounts.check_csrf, session, csrf)
     return _signed_out(
         request, check, accounts.end_session, CONSOLE_COOKIE, "/console", "/console/sign-in"
