@@ -20,7 +20,7 @@ from loyalpos.api.till import checkout, holds, reconcile
 from loyalpos.api.till.fastpath import TillApp
 from loyalpos.logs import install_redaction
 from loyalpos.service.base.context import Context
-from loyalpos.web import pages
+from loyalpos.web import pages, till
 
 
 @asynccontextmanager
@@ -60,6 +60,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(keys.router)
     # The browser pages: not in the OpenAPI document (include_in_schema=False).
     app.include_router(pages.router)
+    app.include_router(till.router)
     app.till_routes = checkout.TILL_ROUTES
     return app
 

@@ -244,16 +244,6 @@ def till_sign_in(
     return _signed_in(request, "/till", TILL_COOKIE, started.token, remember)
 
 
-@router.get("/till")
-def till_page(request: Request) -> Response:
-    session = till_session(request)
-    if session is None:
-        return RedirectResponse("/till/sign-in", status_code=303)
-    with ctx_of(request).transaction(read_only=True) as conn:
-        store = brands.store_in_brand(conn, session.staff.brand_id, session.staff.store_id)
-    return page(request, "till.html", staff=session.staff, store=store, csrf=session.csrf_token)
-
-
 @router.post("/till/sign-out")
 def till_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = till_session(request)

@@ -1,0 +1,40 @@
+// loyalpos till service worker: the selling screen opens again when the server
+// is away (a reload mid-outage), from the copy kept at its last load; its
+// scripts and styles are kept by their hashed URLs. Nothing else is cached: the
+// sales made meanwhile are in IndexedDB, written by the page itself.
+var CACHE = "loyalpos-till-v1";
+
+self.addEventListener("install", function () { self.skipWaiting(); });
+self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request;
+  if (request.method !== "GET") { return; }
+  var url = new URL(request.url);
+  if (url.origin !== self.location.origin) { return; }
+  if (request.mode === "navigate" && url.pathname === "/till") {
+    event.respondWith(fetch(request).then(function (response) {
+      if (response.ok && !response.redirected) {
+        var copy = response.clone();
+        caches.open(CACHE).then(function (cache) { cache.put("/till", copy); });
+      }
+      return response;
+    }, function () {
+      return caches.match("/till").then(function (kept) {
+        return kept || new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } });
+      });
+    }));
+    return;
+  }
+  if (url.pathname.indexOf("/static/") === 0) {
+    event.respondWith(caches.match(request).then(function (kept) {
+      return kept || fetch(request).then(function (response) {
+        if (response.ok) {
+          var copy = response.clone();
+          caches.open(CACHE).then(function (cache) { cache.put(request, copy); });
+        }
+        return response;
+      });
+    }));
+  }
+});
