@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from loyalpos.db.tables import store_staff
+from loyalpos.db.tables import staff_sessions, store_staff
 from loyalpos.domain.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from loyalpos.service.admin import staff
 from loyalpos.service.base.context import Context
@@ -186,3 +186,34 @@ def test_a_new_pin_or_disabling_signs_the_staff_member_out_everywhere(
     with pytest.raises(Unauthorized) as exc:
         staff.check_session(ctx, other.token)
     assert code_of(exc) == "session_ended"
+
+
+def test_a_session_keeps_the_terminal_it_was_started_at(ctx: Context, world: Brands) -> None:
+    staff.create_staff(ctx, world.a, world.a_sh, "1001", "小王", PIN)
+    wang = staff.sign_in(ctx, world.a, world.a_sh, "1001", PIN)
+    at_till = staff.start_session(ctx, wang, terminal=" 前台1号 ")
+    assert at_till.session.terminal == "前台1号"
+    assert staff.check_session(ctx, at_till.token).terminal == "前台1号"
+    without = staff.start_session(ctx, wang)  # callers that send none keep working
+    assert without.session.terminal == ""
+    assert staff.check_session(ctx, without.token).terminal == ""
+    longest = "T" * staff.MAX_TERMINAL
+    assert (
+        staff.check_session(ctx, staff.start_session(ctx, wang, terminal=longest).token).terminal
+        == longest
+    )
+
+
+@pytest.mark.parametrize(
+    "terminal", ["T" * 33, "POS\n2", "POS\t2", "POS\x002", "POS\x1b", "\ud800", "a\u2028b"]
+)
+def test_a_bad_terminal_is_refused_and_no_session_starts(
+    ctx: Context, world: Brands, terminal: str
+) -> None:
+    staff.create_staff(ctx, world.a, world.a_sh, "1001", "小王", PIN)
+    wang = staff.sign_in(ctx, world.a, world.a_sh, "1001", PIN)
+    with pytest.raises(InvalidInput) as exc:
+        staff.start_session(ctx, wang, terminal=terminal)
+    assert code_of(exc) == "bad_terminal"
+    with ctx.transaction() as conn:
+        assert conn.execute(select(staff_sessions.c.id)).first() is None

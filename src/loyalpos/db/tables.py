@@ -368,6 +368,8 @@ staff_sessions = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # The till the cashier signed in at (what the page sends); NULL before 0012.
+    Column("terminal", String(32)),
 )
 
 coupons = Table(
@@ -565,6 +567,32 @@ held_carts = Table(
     CheckConstraint("status IN ('held', 'resumed', 'cancelled', 'expired')", name="status_known"),
 )
 Index("ix_held_carts_store_status", held_carts.c.store_id, held_carts.c.status)
+
+# What a till overrode (service/till/till_events.py): a sale without the member
+# identification the brand requires, an unknown item at a typed price, benefits
+# declined, another coupon forced. Append-only; counted by reports per store and
+# local day. `detail` is a small JSON object as text.
+till_events = Table(
+    "till_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("staff_id", Id, ForeignKey("store_staff.id")),
+    Column("staff_number", String(64), nullable=False),
+    Column("terminal", String(64), nullable=False),
+    Column("order_no", String(64)),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index(
+    "ix_till_events_report",
+    till_events.c.brand_id,
+    till_events.c.store_id,
+    till_events.c.created_at,
+)
 
 # The brand's product catalogue (商品), what the cashier page rings up by code.
 # `price_fen` is per piece, or per kilogram when `unit` is 'kg' (weighed goods,

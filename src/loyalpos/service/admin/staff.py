@@ -33,7 +33,13 @@ from loyalpos.domain.accounts import (
     check_pin,
     check_staff_number,
 )
-from loyalpos.domain.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
+from loyalpos.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from loyalpos.service.admin import _passwords, _sessions
 from loyalpos.service.base.brands import load_brand, store_in_brand
 from loyalpos.service.base.context import Context
@@ -318,12 +324,18 @@ def sign_in(
 # -- sessions at the till -----------------------------------------------------------
 
 
+MAX_TERMINAL = 32
+
+
 @dataclass(frozen=True, slots=True)
 class StaffSession:
     id: int
     staff: Staff
     csrf_token: str
     expires_at: datetime
+    # The till signed in at, as the page sent it ("" when none was given, and for
+    # sessions started before terminals were kept).
+    terminal: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +344,27 @@ class NewStaffSession:
     token: str  # for the browser's cookie; only its hash is kept
 
 
-def start_session(ctx: Context, staff: Staff, *, now: datetime | None = None) -> NewStaffSession:
+def check_terminal(terminal: str) -> str:
+    """A till's name as a session keeps it: surrounding spaces trimmed, at most
+    `MAX_TERMINAL` characters on one line, printable; InvalidInput `bad_terminal`
+    otherwise. "" (no terminal given) is allowed."""
+    value = terminal.strip()
+    if len(value) > MAX_TERMINAL or not value.isprintable():
+        raise InvalidInput(
+            f"终端名须为不超过 {MAX_TERMINAL} 个可打印字符的单行文字 "
+            f"(terminal must be at most {MAX_TERMINAL} printable characters on one line)",
+            code="bad_terminal",
+            field="terminal",
+        )
+    return value
+
+
+def start_session(
+    ctx: Context, staff: Staff, *, terminal: str = "", now: datetime | None = None
+) -> NewStaffSession:
     """A session for a staff member `sign_in` returned (`_sessions`: the same rules
-    as HQ sessions)."""
+    as HQ sessions), at the till named `terminal` (`check_terminal`)."""
+    till = check_terminal(terminal)
     at = ctx.now(now)
     new = _sessions.fresh(ctx.settings, at)
 
@@ -349,11 +379,12 @@ def start_session(ctx: Context, staff: Staff, *, now: datetime | None = None) ->
                     created_at=at,
                     last_seen_at=at,
                     expires_at=new.expires_at,
+                    terminal=till or None,
                 )
             )
         )
 
-    session = StaffSession(ctx.run(run), staff, new.csrf, new.expires_at)
+    session = StaffSession(ctx.run(run), staff, new.csrf, new.expires_at, till)
     return NewStaffSession(session, new.token)
 
 
@@ -372,7 +403,7 @@ def check_session(ctx: Context, token: str | None, *, now: datetime | None = Non
             code="staff_disabled",
         )
     _sessions.touch(ctx, staff_sessions, row, at)
-    return StaffSession(row.id, person, row.csrf_token, row.expires_at)
+    return StaffSession(row.id, person, row.csrf_token, row.expires_at, row.terminal or "")
 
 
 def end_session(ctx: Context, token: str, *, now: datetime | None = None) -> None:
