@@ -18,7 +18,7 @@ from loyalpos.service.admin import demo
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.events import worker
-from loyalpos.service.loyalty import members, points
+from loyalpos.service.loyalty import coupons, members, points
 from loyalpos.service.till import checkout, receipts
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 from loyalpos.web.receipts import claim_qr_svg, claim_uri
@@ -62,8 +62,9 @@ def _book(
     member: int | None = None,
     points_used: int = 0,
     store: int | None = None,
+    cash: int = 0,
 ) -> dict[str, Any]:
-    """Quote, then confirm what the quote asks to pay (by WeChat Pay)."""
+    """Quote, then confirm what the quote chose, paid by WeChat Pay (after `cash`)."""
     cart = CartRequest(
         store or shop.sh001,
         tuple(
@@ -76,9 +77,11 @@ def _book(
     req = ConfirmRequest(
         order_no=order_no,
         cart=cart,
-        tenders=(Tender("wechat", q.payable, f"wx-{order_no}"),),
+        tenders=((Tender("cash", cash),) if cash else ())
+        + (Tender("wechat", q.payable - cash, f"wx-{order_no}"),),
         cashier="1001",
         terminal="T1",
+        coupon_ids=tuple(int(a.coupon_id) for a in q.applied if a.coupon_id is not None),
         points=q.points_redeemed,
     )
     return checkout.confirm(ctx, shop.brand.id, req).receipt
@@ -147,6 +150,34 @@ def test_a_member_orders_receipt_has_lines_benefits_points_and_new_coupons(
     assert script and "window.print()" in client.get(script.group(1)).text
     english = client.get("/till/receipts/R-1001?lang=en").text
     assert "Points balance" in english and "WeChat Pay" in english and ">Print<" in english
+
+
+def test_a_coupon_the_rounding_and_two_tenders_are_on_the_receipt(
+    ctx: Context, shop: Demo, client: TestClient
+) -> None:
+    zhang = members.by_phone(ctx, shop.brand.id, "13800138000")  # a demo member, 1200 points
+    coupon = coupons.issue_to_member(ctx, shop.brand.id, zhang.id, "cash10").id
+    lines = [("latte", "coffee", 3200, 1, "拿铁"), ("croissant", "bakery", 1855, 1, "牛角包")]
+    booked = _book(ctx, shop, "R-5001", lines, member=zhang.id, cash=1500)
+    # 50.55 less the ¥10 voucher is 40.55; the demo's 抹零 (jiao) takes the 0.55 off.
+    assert (booked["payable_fen"], booked["rounding_fen"]) == (4000, 55)
+    r = receipts.receipt(ctx, shop.brand.id, shop.sh001, "R-5001")
+    assert [(b.name, b.saving, b.coupon_id) for b in r.benefits] == [
+        ("10元代金券", 1000, coupon),
+        ("抹零", 55, None),
+    ]
+    assert (r.subtotal, r.discount, r.rounding, r.payable) == (5055, 1055, 55, 4000)
+    assert sum(x.discount for x in r.lines) == r.discount
+    assert [(t.method, t.amount) for t in r.tenders] == [("cash", 1500), ("wechat", 2500)]
+    assert r.member is not None
+    assert r.member.points_balance_after == 1200 + booked["points_earned"]
+    _sign_in(client)
+    text = client.get("/till/receipts/R-5001").text
+    assert "10元代金券" in text and "-10.00" in text
+    assert "抹零" in text and "-0.55" in text and "-10.55" in text and "¥40.00" in text
+    english = client.get("/till/receipts/R-5001?lang=en").text
+    assert "<span>Rounding</span><span>-0.55</span>" in english
+    assert "现金" in text and "15.00" in text and "25.00" in text
 
 
 def test_an_anonymous_orders_receipt_has_the_claim_code_and_its_qr(

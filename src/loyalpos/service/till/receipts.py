@@ -43,6 +43,9 @@ from loyalpos.service.rulebook.rulesets import rules_at
 
 @dataclass(frozen=True, slots=True)
 class ReceiptLine:
+    """`discount`: what came off the line's subtotal but points (its share of
+    抹零 included); subtotal - discount - points_offset = payable."""
+
     name: str
     sku: str
     qty: int
@@ -55,7 +58,8 @@ class ReceiptLine:
 
 @dataclass(frozen=True, slots=True)
 class AppliedBenefit:
-    """A promotion or coupon the order used, by its name when it was priced."""
+    """A promotion, coupon, member price or the 抹零 (kind `change_rounding`)
+    the order was priced with, by its name then."""
 
     name: str
     kind: str
@@ -114,9 +118,12 @@ class Receipt:
     lines: tuple[ReceiptLine, ...]
     benefits: tuple[AppliedBenefit, ...]
     subtotal: int
+    # Every benefit's saving, 抹零 included (as `orders.discount`, the sum of
+    # `benefits`, and of the lines' discounts): subtotal - discount - points_offset
+    # = payable.
     discount: int
     points_offset: int
-    rounding: int  # 抹零, in the customer's favour
+    rounding: int  # 抹零, in the customer's favour: part of `discount`
     payable: int
     refunded: int
     tenders: tuple[ReceiptTender, ...]
