@@ -19,8 +19,9 @@ from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.events import worker
 from loyalpos.service.loyalty import coupons, members, points
-from loyalpos.service.till import checkout, receipts
+from loyalpos.service.till import checkout, receipts, refunds
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
+from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from loyalpos.web.receipts import claim_qr_svg, claim_uri
 
 
@@ -205,6 +206,21 @@ def test_an_anonymous_orders_receipt_has_the_claim_code_and_its_qr(
     members.register(ctx, shop.brand.id, phone="13622223333", name="钱七", claim_token=token)
     again = client.get("/till/receipts/R-2001").text
     assert "本单积分已领取" in again and "<svg" not in again
+
+
+def test_a_refunded_order_says_so(ctx: Context, shop: Demo, client: TestClient) -> None:
+    lines = [("latte", "coffee", 3200, 1, "拿铁"), ("croissant", "bakery", 1800, 1, "牛角包")]
+    _book(ctx, shop, "R-6001", lines)
+    req = RefundRequest(shop.sh001, "R-6001", "RF-1", "1001", (RefundLine(2, 1),))
+    refunds.refund(ctx, shop.brand.id, req)
+    r = receipts.receipt(ctx, shop.brand.id, shop.sh001, "R-6001")
+    assert (r.status, r.refunded) == ("partially_refunded", 1800)
+    _sign_in(client)
+    assert "部分退款：¥18.00" in client.get("/till/receipts/R-6001").text
+    refunds.refund(
+        ctx, shop.brand.id, RefundRequest(shop.sh001, "R-6001", "RF-2", "1001", (RefundLine(1, 1),))
+    )
+    assert ">已退款<" in client.get("/till/receipts/R-6001").text
 
 
 def test_another_stores_order_and_an_unknown_one_are_404(
