@@ -96,10 +96,17 @@ def _other_brand(url: str) -> tuple[int, int, str, str]:
 
 @contextmanager
 def live_server(
-    url: str, tmp_path: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    url: str,
+    tmp_path: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`loyalpos serve` (demo seeded) on `url`; yields (process, base URL, log path)."""
-    port = free_port()
+    """`loyalpos serve` (demo seeded) on `url`; yields (process, base URL, log path).
+    `port` to come back on the port of a server stopped before (a till page that
+    lost its server finds it again there)."""
+    port = port or free_port()
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALPOS_")}
     run_env.pop("PORT", None)
     run_env.update(

@@ -1,5 +1,5 @@
-"""Every text of the pages is in the 简体中文 catalogue: templates and pages.py
-use message ids only, so a text missing from the .po would show in English."""
+"""Every text of the pages is in the 简体中文 catalogue: templates, the Python
+modules and the script use message ids only, so a text missing from the .po would show in English."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 import loyalpos.web
+from loyalpos.web.till_messages import SCRIPT_MESSAGES
 
 WEB = Path(loyalpos.web.__file__).parent
 
 
 def _used() -> set[str]:
+    """The message ids of the templates, of the Python modules and of the
+    selling screen's script (web/till_messages.py)."""
     method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
-    return {
+    return set(SCRIPT_MESSAGES.values()) | {
         message if isinstance(message, str) else message[0]
         for _file, _line, message, _comments, _context in extract_from_dir(
             str(WEB), method_map=method_map, keywords={"_": None, "gettext": None}

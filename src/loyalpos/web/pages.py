@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse, Response
 from loyalpos.domain.errors import (
     DomainError,
     Forbidden,
+    InvalidInput,
     NotFound,
     TooManyAttempts,
     Unauthorized,
@@ -94,7 +95,7 @@ def _sign_in_form(
 ) -> Response:
     token = _pre_token(request) or secrets.token_urlsafe(24)
     order = (
-        ["brand", "store", "number", "pin"]
+        ["brand", "store", "terminal", "number", "pin"]
         if template.startswith("till")
         else [
             "brand",
@@ -176,8 +177,9 @@ def static(digest: str, name: str) -> Response:
 
 @router.get("/till/sign-in")
 def till_sign_in_page(request: Request) -> Response:
-    brand, _, store = (request.cookies.get(REMEMBER_COOKIE) or "").partition(":")
-    values = {"brand": brand, "store": store, "number": ""}
+    brand, _, rest = (request.cookies.get(REMEMBER_COOKIE) or "").partition(":")
+    store, _, terminal = rest.partition(":")
+    values = {"brand": brand, "store": store, "terminal": terminal or "01", "number": ""}
     return _sign_in_form(request, "till_sign_in.html", values, {})
 
 
@@ -187,17 +189,24 @@ def till_sign_in(
     csrf: Annotated[str, Form()] = "",
     brand: Annotated[str, Form()] = "",
     store: Annotated[str, Form()] = "",
+    terminal: Annotated[str, Form()] = "",
     number: Annotated[str, Form()] = "",
     pin: Annotated[str, Form()] = "",
 ) -> Response:
     if not _pre_token_ok(request, csrf):
         return refused(request, "/till/sign-in")
     _ = gettext_for(request)
-    values = {"brand": brand.strip(), "store": store.strip().upper(), "number": number.strip()}
+    values = {
+        "brand": brand.strip(),
+        "store": store.strip().upper(),
+        "terminal": terminal.strip(),
+        "number": number.strip(),
+    }
     errors: dict[str, str] = {}
     for name, message in (
         ("brand", _("Enter the brand code.")),
         ("store", _("Enter the store code.")),
+        ("terminal", _("Enter this till's number.")),
         ("number", _("Enter your staff number.")),
     ):
         if not values[name]:
@@ -239,8 +248,12 @@ def till_sign_in(
         status = 400
     if errors:
         return _sign_in_form(request, "till_sign_in.html", values, errors, status)
-    started = staff.start_session(ctx, person)
-    remember = (REMEMBER_COOKIE, f"{the_brand.code}:{the_store.code}")
+    try:
+        started = staff.start_session(ctx, person, terminal=values["terminal"])
+    except InvalidInput:
+        errors["terminal"] = _("A till number is up to 32 letters or digits, on one line.")
+        return _sign_in_form(request, "till_sign_in.html", values, errors, 400)
+    remember = (REMEMBER_COOKIE, f"{the_brand.code}:{the_store.code}:{values['terminal']}")
     return _signed_in(request, "/till", TILL_COOKIE, started.token, remember)
 
 

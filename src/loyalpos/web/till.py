@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from loyalpos.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -31,7 +32,7 @@ from loyalpos.domain.times import check_instant
 from loyalpos.service.admin import staff
 from loyalpos.service.base import brands
 from loyalpos.service.catalogue import products, scan
-from loyalpos.service.till import checkout, holds, refunds, till_events
+from loyalpos.service.till import checkout, holds, receipts, refunds, till_events
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from loyalpos.web import till_bodies as body
@@ -105,7 +106,9 @@ def _session(request: Request, *, writing: bool) -> staff.StaffSession:
 
 
 def _json(value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(value, status_code=status, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        jsonable_encoder(value), status_code=status, headers={"Cache-Control": "no-store"}
+    )
 
 
 def _member(member_id: int | None) -> MemberRef | None:
@@ -118,7 +121,10 @@ def _cart(s: staff.StaffSession, cart: body.CartIn) -> CartRequest:
     )
     return CartRequest(
         s.staff.store_id,
-        tuple(CartLine(x.sku, x.category, x.unit_price_fen, x.qty, x.name or x.sku) for x in cart.lines),
+        tuple(
+            CartLine(x.sku, x.category, x.unit_price_fen, x.qty, x.name or x.sku)
+            for x in cart.lines
+        ),
         _member(cart.member_id),
         Options(
             points=points,
@@ -391,11 +397,33 @@ def cancel(request: Request, hold_id: Id) -> JSONResponse:
 
 
 @router.get("/till/api/orders/{order_no}")
-def order(request: Request, order_no: Annotated[str, Path(min_length=1, max_length=64)]) -> JSONResponse:
+def order(
+    request: Request, order_no: Annotated[str, Path(min_length=1, max_length=64)]
+) -> JSONResponse:
     """An order of this store, with its lines, to pick what to refund."""
     s = _session(request, writing=False)
+    found = receipts.receipt(ctx_of(request), s.staff.brand_id, s.staff.store_id, order_no.strip())
     return _json(
-        checkout.get_order(ctx_of(request), s.staff.brand_id, s.staff.store_id, order_no.strip())
+        {
+            "order_no": found.order_no,
+            "status": found.status,
+            "payable_fen": found.payable,
+            "refunded_fen": found.refunded,
+            "member": None
+            if found.member is None
+            else {"name": found.member.name, "phone": found.member.phone_masked},
+            "lines": [
+                {
+                    "line_no": x.line_no,
+                    "sku": x.sku,
+                    "name": x.name,
+                    "qty": x.qty,
+                    "refunded_qty": x.refunded_qty,
+                    "payable_fen": x.payable,
+                }
+                for x in found.lines
+            ],
+        }
     )
 
 
@@ -429,4 +457,3 @@ def refund(request: Request, sent: body.RefundIn) -> JSONResponse:
         raise InvalidInput("缺少退款单号 (refund_no is required)", code="refund_no_required")
     done = refunds.refund(ctx_of(request), s.staff.brand_id, _refund(s, sent, sent.refund_no))
     return _json({**done.receipt, "replayed": done.replayed}, 200 if done.replayed else 201)
-

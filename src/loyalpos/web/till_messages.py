@@ -51,6 +51,8 @@ SCRIPT_MESSAGES: dict[str, str] = {
     "received": "received",
     "change": "change",
     "held": "Cart held as #{id}.",
+    "claim_points": "{code}: join and scan it to get {n} points",
+    "voided": "Sale voided: the cart is empty.",
     "resumed": "Held cart #{id} resumed.",
     "no_holds": "No held carts at this store.",
     "finish_first": "Finish or hold the current sale before resuming another.",

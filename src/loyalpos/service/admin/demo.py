@@ -24,6 +24,7 @@ from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.catalogue import importer as catalogue_import
 from loyalpos.service.catalogue import products as catalogue
+from loyalpos.service.loyalty import coupons as wallet
 from loyalpos.service.loyalty import members, points
 from loyalpos.service.loyalty.members import Identity
 from loyalpos.service.rulebook import rulesets
@@ -38,6 +39,8 @@ _MEMBERS = [
     ("15000002222", "陈静", "1979-07-30", 10000),
 ]
 
+# Demo coupons by member's phone.
+_WALLETS = {"13912345678": ["pct88", "mj100-15", "cash10"], "13800138000": ["free-latte"]}
 
 # Public on purpose (README, docs/api.md): they open the demo brand and nothing
 # else. (name, scope, store code, key)
@@ -210,6 +213,7 @@ def _seed_brand(ctx: Context) -> brands.Brand:
     store_a = brands.create_store(ctx, brand.id, "SH001", "上海南京西路店")
     brands.create_store(ctx, brand.id, "BJ001", "北京三里屯店")
     now = ctx.now()
+    ids: dict[str, int] = {}
     for i, (phone, name, birthday, balance) in enumerate(_MEMBERS):
         member = members.register(
             ctx,
@@ -221,6 +225,7 @@ def _seed_brand(ctx: Context) -> brands.Brand:
             identities=[Identity("wechat", "openid", f"demo-openid-{i + 1}")],
             now=now - timedelta(days=30),
         )
+        ids[phone] = member.id
         if balance:
             points.earn(
                 ctx,
@@ -242,4 +247,11 @@ def _seed_brand(ctx: Context) -> brands.Brand:
     rulesets.publish(
         ctx, brand.id, rules.version, effective_from=now - timedelta(days=30), by="demo"
     )
+    # Coupons in two wallets, so that the till shows a plan to choose from and a
+    # coupon to switch to (李娜: three that do not all stack; 张伟: a free latte).
+    for phone, templates in _WALLETS.items():
+        for template in templates:
+            wallet.issue_to_member(
+                ctx, brand.id, ids[phone], template, source_ref="demo", now=now - timedelta(days=1)
+            )
     return brand

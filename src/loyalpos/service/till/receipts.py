@@ -54,6 +54,8 @@ class ReceiptLine:
     discount: int
     points_offset: int
     payable: int
+    line_no: int = 0  # what a refund names the line by
+    refunded_qty: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,31 @@ class AppliedBenefit:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptTender:
+    """`received`: for cash, the money handed over when it was more than the
+    amount (the web till sends it in the tender's reference as
+    `cash_received=<fen>`); the change due is `received - amount`."""
+
     method: str  # one of till TENDER_METHODS: cash, bank_card, wechat, alipay, ...
     amount: int
+    received: int | None = None
+
+    @property
+    def change(self) -> int:
+        return 0 if self.received is None else max(0, self.received - self.amount)
+
+
+CASH_RECEIVED = "cash_received="
+
+
+def cash_received(method: str, amount: int, reference: str | None) -> int | None:
+    """The money handed over for a cash tender, if the till said and it is more."""
+    if method != "cash" or not reference or not reference.startswith(CASH_RECEIVED):
+        return None
+    text = reference[len(CASH_RECEIVED) :]
+    if not text.isdigit() or len(text) > 12:
+        return None
+    received = int(text)
+    return received if received > amount else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +195,8 @@ def receipt(ctx: Context, brand_id: int, store_id: int, order_no: str) -> Receip
                 int(r.discount),
                 int(r.points_offset),
                 int(r.payable),
+                int(r.line_no),
+                int(r.refunded_qty),
             )
             for r in conn.execute(
                 select(order_lines)
@@ -178,9 +205,11 @@ def receipt(ctx: Context, brand_id: int, store_id: int, order_no: str) -> Receip
             )
         )
         tenders = tuple(
-            ReceiptTender(r.method, int(r.amount))
+            ReceiptTender(
+                r.method, int(r.amount), cash_received(r.method, int(r.amount), r.reference)
+            )
             for r in conn.execute(
-                select(order_tenders.c.method, order_tenders.c.amount)
+                select(order_tenders.c.method, order_tenders.c.amount, order_tenders.c.reference)
                 .where(order_tenders.c.order_id == order_id)
                 .order_by(order_tenders.c.id)
             )

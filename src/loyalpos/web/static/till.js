@@ -47,12 +47,14 @@
   // -- state ------------------------------------------------------------------
   var state = load() || fresh();
   var quoteSeq = 0;
+  var scanStarted = null;  // performance.now() at the Enter of a scan, until its total is drawn
+  var timings = [];
   var lastQuote = null;
   var offline = false;
   var selected = -1;
 
   function fresh() {
-    return { lines: [], member: null, points: "max", force: [], skipAll: false,
+    return { lines: [], member: null, points: "none", force: [], skipAll: false,
              skipReason: "", token: null, orderNo: null };
   }
   function load() {
@@ -282,6 +284,7 @@
       if (seq !== quoteSeq) { return q; }
       lastQuote = q; state.token = q.quote_token; save();
       render(); quoteBanners(q);
+      if (scanStarted !== null) { timings.push(performance.now() - scanStarted); scanStarted = null; }
       return q;
     }, function (err) {
       if (seq === quoteSeq) { lastQuote = null; render(); showError(err); }
@@ -314,7 +317,7 @@
   // -- drawing --------------------------------------------------------------------
   function render() {
     renderLines(); renderTotals(); renderMember(); renderPlan();
-    $("skip-all").textContent = state.skipAll ? t("restore_benefits") : t("skip_benefits");
+    $("skip-all-text").textContent = state.skipAll ? t("restore_benefits") : t("skip_benefits");
     $("skip-all").setAttribute("aria-pressed", state.skipAll ? "true" : "false");
     $("points-mode").value = typeof state.points === "number" ? "number" : state.points;
     $("points-number").hidden = typeof state.points !== "number";
@@ -447,7 +450,7 @@
   function setMember(identified) {
     var before = state.member && state.member.member.id;
     state.member = identified;
-    if (before !== identified.member.id) { state.force = []; state.skipAll = false; state.points = "max"; }
+    if (before !== identified.member.id) { state.force = []; state.skipAll = false; state.points = "none"; }
     state.skipReason = "";
     save(); render();
     banner("ok", t("member_found", { name: identified.member.name || t("no_name") }));
@@ -496,7 +499,7 @@
 
   // -- the three actions and points ---------------------------------------------------
   function changeMember() {
-    if (state.member) { state.member = null; state.force = []; state.skipAll = false; state.points = "max"; }
+    if (state.member) { state.member = null; state.force = []; state.skipAll = false; state.points = "none"; }
     save(); render(); requote();
     $("scan").placeholder = t("scan_member");
     focusScan();
@@ -658,7 +661,8 @@
     $("r-claim-row").hidden = !(receipt && receipt.claim_token);
     if (receipt) {
       $("r-earned").textContent = String(receipt.points_earned);
-      $("r-claim").textContent = receipt.claim_token || "";
+      $("r-claim").textContent = receipt.claim_token
+        ? t("claim_points", { code: receipt.claim_token, n: q ? q.points_earned : 0 }) : "";
       $("r-print58").href = "/till/receipts/" + encodeURIComponent(receipt.order_no) + "?paper=58";
       $("r-print80").href = "/till/receipts/" + encodeURIComponent(receipt.order_no) + "?paper=80";
       if (member) {
@@ -702,6 +706,19 @@
     state.skipReason = reason; save();
     closeDialog("identify-dialog");
     startPay();
+  }
+
+  // -- voiding the sale ------------------------------------------------------------------
+  function startVoid() {
+    if (!state.lines.length && !state.member) { return; }
+    openDialog("void-dialog");
+    $("void-go").focus();
+  }
+  function voidSale() {
+    closeDialog("void-dialog");
+    releaseToken();
+    state = fresh(); lastQuote = null; selected = -1; save(); render(); clearBanners();
+    banner("ok", t("voided"));
   }
 
   // -- held carts -----------------------------------------------------------------
@@ -751,7 +768,7 @@
       var cart = h.cart || {};
       state = fresh();
       state.lines = cart.lines || [];
-      state.points = cart.points || "max";
+      state.points = cart.points || "none";
       state.force = cart.force || [];
       state.skipAll = !!cart.skip_all;
       save();
@@ -845,7 +862,8 @@
   function closeDialog(id) { var d = $(id); if (d.open) { d.close(); } focusScan(); }
 
   var KEYS = { F2: changeMember, F3: switchCoupon, F4: toggleSkip, F6: function () { $("points-mode").focus(); },
-               F7: startHold, F8: showHolds, F9: startRefund, F12: startPay };
+               F7: startHold, F8: showHolds, F9: startRefund, F10: startVoid,
+               F12: startPay };
   document.addEventListener("keydown", function (event) {
     var action = KEYS[event.key];
     if (action && !document.querySelector("dialog[open]")) { event.preventDefault(); action(); return; }
@@ -863,6 +881,7 @@
     $("scan").value = "";
     $("scan").placeholder = t("scan_placeholder");
     if (!text) { if (state.lines.length) { startPay(); } return; }
+    scanStarted = performance.now();
     onScan(text);
   });
   document.querySelectorAll("dialog").forEach(function (d) {
@@ -877,6 +896,8 @@
   $("hold").addEventListener("click", startHold);
   $("resume").addEventListener("click", showHolds);
   $("refund").addEventListener("click", startRefund);
+  $("void").addEventListener("click", startVoid);
+  $("void-go").addEventListener("click", voidSale);
   $("price-form").addEventListener("submit", takePrice);
   $("coupon-form").addEventListener("submit", takeCoupon);
   $("hold-form").addEventListener("submit", takeHold);
@@ -917,5 +938,8 @@
   refreshCatalogue();
   uploadLate();
   focusScan();
-  window.loyalposTill = { state: function () { return state; }, quote: function () { return lastQuote; } };
+  // For the tests and the benchmark (bench/bench_till_browser.py): the cart, the
+  // last quote, and the time from each scan's Enter to its new total, in ms.
+  window.loyalposTill = { state: function () { return state; }, quote: function () { return lastQuote; },
+                          timings: function () { return timings; } };
 })();
