@@ -619,6 +619,27 @@ PROBES: dict[str, Probe] = {
         "hold_not_found",
         lambda me, them: Request(f"/v1/holds/{them.hold_id}/cancel"),
     ),
+    # till events
+    "till_events.record": Probe(
+        "POST",
+        "/v1/stores/{store_id}/till-events",
+        "store_not_found",
+        lambda me, them: Request(
+            f"/v1/stores/{them.store_id}/till-events",
+            {"kind": "benefits_declined", "staff_number": "c01", "terminal": "T9"},
+        ),
+        names_store=True,
+    ),
+    "till_events.report.store": Probe(
+        "GET",
+        "/v1/till-events/report",
+        "store_not_found",
+        lambda me, them: Request(
+            "/v1/till-events/report",
+            query={"date_from": "2024-01-01", "date_to": "2024-01-02", "store_id": them.store_id},
+        ),
+        hq_only=True,
+    ),
     # reconciliation
     "reconcile.store": Probe(
         "POST",

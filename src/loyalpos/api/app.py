@@ -16,7 +16,7 @@ from loyalpos.api import errors, headers
 from loyalpos.api.admin import health, keys, rulesets
 from loyalpos.api.events import campaigns, webhooks
 from loyalpos.api.loyalty import coupons, members, points
-from loyalpos.api.till import checkout, holds, reconcile
+from loyalpos.api.till import checkout, holds, reconcile, till_events
 from loyalpos.api.till.fastpath import TillApp
 from loyalpos.logs import install_redaction
 from loyalpos.service.base.context import Context
@@ -57,6 +57,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(holds.router)
     app.include_router(reconcile.router)
+    app.include_router(till_events.router)
     app.include_router(keys.router)
     # The browser pages: not in the OpenAPI document (include_in_schema=False).
     app.include_router(pages.router)

@@ -27,8 +27,9 @@ from loyalpos.api.fields import (
 from loyalpos.api.loyalty.schemas import IdentityIn, PointsRuleOut
 from loyalpos.api.models import Open, Strict
 from loyalpos.domain.reconcile import MAX_COUNT, MAX_FEN, PosDay, PosOrder
-from loyalpos.service.till import holds
+from loyalpos.service.till import holds, till_events
 from loyalpos.service.till.holds import REASON_LABELS, HoldReason
+from loyalpos.service.till.till_events import TillEventKind
 
 Staff = Code
 # Money, quantities and points are JSON integers only (loyalpos/integers.py).
@@ -455,3 +456,57 @@ class ReconciliationOut(BaseModel):
     tenders: list[TenderOut]
     orders: OrdersOut | None = Field(description="null when the POS sent no order list")
     late_orders: int = Field(description="our orders of the day booked late (补单)")
+
+
+# -- till events: the overrides a till makes, and their report ------------------------
+
+_KINDS_DOC = ", ".join(f"`{k.value}` {till_events.KIND_LABELS[k]}" for k in TillEventKind)
+TillEventKindCode = Literal[
+    "identification_skipped", "manual_price", "benefits_declined", "coupon_switched"
+]
+
+
+class TillEventIn(Strict):
+    kind: TillEventKindCode = Field(description=f"what the till overrode: {_KINDS_DOC}")
+    staff_number: Staff = Field(description="the cashier's staff number (工号)")
+    terminal: Terminal
+    reason: Annotated[str, StringConstraints(max_length=till_events.MAX_REASON), TEXT] = Field(
+        default="", description="why; required for `identification_skipped`"
+    )
+    order_no: Code | None = Field(default=None, description="the order it concerns, if any")
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="a small JSON object; for `manual_price`: `sku` (or `code`) and "
+        f"`price_fen`; at most {till_events.MAX_DETAIL_BYTES} bytes",
+    )
+
+
+class TillEventOut(BaseModel):
+    id: int
+    store_id: int
+    kind: TillEventKindCode
+    kind_label: str
+    staff_id: int | None = Field(description="the store's staff member with that number, if any")
+    staff_number: str
+    terminal: str
+    order_no: str | None
+    reason: str
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+class TillEventCount(BaseModel):
+    store_id: int
+    store_code: str
+    kind: TillEventKindCode
+    kind_label: str
+    day: date = Field(description="the store's local day")
+    count: int
+
+
+class TillEventReport(BaseModel):
+    date_from: date
+    date_to: date
+    data: list[TillEventCount]
+    by_kind: dict[str, int]
+    total: int
