@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +40,7 @@ from loyalpos.domain.errors import (
     TooManyAttempts,
     Unauthorized,
 )
+from loyalpos.web import render
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +143,19 @@ def domain_response(exc: DomainError) -> JSONResponse:
     )
 
 
-def response_for(exc: Exception, scope: Scope | None = None) -> JSONResponse:
+def response_for(exc: Exception, scope: Scope | None = None) -> Response:
     """The answer to an exception a request raised (`scope` names the request in
-    the log): the one mapping of every error that reaches the top."""
+    the log): the one mapping of every error that reaches the top. A browser
+    asking for a page gets a page that says what to do, not an error body."""
     if isinstance(exc, DomainError):
         return domain_response(exc)
     down = outage(exc)
+    page = scope is not None and render.wants_page(scope)
     if down is not None:
-        return unavailable_response(down, scope)
-    return unexpected_response(exc, scope)
+        answer = unavailable_response(down, scope)
+        return render.unavailable_page(Request(scope)) if page and scope else answer
+    answer = unexpected_response(exc, scope)
+    return render.broken_page(Request(scope)) if page and scope else answer
 
 
 def unavailable_response(down: DatabaseUnavailable, scope: Scope | None = None) -> JSONResponse:

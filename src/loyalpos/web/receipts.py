@@ -19,7 +19,7 @@ from markupsafe import Markup
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.money import yuan
 from loyalpos.service.till import receipts
-from loyalpos.web.render import ctx_of, gettext_for, page, till_session
+from loyalpos.web.render import ctx_of, gettext_for, page, problem_page, till_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,9 +56,7 @@ def receipt_page(request: Request, order_no: str, paper: str = "58") -> Response
         message = _("The paper width must be 58 or 80 (mm); this link asked for %(paper)s.") % {
             "paper": paper
         }
-        return page(
-            request, "receipt_problem.html", 400, title=_("Unknown paper width"), message=message
-        )
+        return problem_page(request, 400, _("Unknown paper width"), message)
     person = session.staff
     try:
         found = receipts.receipt(ctx_of(request), person.brand_id, person.store_id, order_no)
@@ -66,9 +64,7 @@ def receipt_page(request: Request, order_no: str, paper: str = "58") -> Response
         message = _("This store has no order with the number %(order_no)s.") % {
             "order_no": order_no
         }
-        return page(
-            request, "receipt_problem.html", 404, title=_("Receipt not found"), message=message
-        )
+        return problem_page(request, 404, _("Receipt not found"), message)
     qr = None
     if found.claim is not None and not found.claim.claimed:
         qr = claim_qr_svg(found.brand_code, found.claim.token)

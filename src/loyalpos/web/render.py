@@ -103,6 +103,59 @@ def refused(request: Request, back: str) -> Response:
     return page(request, "refused.html", 403, back=back)
 
 
+def problem_page(
+    request: Request, status: int, title: str, message: str, back: str | None = None
+) -> Response:
+    """A page that says what went wrong and where to go (a cashier's screen, not
+    an error body): back to the till unless `back` says otherwise."""
+    _ = gettext_for(request)
+    to = back or ("/console" if request.url.path.startswith("/console") else "/till")
+    label = _("Back to the console") if to.startswith("/console") else _("Back to the till")
+    return page(
+        request, "problem.html", status, title=title, message=message, back=to, back_label=label
+    )
+
+
+def unavailable_page(request: Request) -> Response:
+    """A page asked for while the database is away: say so, and that a reload
+    will do once it is back (the till's own copy opens meanwhile, see till-sw.js)."""
+    _ = gettext_for(request)
+    answer = problem_page(
+        request,
+        503,
+        _("The server cannot reach its database"),
+        _(
+            "This is usually over in a moment. Reload the page in a few seconds; if it "
+            "goes on, call the store manager."
+        ),
+        back=request.url.path,
+    )
+    answer.headers["Retry-After"] = "2"
+    return answer
+
+
+def broken_page(request: Request) -> Response:
+    """A page whose request hit a bug (logged with its traceback by the caller)."""
+    _ = gettext_for(request)
+    return problem_page(
+        request,
+        500,
+        _("Something went wrong"),
+        _("The page could not be shown. Reload it; if it happens again, call the store manager."),
+    )
+
+
+def wants_page(scope: Any) -> bool:
+    """A browser asking for a page (not the API, not the till script's calls)."""
+    if scope.get("method") != "GET":
+        return False
+    path = str(scope.get("path", ""))
+    if path.startswith(("/v1/", "/till/api/", "/static/", "/healthz")):
+        return False
+    accept = dict(scope.get("headers") or []).get(b"accept", b"")
+    return b"text/html" in accept
+
+
 def till_session(request: Request) -> staff.StaffSession | None:
     """The signed-in cashier of this browser, or None."""
     try:

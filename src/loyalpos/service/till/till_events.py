@@ -341,3 +341,19 @@ def report(
                     )
                 )
     return sorted(found, key=lambda r: (r.store_id, r.day, r.kind.value))
+
+
+def for_order(ctx: Context, brand_id: int, store_id: int, order_no: str) -> list[TillEvent]:
+    """The overrides recorded with one order of a store, in the order they were
+    made (what the order's receipt view in the console lists beside it)."""
+    with ctx.transaction(read_only=True) as conn:
+        rows = conn.execute(
+            select(till_events)
+            .where(
+                till_events.c.brand_id == brand_id,
+                till_events.c.store_id == store_id,
+                till_events.c.order_no == order_no,
+            )
+            .order_by(till_events.c.id)
+        ).all()
+    return [_event(r) for r in rows]

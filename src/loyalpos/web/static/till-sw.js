@@ -13,16 +13,19 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) { return; }
   if (request.mode === "navigate" && url.pathname === "/till") {
+    var kept = function (fallback) {
+      return caches.match("/till").then(function (copy) { return copy || fallback; });
+    };
     event.respondWith(fetch(request).then(function (response) {
       if (response.ok && !response.redirected) {
         var copy = response.clone();
         caches.open(CACHE).then(function (cache) { cache.put("/till", copy); });
+        return response;
       }
-      return response;
+      // the server is up but its database is not: the kept page sells offline
+      return response.status >= 500 ? kept(response) : response;
     }, function () {
-      return caches.match("/till").then(function (kept) {
-        return kept || new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } });
-      });
+      return kept(new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } }));
     }));
     return;
   }
