@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from loyalpos import integers as whole
-from loyalpos.characters import check_tree
+from loyalpos.characters import SINGLE_LINE, check_tree
 
 Fen = Annotated[int, whole.fen(ge=0, le=100_000_000)]
 PositiveFen = Annotated[int, whole.fen(gt=0, le=100_000_000)]
@@ -302,6 +302,37 @@ class ChangeRoundingDoc(Model):
     stores: dict[str, Literal["none", "fen", "jiao"]] = {}
 
 
+DEFAULT_SKIP_REASONS: tuple[str, ...] = ("顾客未携带会员码", "顾客不愿注册", "系统无法识别", "其他")
+MAX_SKIP_REASONS = 20
+SkipReason = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CheckoutDoc(Model):
+    """How the brand's tills check out (收银台).
+
+    `require_member`: the till must identify a member before payment (必须扫码识别，
+    禁止跳过); a cashier may still skip, but only with one of `skip_reasons`, and
+    the skip is recorded (a till event). `skip_reasons`: the reasons the till
+    offers (其他 among them, for anything else), each 1-40 characters on one line,
+    1 to 20 of them, no repeats."""
+
+    require_member: StrictBool = False
+    skip_reasons: Annotated[list[SkipReason], Field(min_length=1, max_length=MAX_SKIP_REASONS)] = (
+        list(DEFAULT_SKIP_REASONS)
+    )
+
+    @field_validator("skip_reasons")
+    @classmethod
+    def _reasons(cls, value: list[str]) -> list[str]:
+        for reason in value:
+            SINGLE_LINE.check(reason)
+            if reason != reason.strip() or not reason:
+                raise ValueError(f"skip reason {reason!r}: no blank or surrounding spaces")
+        if len(set(value)) != len(value):
+            raise ValueError("each skip reason may appear once")
+        return value
+
+
 class TierDoc(Model):
     """A member tier (会员等级), reached by growth: what the member has paid in
     total, net of refunds. The lowest tier should start at 0."""
@@ -388,6 +419,7 @@ class RuleSetDoc(Model):
     change_rounding: ChangeRoundingDoc = ChangeRoundingDoc()
     tiers: list[TierDoc] = []
     campaigns: list[CampaignDoc] = []
+    checkout: CheckoutDoc = CheckoutDoc()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RuleSetDoc:

@@ -14,6 +14,7 @@ books nothing and answers 409 with a fresh quote.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +99,27 @@ def identify(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class TillSettings:
+    """The brand's checkout settings in force (rules `checkout`, docs/simulate.md):
+    whether a member must be identified before payment, and the reasons a cashier
+    may give for skipping that."""
+
+    require_member: bool
+    skip_reasons: tuple[str, ...]
+
+
+def till_settings(ctx: Context, brand_id: int, *, now: datetime | None = None) -> TillSettings:
+    """The checkout settings of the brand's rule set in force now (the defaults
+    when none is published); NotFound for an unknown brand. Reads the published
+    versions through the rules cache, as a quote does."""
+    at = ctx.now(now)
+    with reading_connection(ctx) as conn:
+        cached_brand(ctx, conn, brand_id)
+        doc = rules_at(conn, ctx, brand_id, at).document
+    return TillSettings(doc.checkout.require_member, tuple(doc.checkout.skip_reasons))
+
+
 __all__ = [
     "CartRequest",
     "ConfirmRequest",
@@ -106,10 +128,12 @@ __all__ = [
     "PriceChanged",
     "QuoteResult",
     "Tender",
+    "TillSettings",
     "confirm",
     "get_order",
     "identify",
     "late_batch",
     "quote",
     "release",
+    "till_settings",
 ]
