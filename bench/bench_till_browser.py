@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import httpx
+from benchlib import print_machine, scratch_database
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ["6901234000016", "6901234000047", "6901234000054", "6901234000023", "6901234000030"]
 MEMBERS = ["13912345678", "13800138000", "", "15000002222", "13700001111"]
 
@@ -118,7 +118,9 @@ def run(base: str, scans: int) -> list[float]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         total_bytes, requests = first_load_bytes(browser, base)
-        print(f"first load of /till: {total_bytes / 1024:.1f} KB in {requests} requests (target < 300 KB)")
+        print(
+            f"first load of /till: {total_bytes / 1024:.1f} KB in {requests} requests (target < 300 KB)"
+        )
         context = browser.new_context(base_url=base, viewport={"width": 1024, "height": 768})
         page = context.new_page()
         sign_in(page)
@@ -152,25 +154,16 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        if args.db == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
-            cleanup = None
-        else:
-            sys.path.insert(0, str(ROOT))
-            from tests.e2e.live import scratch_pg_database
-
-            cleanup = scratch_pg_database()
-            url = cleanup.__enter__()
-        proc, base = start_server(url, workdir)
+    print_machine(
+        "bench_till_browser: scan to total drawn in chromium", postgres=args.db != "sqlite"
+    )
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.db) as url:
+        proc, base = start_server(url, Path(tmp))
         try:
             timings = run(base, args.scans)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
-            if cleanup is not None:
-                cleanup.__exit__(None, None, None)
     timings.sort()
     p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
     print(

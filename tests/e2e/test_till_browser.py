@@ -503,9 +503,7 @@ def test_offline_sales_survive_a_reload_and_are_booked_once(browser: Any, tmp_pa
         scan(p, LATTE)  # online: the catalogue is kept for later
         p.keyboard.press("Delete")
         expect(p.locator("#lines tr")).to_have_count(0)
-        p.wait_for_function(
-            "localStorage.length > 0 && navigator.serviceWorker.controller !== null || true"
-        )
+        p.wait_for_function("window.loyalposTill.kept()")
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
 

@@ -7,6 +7,23 @@ var CACHE = "loyalpos-till-v1";
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
 
+// The page names what to keep (itself and its scripts and styles) once it has
+// loaded: its first load came before this worker was there to see it.
+self.addEventListener("message", function (event) {
+  var urls = (event.data && event.data.keep) || [];
+  var source = event.source;
+  event.waitUntil(caches.open(CACHE).then(function (cache) {
+    return Promise.all(urls.map(function (url) {
+      return fetch(url, { credentials: "same-origin" }).then(function (response) {
+        if (response.ok && !response.redirected) { return cache.put(url, response); }
+        throw new Error("not kept: " + url);
+      });
+    }));
+  }).then(function () {
+    if (source) { source.postMessage({ kept: true }); }
+  }, function () {}));
+});
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   if (request.method !== "GET") { return; }

@@ -147,7 +147,7 @@
     var b = $("offline-banner"); if (b) { b.remove(); }
     if (healthTimer) { clearInterval(healthTimer); healthTimer = null; }
     uploadLate();
-    if (state.lines.length) { requote(); }
+    if (state.lines.length) { requote(); } else { render(); }
   }
   function checkHealth() {
     fetch("/healthz", { cache: "no-store" }).then(function (r) {
@@ -930,8 +930,19 @@
   });
 
   // -- start ----------------------------------------------------------------------------
+  var kept = false;  // the service worker holds a copy of this page to reopen offline
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/till-sw.js", { scope: "/till" }).catch(function () {});
+    navigator.serviceWorker.addEventListener("message", function (event) {
+      if (event.data && event.data.kept) { kept = true; }
+    });
+    navigator.serviceWorker.register("/till-sw.js", { scope: "/till" }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      var assets = Array.prototype.map.call(
+        document.querySelectorAll("link[rel=stylesheet], script[src]"),
+        function (node) { return node.getAttribute("href") || node.getAttribute("src"); });
+      registration.active.postMessage({ keep: ["/till"].concat(assets) });
+    }).catch(function () {});
   }
   render();
   if (state.lines.length) { requote(); }
@@ -941,5 +952,6 @@
   // For the tests and the benchmark (bench/bench_till_browser.py): the cart, the
   // last quote, and the time from each scan's Enter to its new total, in ms.
   window.loyalposTill = { state: function () { return state; }, quote: function () { return lastQuote; },
-                          timings: function () { return timings; } };
+                          timings: function () { return timings; },
+                          kept: function () { return kept; } };
 })();
