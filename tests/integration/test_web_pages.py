@@ -54,7 +54,7 @@ def test_a_cashier_signs_in_sees_the_till_and_signs_out(client: TestClient) -> N
     assert "lp_till=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
     till = client.get("/till")
     assert till.status_code == 200
-    assert "1001" in till.text and "SH001" in till.text and "收银界面尚未完成" in till.text
+    assert "1001" in till.text and "SH001" in till.text and 'id="scan"' in till.text
     assert client.post("/till/sign-out", data={}).status_code == 403  # no CSRF token
     out = client.post("/till/sign-out", data={"csrf": _csrf(till.text)}, follow_redirects=False)
     assert out.headers["location"] == "/till/sign-in"

@@ -6,8 +6,8 @@ refund and override."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -129,9 +129,7 @@ def test_a_member_sale_records_the_staff_member_and_the_terminal(
     assert again.status_code == 200 and again.json()["replayed"] is True
     with ctx.transaction(read_only=True) as conn:
         row = conn.execute(select(orders).where(orders.c.order_no == "W-T1-0001")).one()
-        tender = conn.execute(
-            select(order_tenders).where(order_tenders.c.order_id == row.id)
-        ).one()
+        tender = conn.execute(select(order_tenders).where(order_tenders.c.order_id == row.id)).one()
     assert (row.cashier, row.terminal) == ("1001", "T1")
     store = brands.store_by_code(ctx, shop.id, "SH001")
     printed = receipts.receipt(ctx, shop.id, store.id, "W-T1-0001")

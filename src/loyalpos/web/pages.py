@@ -48,6 +48,7 @@ from loyalpos.web.render import (
 )
 
 PRE_COOKIE = "lp_pre"  # the pre-session CSRF token, signed
+DEFAULT_TERMINAL = "01"
 REMEMBER_COOKIE = "lp_till_store"  # brand and store last signed in at, to prefill
 CONSOLE_BRAND_COOKIE = "lp_console_brand"  # the brand last signed in to, to prefill
 
@@ -179,7 +180,7 @@ def static(digest: str, name: str) -> Response:
 def till_sign_in_page(request: Request) -> Response:
     brand, _, rest = (request.cookies.get(REMEMBER_COOKIE) or "").partition(":")
     store, _, terminal = rest.partition(":")
-    values = {"brand": brand, "store": store, "terminal": terminal or "01", "number": ""}
+    values = {"brand": brand, "store": store, "terminal": terminal or DEFAULT_TERMINAL, "number": ""}
     return _sign_in_form(request, "till_sign_in.html", values, {})
 
 
@@ -199,14 +200,14 @@ def till_sign_in(
     values = {
         "brand": brand.strip(),
         "store": store.strip().upper(),
-        "terminal": terminal.strip(),
+        # A store with one till need not name it: the form offers "01" too.
+        "terminal": terminal.strip() or DEFAULT_TERMINAL,
         "number": number.strip(),
     }
     errors: dict[str, str] = {}
     for name, message in (
         ("brand", _("Enter the brand code.")),
         ("store", _("Enter the store code.")),
-        ("terminal", _("Enter this till's number.")),
         ("number", _("Enter your staff number.")),
     ):
         if not values[name]:

@@ -40,7 +40,7 @@ _MEMBERS = [
 ]
 
 # Demo coupons by member's phone.
-_WALLETS = {"13912345678": ["pct88", "mj100-15", "cash10"], "13800138000": ["free-latte"]}
+_WALLETS = {"13912345678": ["pct88", "mj100-15", "cash10"], "15000002222": ["free-latte"]}
 
 # Public on purpose (README, docs/api.md): they open the demo brand and nothing
 # else. (name, scope, store code, key)
@@ -248,7 +248,7 @@ def _seed_brand(ctx: Context) -> brands.Brand:
         ctx, brand.id, rules.version, effective_from=now - timedelta(days=30), by="demo"
     )
     # Coupons in two wallets, so that the till shows a plan to choose from and a
-    # coupon to switch to (李娜: three that do not all stack; 张伟: a free latte).
+    # coupon to switch to (李娜: three that do not all stack; 陈静: a free latte).
     for phone, templates in _WALLETS.items():
         for template in templates:
             wallet.issue_to_member(
