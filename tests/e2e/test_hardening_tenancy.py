@@ -537,6 +537,25 @@ PROBES: dict[str, Probe] = {
             {"refund_no": "R-PROBE", "cashier": "c01"},
         ),
     ),
+    "order.refund_preview.store": Probe(
+        "POST",
+        "/v1/stores/{store_id}/orders/{order_no}/refunds/preview",
+        "store_not_found",
+        lambda me, them: Request(
+            f"/v1/stores/{them.store_id}/orders/{them.order_no}/refunds/preview",
+            {"cashier": "c01"},
+        ),
+        names_store=True,
+    ),
+    "order.refund_preview": Probe(
+        "POST",
+        "/v1/stores/{store_id}/orders/{order_no}/refunds/preview",
+        "order_not_found",
+        lambda me, them: Request(
+            f"/v1/stores/{me.store_id}/orders/{them.order_no}/refunds/preview",
+            {"cashier": "c01"},
+        ),
+    ),
     # coupons
     "coupons.wallet": Probe(
         "GET",

@@ -28,6 +28,8 @@ from loyalpos.api.till.schemas import (
     ReceiptOut,
     RefundIn,
     RefundOut,
+    RefundPreviewIn,
+    RefundPreviewOut,
 )
 from loyalpos.api.till.threads import run_till
 from loyalpos.domain.errors import DomainError
@@ -242,6 +244,33 @@ def refund(
     if done.replayed:
         response.status_code = 200
     return {**done.receipt, "replayed": done.replayed}
+
+
+@router.post(
+    "/stores/{store_id}/orders/{order_no}/refunds/preview",
+    response_model=RefundPreviewOut,
+    responses=responses(400, 403, 404, 409, 413, 422),
+)
+def refund_preview(
+    store_id: StoreId,
+    order_no: Code,
+    body: RefundPreviewIn,
+    ctx: CtxDep,
+    who: PrincipalDep,
+) -> dict[str, Any]:
+    """What this refund would give back (money, deduction, points, coupons and why),
+    booking nothing; the same body as a refund, `refund_no` optional; the same errors."""
+    who.require_store(store_id)
+    req = RefundRequest(
+        store_id,
+        order_no,
+        body.refund_no or "",
+        body.cashier,
+        tuple(RefundLine(x.line_no, x.qty) for x in body.lines),
+        body.reason,
+        body.terminal,
+    )
+    return refunds.preview(ctx, who.brand_id, req)
 
 
 @router.post("/late-orders", responses=responses(400, 403, 413, 422), response_model=LateBatchOut)

@@ -142,6 +142,13 @@ class RefundIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=200), TEXT] = ""
 
 
+class RefundPreviewIn(RefundIn):
+    refund_no: Code | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="optional: with a number already booked, the preview is that refund's replay",
+    )
+
+
 class AppliedOut(Open):
     coupon_id: str | None
     benefit: str
@@ -261,6 +268,18 @@ class RefundOut(Open):
         description="every coupon the order used: whether this refund gave it back, and why",
     )
     replayed: bool = False
+
+
+class RefundPreviewOut(RefundOut):
+    """What the refund would answer now; nothing is booked."""
+
+    refund_id: int | None = Field(  # type: ignore[assignment]
+        description="null: nothing was booked (a replay's own id)"
+    )
+    refund_no: str | None = Field(  # type: ignore[assignment]
+        description="as sent; null when none was sent"
+    )
+    preview: Literal[True] = True
 
 
 class LateResultOut(Open):

@@ -21,7 +21,9 @@ What a refund does, in one transaction with the order's and member's locks:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -113,7 +115,56 @@ def refund(
     """Book a refund once; a repeat with the same refund number replays it."""
     if not req.refund_no.strip():
         raise InvalidInput("缺少退款单号 (refund_no is required)", field="refund_no")
-    at = ctx.now(now)
+    run = _work(ctx, brand_id, req, ctx.now(now))
+    try:
+        return ctx.run(run)
+    except IntegrityError:
+        return ctx.run(run)
+
+
+def preview(
+    ctx: Context, brand_id: int, req: RefundRequest, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """What `refund` would answer for `req` now, booking nothing: the receipt's
+    amount, deduction, points reversed and returned, and each coupon's return with
+    its message, plus `"preview": true` and `"replayed"`.
+
+    It is `refund`'s own booking, run in a transaction that is then rolled back:
+    no ledger entry, coupon change, order change, outbox event (so no webhook)
+    or refund number survives it. `refund_no` is optional: without one a
+    throwaway number is used inside the transaction and the receipt says
+    `refund_no: null`; with one already booked, the preview is that refund's
+    replay (or Conflict `refund_no_reused`, as `refund` would answer). The
+    receipt's `refund_id` is null (nothing was kept), but for a replay. Errors
+    are `refund`'s. It takes `refund`'s locks (the order's and the member's rows)
+    for its short transaction.
+    """
+    given = req.refund_no.strip()
+    trial = req if given else replace(req, refund_no=f"preview-{uuid.uuid4().hex}")
+    work = _work(ctx, brand_id, trial, ctx.now(now))
+
+    def run(conn: Connection) -> Refunded:
+        done = work(conn)
+        # ctx.transaction sees the block rolled back itself and commits nothing.
+        conn.rollback()
+        return done
+
+    try:
+        done = ctx.run(run)
+    except IntegrityError:
+        done = ctx.run(run)
+    receipt = dict(done.receipt)
+    if not done.replayed:
+        receipt["refund_id"] = None
+    if not given:
+        receipt["refund_no"] = None
+    return {**receipt, "preview": True, "replayed": done.replayed}
+
+
+def _work(
+    ctx: Context, brand_id: int, req: RefundRequest, at: datetime
+) -> Callable[[Connection], Refunded]:
+    """The refund's whole transaction (replay, locks, booking), for `ctx.run`."""
     digest = _fingerprint(req)
 
     def run(conn: Connection) -> Refunded:
@@ -150,10 +201,7 @@ def refund(
         parts = _parts(req, lines)
         return _book(conn, ctx, brand, req, order, lines, parts, digest, at)
 
-    try:
-        return ctx.run(run)
-    except IntegrityError:
-        return ctx.run(run)
+    return run
 
 
 def _replay(conn: Connection, brand_id: int, req: RefundRequest, digest: str) -> Refunded | None:
