@@ -18,6 +18,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from loyalpos.api.app import create_app
+from loyalpos.config import Settings
+from loyalpos.db.engine import make_engine
+from loyalpos.db.migrate import upgrade
 from loyalpos.db.tables import reservations
 from loyalpos.domain.errors import DomainError, NotFound
 from loyalpos.service.admin import accounts, demo, staff
@@ -36,6 +40,7 @@ from loyalpos.service.base.context import Context
 from loyalpos.service.loyalty import members
 from loyalpos.service.till import holds, receipts
 from loyalpos.web.render import CONSOLE_COOKIE, TILL_COOKIE
+from tests.conftest import TEST_SECRET, Clock, make_context
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "accounts.md"
 BEGIN = "<!-- web permission matrix: every route of web/pages.py, till.py and receipts.py -->"
@@ -582,8 +587,9 @@ MATRIX: tuple[Row, ...] = (
 # -- the walk ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(ctx: Context) -> Iterator[World]:
+def _world(url: str) -> Iterator[World]:
+    ctx = make_context(url, Clock(datetime(2024, 1, 1, 4, 0, tzinfo=UTC)))
+    upgrade(ctx.engine)
     brand = demo.seed(ctx)
     stores = {s.code: s.id for s in brands.list_stores(ctx, brand.id)}
     zhang = members.by_phone(ctx, brand.id, "13800138000").id
@@ -594,6 +600,25 @@ def world(ctx: Context) -> Iterator[World]:
             w.cookies[principal], w.csrf[principal] = w.sign_in(principal)
         w.sh_order, w.sh_hold, w.sh_quote = w.book(), w.park(), w.hold_quote()
         yield w
+    ctx.engine.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One world per database for the whole walk: every cell makes its own things,
+    and SH001's that the other store's cashier is refused stay as they were."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("walk") / "walk.db"
+        yield from _world(f"sqlite:///{path}")
+        return
+    from tests.e2e.live import scratch_pg_database
+
+    with scratch_pg_database() as url:
+        yield from _world(url)
 
 
 def send(
@@ -685,10 +710,9 @@ def documented_routes() -> list[str]:
     return re.findall(r"^\| `([A-Z]+ /[^`]*)` \|", table, re.M)
 
 
-def test_the_documented_table_has_a_row_for_every_route_and_the_walk_covers_it(
-    ctx: Context,
-) -> None:
-    app = create_app(ctx)
+def test_the_documented_table_has_a_row_for_every_route_and_the_walk_covers_it() -> None:
+    settings = Settings(env="test", database_url="sqlite://", secret_key=TEST_SECRET)
+    app = create_app(Context(make_engine("sqlite://"), settings))  # never opened
     routes = web_routes(app)
     documented = documented_routes()
     assert len(documented) == len(set(documented)), "a route has two rows in docs/accounts.md"
