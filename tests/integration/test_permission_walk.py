@@ -713,19 +713,57 @@ def web_routes(app: FastAPI) -> set[str]:
     }
 
 
-def documented_routes() -> list[str]:
+def documented_rows() -> dict[str, dict[str, str]]:
+    """The documented table: `METHOD path` -> principal (the column's title) -> cell."""
     text = DOC.read_text(encoding="utf-8")
-    table = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
-    return re.findall(r"^\| `([A-Z]+ /[^`]*)` \|", table, re.M)
+    table = text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip().splitlines()
+    rows = [line.strip() for line in table if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in rows]
+    titles = cells[0][2:]
+    assert titles == list(PRINCIPALS), titles
+    found: dict[str, dict[str, str]] = {}
+    for route, _what, *answers in cells[2:]:
+        key = route.strip("`")
+        assert key not in found, f"{key} has two rows in docs/accounts.md"
+        found[key] = dict(zip(titles, answers, strict=True))
+    return found
+
+
+SIGN_IN_PAGES = {"till sign-in": "/till/sign-in", "console sign-in": "/console/sign-in"}
+
+
+def documented(cell: str) -> tuple[int, str | None, str | None]:
+    """(status, error code, redirect) a documented cell says: "401 `signed_out`",
+    "→ till sign-in" (303 to that page), "303 → `/till`", "200, released"..."""
+    number = re.search(r"\b\d{3}\b", cell)
+    status = int(number.group(0)) if number else 303 if cell.startswith("→") else 0
+    code = re.search(r"`([a-z_]+)`", cell)
+    to = re.search(r"→ `(/[^`]*)`", cell)
+    location = to.group(1) if to else next((v for k, v in SIGN_IN_PAGES.items() if k in cell), None)
+    return status, code.group(1) if code else None, location
 
 
 def test_the_documented_table_has_a_row_for_every_route_and_the_walk_covers_it() -> None:
     settings = Settings(env="test", database_url="sqlite://", secret_key=TEST_SECRET)
     app = create_app(Context(make_engine("sqlite://"), settings))  # never opened
     routes = web_routes(app)
-    documented = documented_routes()
-    assert len(documented) == len(set(documented)), "a route has two rows in docs/accounts.md"
+    documented = list(documented_rows())
     assert routes - set(documented) == set(), "routes without a row in docs/accounts.md"
     assert set(documented) - routes == set(), "rows of docs/accounts.md for no route"
     walked = [f"{r.method} {r.route}" for r in MATRIX]
     assert walked == documented, "the walk's MATRIX and the documented table differ"
+
+
+def test_the_documented_cells_are_the_walked_ones() -> None:
+    """Each cell of the documented table says the status, error code and redirect
+    that the walk expects of it (and so finds)."""
+    differ = []
+    for (route, cells), r in zip(documented_rows().items(), MATRIX, strict=True):
+        assert route == f"{r.method} {r.route}", "the walk and the doc list the routes apart"
+        for principal, cell in cells.items():
+            expect = r.expect[principal]
+            status, code, location = documented(cell)
+            said = (status, code, location if location is not None else expect.location)
+            if said != (expect.status, expect.code, expect.location):
+                differ.append(f"{route} as {principal}: the doc says {cell!r}, the walk {expect}")
+    assert not differ, "\n".join(differ)
