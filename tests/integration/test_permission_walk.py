@@ -687,6 +687,25 @@ def test_every_principal_is_allowed_or_refused_as_documented(world: World, row: 
     assert world.quote_live(world.sh_quote)
 
 
+def test_another_stores_quote_token_is_not_found_and_keeps_its_hold(world: World) -> None:
+    """Besides releasing it (a row of the matrix): booking with SH001's quote token,
+    or re-quoting in its place, at BJ001."""
+    token = world.sh_quote
+    order_no = world.next_no("BJ")
+    member = {"member_id": world.member_id}
+    calls = [
+        ("/till/api/orders", order_body(order_no, quote_token=token, **member)),
+        ("/till/api/quote", {"lines": [LATTE], "points": "max", "replaces": token, **member}),
+    ]
+    c = world.client(world.cookies[OTHER])
+    for path, body in calls:
+        answer = c.post(path, json=body, headers={"X-CSRF-Token": world.csrf[OTHER]})
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "quote_not_found"
+    assert world.order_at(order_no) is None
+    assert world.quote_live(token)
+
+
 # -- the documented table names every route ---------------------------------------
 
 
