@@ -195,9 +195,8 @@ class World:
             token = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert answer.status_code == 200 and page.status_code == 200, answer.text
         assert token is not None
-        return {
-            k: v for k, v in c.cookies.items() if k in (TILL_COOKIE, CONSOLE_COOKIE)
-        }, token.group(1)
+        cookies = {k: v for k, v in c.cookies.items() if k in (TILL_COOKIE, CONSOLE_COOKIE)}
+        return cookies, token.group(1)
 
     @staticmethod
     def pre(c: TestClient, page: str) -> dict[str, str]:
@@ -302,6 +301,8 @@ def refund_body(order_no: str, refund_no: str | None = None) -> dict[str, Any]:
 
 
 def own(w: World, principal: str, fresh: Callable[[], Any], shared: Any) -> Any:
+    """A new thing of SH001 for its cashier to act on; SH001's shared one for anyone
+    else, who must be refused it."""
     return fresh() if principal == CASHIER else shared
 
 
@@ -399,7 +400,7 @@ def call_sign_in(page: str) -> Callable[[World, str], Call]:
 
 def call_sign_out(path: str) -> Callable[[World, str], Call]:
     def make(w: World, p: str) -> Call:
-        return Call(path, form={}, probe=None)  # the probe is the session's: see walk()
+        return Call(path, form={}, probe=None)  # the probe is the session's: see send()
 
     return make
 
