@@ -180,7 +180,12 @@ def static(digest: str, name: str) -> Response:
 def till_sign_in_page(request: Request) -> Response:
     brand, _, rest = (request.cookies.get(REMEMBER_COOKIE) or "").partition(":")
     store, _, terminal = rest.partition(":")
-    values = {"brand": brand, "store": store, "terminal": terminal or DEFAULT_TERMINAL, "number": ""}
+    values = {
+        "brand": brand,
+        "store": store,
+        "terminal": terminal or DEFAULT_TERMINAL,
+        "number": "",
+    }
     return _sign_in_form(request, "till_sign_in.html", values, {})
 
 
