@@ -51,7 +51,7 @@ from loyalpos.domain.pricing.rules import (
 from loyalpos.domain.pricing.search import irreducible
 from loyalpos.domain.pricing.stacking import fits
 from loyalpos.domain.pricing.starting import member_prices
-from tests.unit.pricing.builders import check_sums
+from tests.unit.pricing.builders import TUESDAY_NOON, check_sums
 from tests.unit.pricing.test_optimizer_oracle import (
     NOW,
     assert_quote_is_brute_force_best,
@@ -397,3 +397,30 @@ def test_a_search_cut_short_still_gives_a_legal_irreducible_combination(
     assert q.discount + q.points_offset <= exact.discount + exact.points_offset
     if complete(q):
         assert q == exact
+
+
+def test_no_room_for_a_coupon_prices_without_one() -> None:
+    """`max_coupons: 0` (promotions only): two promotions tie on reaching the
+    whole cart, and the tie tables are asked for the zero smallest values of the
+    coupons left, which is nothing (this raised IndexError; found by
+    test_allocation's property test)."""
+
+    def threshold(i: int, amount: int, promotion: bool) -> Benefit:
+        return Benefit(
+            id=f"b{i}",
+            name=f"benefit {i}",
+            kind=Kind.THRESHOLD,
+            threshold=100,
+            amount=amount,
+            promotion=promotion,
+        )
+
+    benefits = (*(threshold(i, 1, False) for i in range(3)), threshold(3, 2, True))
+    rules = RuleSet(benefits=(*benefits, threshold(4, 100, True)), stacking=Stacking(max_coupons=0))
+    expires = TUESDAY_NOON + timedelta(days=1)
+    member = MemberContext(tier="normal", wallet=(WalletCoupon("c0", "b0", expires),))
+    cart = Cart("S1", TUESDAY_NOON, (CartLine("s0", "a", 100, 1),))
+    q = quote(rules, member, cart, Options(points=PointsRequest.NONE))
+    check_sums(q)
+    assert all(a.coupon_id is None for a in q.applied)
+    assert q.payable == 0

@@ -74,6 +74,8 @@ class _Smallest:
 
     def at(self, j: int) -> list[Any]:
         positions, size = self.positions, self.size
+        if size <= 0:
+            return []  # no room left: the zero smallest (found[-1] would not exist)
         found = self.found
         while self.next >= 0 and positions[self.next] >= j:
             at = positions[self.next]
