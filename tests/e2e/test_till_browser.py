@@ -487,6 +487,53 @@ def test_bad_input_gets_a_message_next_to_the_field(page: Any, site: Site) -> No
     shot(p, site, "8-01-bad-input")
 
 
+# -- required identification ---------------------------------------------------------
+
+
+def _publish(site: Site, change: Any) -> None:
+    """Publish the rules in force again, changed by `change(document)`."""
+    versions = site.hq.get("/v1/rules").json()["data"]
+    document = [v for v in versions if v["status"] == "published"][-1]["document"]
+    change(document)
+    draft = site.hq.post("/v1/rules", json={"document": document, "comment": "test"})
+    assert draft.status_code == 201, draft.text
+    done = site.hq.post(f"/v1/rules/{draft.json()['version']}/publish", json={})
+    assert done.status_code == 200, done.text
+
+
+def test_a_brand_that_requires_identification_asks_and_counts_each_skip(
+    page: Any, site: Site
+) -> None:
+    p = page
+    _publish(site, lambda d: d.update(checkout={"require_member": True}))
+    try:
+        sign_in(p)
+        scan(p, LATTE)
+        p.keyboard.press("F12")
+        expect(p.locator("#identify-dialog")).to_be_visible()
+        expect(p.locator("#pay-dialog")).to_be_hidden()
+        p.click("#skip-go")  # no reason picked: refused next to the field
+        expect(p.locator("#skip-error")).to_contain_text("原因")
+        shot(p, site, "9-01-identification-required")
+        p.select_option("#skip-reason", index=1)
+        reason = p.locator("#skip-reason").input_value()
+        p.click("#skip-go")
+        expect(p.locator("#pay-dialog")).to_be_visible()
+        p.keyboard.press("Enter")
+        expect(p.locator("#pay-confirm")).to_be_focused()
+        with p.expect_response(re.compile(r"/till/api/orders$")) as booked:
+            p.keyboard.press("Enter")
+        assert booked.value.status == 201, booked.value.text()
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+        report = site.hq.get(
+            "/v1/till-events/report", params={"date_from": day, "date_to": day}
+        ).json()
+        assert report["by_kind"].get("identification_skipped") == 1, report
+        assert reason
+    finally:
+        _publish(site, lambda d: d.pop("checkout", None))
+
+
 # -- (5) offline ------------------------------------------------------------------------
 
 

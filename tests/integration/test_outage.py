@@ -349,3 +349,41 @@ def test_too_many_attempts_is_a_429_that_says_when_to_retry() -> None:
     body = json.loads(answer.body)
     assert body["error"]["code"] == "too_many_attempts"
     assert body["error"]["detail"]["retry_after_seconds"] == 90
+
+
+def test_a_lost_database_gives_a_page_to_a_browser_and_the_error_body_to_the_till_script(
+    ctx: Context, database: Outage
+) -> None:
+    """A cashier's browser asking for a page while the database is away gets a page
+    that says what to do (503, never a 500 or a JSON body); the till's script gets
+    the 503 error body it takes for "offline"."""
+    from loyalpos.service.admin import demo
+
+    demo.seed(ctx)
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        form = client.get("/till/sign-in")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        signed = client.post(
+            "/till/sign-in",
+            data={"csrf": csrf, "brand": "demo", "store": "SH001", "number": "1001", "pin": "1234"},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303
+        till = client.get("/till")
+        token = till.text.split('name="csrf-token" content="')[1].split('"')[0]
+        database.lose()
+        page = client.get("/till", headers={"Accept": "text/html,application/xhtml+xml"})
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert "服务器暂时无法连接数据库" in page.text and page.headers["retry-after"]
+        english = client.get("/till?lang=en", headers={"Accept": "text/html"})
+        assert "cannot reach its database" in english.text
+        call = client.post(
+            "/till/api/quote",
+            json={"lines": [{"sku": "latte", "unit_price_fen": 3200, "qty": 1}]},
+            headers={"X-CSRF-Token": token, "Accept": "application/json"},
+        )
+        assert call.status_code == 503
+        assert call.json()["error"]["code"] == "database_unavailable"
+        database.restore()
+        assert client.get("/till").status_code == 200
