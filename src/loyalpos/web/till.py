@@ -36,7 +36,15 @@ from loyalpos.service.till import checkout, holds, receipts, refunds, till_event
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 from loyalpos.service.till.refunds import RefundLine, RefundRequest
 from loyalpos.web import till_bodies as body
-from loyalpos.web.render import STATIC, ctx_of, gettext_for, page, static_url, till_session
+from loyalpos.web.render import (
+    STATIC,
+    ctx_of,
+    gettext_for,
+    language,
+    page,
+    static_url,
+    till_session,
+)
 from loyalpos.web.till_messages import script_messages
 
 router = APIRouter(include_in_schema=False)
@@ -63,7 +71,7 @@ def till_page(request: Request) -> Response:
         "skip_reasons": list(settings.skip_reasons),
         "hold_reasons": [{"code": r.value, "label": label} for r, label in _hold_reasons()],
         "messages": script_messages(gettext_for(request)),
-        "lang": "en" if gettext_for(request)("Till") == "Till" else "zh",
+        "lang": "en" if language(request)[0] == "en" else "zh",
     }
     return page(
         request,
