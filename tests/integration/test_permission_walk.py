@@ -88,6 +88,7 @@ TO_CONSOLE_SIGN_IN = to("/console/sign-in")
 SIGNED_OUT = Expect(401, code="signed_out")
 CSRF_FAILED = Expect(403, code="csrf_failed")
 FORM_REFUSED = Expect(403, text=REFUSED_PAGE)
+DENIED = Expect(403, text="没有权限")  # the console's page for what a role may not do
 
 
 def not_found(code: str) -> Expect:
@@ -405,6 +406,41 @@ def call_sign_out(path: str) -> Callable[[World, str], Call]:
     return make
 
 
+def store_with(w: World, code: str | None = None, city: str | None = None) -> bool:
+    return any(
+        (code is None or s.code == code) and (city is None or s.city == city)
+        for s in brands.list_stores(w.ctx, w.brand_id)
+    )
+
+
+def call_open_store(w: World, _: str) -> Call:
+    code = w.next_no("NEW").replace("-", "")
+    form = {"code": code, "name": "新店", "city": "杭州", "format": "mall", "timezone": ""}
+    return Call("/console/stores/new", form=form, probe=lambda _: store_with(w, code=code))
+
+
+def call_change_store(w: World, _: str) -> Call:
+    city = w.next_no("城")
+    form = {"name": "北京三里屯店", "city": city, "format": "mall", "timezone": ""}
+    path = f"/console/stores/{w.stores['BJ001']}"
+    return Call(path, form=form, probe=lambda _: store_with(w, city=city))
+
+
+def admin_only(method: str, route: str, make: Callable[[World, str], Call], allowed: Expect) -> Row:
+    """A console page or form only an administrator may use; a post sends the
+    session's CSRF token in its form."""
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role == ADMIN else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=(ADMIN,) if method == "POST" else (),
+    )
+
+
 def get(path: str, probe: Callable[[httpx.Response], bool] | None = None) -> Callable[..., Call]:
     return lambda w, p: Call(path, probe=probe)
 
@@ -570,6 +606,27 @@ MATRIX: tuple[Row, ...] = (
         anon=TO_CONSOLE_SIGN_IN,
         cashier=TO_CONSOLE_SIGN_IN,
         hq={role: Expect(200, text=f"({role})") for role in HQ},
+    ),
+    row(
+        "GET",
+        "/console/stores",
+        get("/console/stores", probe=lambda r: "BJ001" in r.text),
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={
+            role: ok(text="SH001") if role != MANAGER else Expect(200, text="SH001") for role in HQ
+        },
+    ),
+    admin_only("GET", "/console/stores/new", get("/console/stores/new"), Expect(200)),
+    admin_only("POST", "/console/stores/new", call_open_store, to("/console/stores", probe=True)),
+    admin_only(
+        "GET",
+        "/console/stores/{store_id}",
+        lambda w, p: Call(f"/console/stores/{w.stores['BJ001']}"),
+        Expect(200),
+    ),
+    admin_only(
+        "POST", "/console/stores/{store_id}", call_change_store, to("/console/stores", probe=True)
     ),
     row(
         "POST",

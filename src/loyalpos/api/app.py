@@ -20,7 +20,7 @@ from loyalpos.api.till import checkout, holds, reconcile, till_events
 from loyalpos.api.till.fastpath import TillApp
 from loyalpos.logs import install_redaction
 from loyalpos.service.base.context import Context
-from loyalpos.web import pages, receipts, till
+from loyalpos.web import console, pages, receipts, till
 
 
 @asynccontextmanager
@@ -62,6 +62,7 @@ def create_app(ctx: Context) -> FastAPI:
     # The browser pages: not in the OpenAPI document (include_in_schema=False).
     app.include_router(pages.router)
     app.include_router(till.router)
+    app.include_router(console.router)
     app.include_router(receipts.router)
     app.till_routes = checkout.TILL_ROUTES
     return app

@@ -70,6 +70,8 @@ stores = Table(
     Column("name", String(200), nullable=False),
     Column("timezone", String(64)),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("city", String(64)),  # 城市, free text (migration 0013)
+    Column("format", String(32)),  # 业态: a code of service/base/brands.STORE_FORMATS
     UniqueConstraint("brand_id", "code"),
 )
 

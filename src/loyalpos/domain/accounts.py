@@ -50,6 +50,7 @@ class Action(StrEnum):
     KEYS_MANAGE = "keys.manage"
     WEBHOOKS_MANAGE = "webhooks.manage"
     USERS_MANAGE = "users.manage"
+    STORES_MANAGE = "stores.manage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     _p(Action.KEYS_MANAGE, "API keys", _A),
     _p(Action.WEBHOOKS_MANAGE, "webhook subscriptions", _A),
     _p(Action.USERS_MANAGE, "HQ users and their roles", _A),
+    _p(Action.STORES_MANAGE, "the brand's stores: open one, its name, city and format", _A),
 )
 
 _BY_ACTION = {p.action: p for p in PERMISSIONS}
@@ -103,6 +105,12 @@ def allowed(
     if role is Role.STORE_MANAGER:
         return store_id is not None and store_id in stores
     return True
+
+
+def allowed_somewhere(role: Role, action: Action) -> bool:
+    """Whether `role` may do `action` for at least one store or the brand: what
+    the console's menu shows (a store manager's pages then list its stores only)."""
+    return role in _BY_ACTION[action].roles
 
 
 # -- login names, passwords, staff numbers and PINs -------------------------------

@@ -328,28 +328,6 @@ def console_sign_in(
     return _signed_in(request, "/console", CONSOLE_COOKIE, started.token, remember)
 
 
-@router.get("/console")
-def console_page(request: Request) -> Response:
-    session = console_session(request)
-    if session is None:
-        return RedirectResponse("/console/sign-in", status_code=303)
-    _ = gettext_for(request)
-    roles = {
-        "admin": _("Administrator"),
-        "operator": _("Operator"),
-        "analyst": _("Analyst"),
-        "store_manager": _("Store manager"),
-    }
-    role = session.user.role.value
-    return page(
-        request,
-        "console.html",
-        user=session.user,
-        role=f"{roles.get(role, role)} ({role})",
-        csrf=session.csrf_token,
-    )
-
-
 @router.post("/console/sign-out")
 def console_sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = console_session(request)

@@ -41,6 +41,7 @@ from loyalpos.domain.accounts import (
     Outcome,
     Role,
     allowed,
+    allowed_somewhere,
     check_login,
     check_name,
     check_password,
@@ -502,6 +503,11 @@ def can(user: User, action: Action, store_id: int | None = None) -> bool:
     """Whether the user may do `action` (for `store_id`, when it is about one
     store): the matrix of domain/accounts.py; a disabled user may do nothing."""
     return not user.disabled and allowed(user.role, action, store_id, user.store_ids)
+
+
+def can_somewhere(user: User, action: Action) -> bool:
+    """Whether the user may do `action` for some store or the brand (the menu)."""
+    return not user.disabled and allowed_somewhere(user.role, action)
 
 
 def require(user: User, action: Action, store_id: int | None = None) -> None:

@@ -210,8 +210,10 @@ def _seed_brand(ctx: Context) -> brands.Brand:
         "演示咖啡 Demo Coffee",
         policy=ExpiryPolicy(ExpiryMode.ROLLING, months=12, birthday_extension_months=3),
     )
-    store_a = brands.create_store(ctx, brand.id, "SH001", "上海南京西路店")
-    brands.create_store(ctx, brand.id, "BJ001", "北京三里屯店")
+    store_a = brands.create_store(
+        ctx, brand.id, "SH001", "上海南京西路店", city="上海", format="street"
+    )
+    brands.create_store(ctx, brand.id, "BJ001", "北京三里屯店", city="北京", format="mall")
     now = ctx.now()
     ids: dict[str, int] = {}
     for i, (phone, name, birthday, balance) in enumerate(_MEMBERS):

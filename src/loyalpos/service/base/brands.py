@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,6 +43,63 @@ class Store:
     code: str
     name: str
     timezone: str | None
+    city: str | None = None
+    format: str | None = None
+
+
+# 业态: what kind of place a store is, for the reports to compare like with like.
+STORE_FORMATS: dict[str, str] = {
+    "mall": "购物中心",
+    "street": "街边店",
+    "community": "社区店",
+    "office": "写字楼",
+    "transit": "交通枢纽",
+    "campus": "校园",
+    "other": "其他",
+}
+STORE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+NAME_MAX, CITY_MAX = 200, 64
+
+
+def _store(r: Any) -> Store:
+    return Store(r.id, r.brand_id, r.code, r.name, r.timezone, r.city, r.format)
+
+
+def checked_store_fields(
+    code: str, name: str, city: str | None, format: str | None, timezone: str | None
+) -> tuple[str, str, str | None, str | None, str | None]:
+    """A store's fields as kept, or InvalidInput naming the field (`field`)."""
+    code, name = code.strip(), name.strip()
+    if not STORE_CODE.fullmatch(code):
+        raise InvalidInput(
+            "门店代码为 1-40 位字母、数字、- 或 _ (store code: 1-40 letters, digits, - or _)",
+            code="bad_store_code",
+            field="code",
+        )
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise InvalidInput(
+            f"门店名称须为 1-{NAME_MAX} 个字符 (store name: 1-{NAME_MAX} printable characters)",
+            code="bad_store_name",
+            field="name",
+        )
+    city = (city or "").strip() or None
+    if city is not None and (len(city) > CITY_MAX or not city.isprintable()):
+        raise InvalidInput(
+            f"城市最多 {CITY_MAX} 个字符 (city: at most {CITY_MAX} printable characters)",
+            code="bad_city",
+            field="city",
+        )
+    format = (format or "").strip() or None
+    if format is not None and format not in STORE_FORMATS:
+        raise InvalidInput(
+            f"未知业态 {format} (format is one of {', '.join(STORE_FORMATS)})",
+            code="bad_store_format",
+            field="format",
+        )
+    timezone = (timezone or "").strip() or None
+    if timezone is not None:
+        check_timezone(timezone)
+    return code, name, city, format, timezone
 
 
 def _brand(row: Any, prefix: str = "") -> Brand:
@@ -198,10 +256,11 @@ def create_store(
     name: str,
     *,
     timezone: str | None = None,
+    city: str | None = None,
+    format: str | None = None,
     now: datetime | None = None,
 ) -> Store:
-    if timezone is not None:
-        check_timezone(timezone)
+    code, name, city, format, timezone = checked_store_fields(code, name, city, format, timezone)
     try:
         with ctx.transaction() as conn:
             load_brand(conn, brand_id)
@@ -212,13 +271,47 @@ def create_store(
                         code=code,
                         name=name,
                         timezone=timezone,
+                        city=city,
+                        format=format,
                         created_at=ctx.now(now),
                     )
                 )
             )
     except IntegrityError:
-        raise Conflict(f"store {code!r} already exists", code="store_exists") from None
-    return Store(store_id, brand_id, code, name, timezone)
+        raise Conflict(
+            f"门店代码 {code} 已存在 (store {code!r} already exists)",
+            code="store_exists",
+            field="code",
+        ) from None
+    return Store(store_id, brand_id, code, name, timezone, city, format)
+
+
+def update_store(
+    ctx: Context,
+    brand_id: int,
+    store_id: int,
+    *,
+    name: str,
+    city: str | None,
+    format: str | None,
+    timezone: str | None,
+) -> Store:
+    """Change a store's name, city, format and time zone (its code stays: tills,
+    keys and exports name the store by it)."""
+
+    def run(conn: Connection) -> Store:
+        found = store_in_brand(conn, brand_id, store_id)
+        _, new_name, new_city, new_format, new_zone = checked_store_fields(
+            found.code, name, city, format, timezone
+        )
+        conn.execute(
+            update(stores)
+            .where(stores.c.id == store_id, stores.c.brand_id == brand_id)
+            .values(name=new_name, city=new_city, format=new_format, timezone=new_zone)
+        )
+        return Store(found.id, brand_id, found.code, new_name, new_zone, new_city, new_format)
+
+    return ctx.run(run)
 
 
 def list_stores(ctx: Context, brand_id: int) -> list[Store]:
@@ -226,7 +319,7 @@ def list_stores(ctx: Context, brand_id: int) -> list[Store]:
         rows = conn.execute(
             select(stores).where(stores.c.brand_id == brand_id).order_by(stores.c.id)
         )
-        return [Store(r.id, r.brand_id, r.code, r.name, r.timezone) for r in rows]
+        return [_store(r) for r in rows]
 
 
 def store_in_brand(conn: Connection, brand_id: int, store_id: int) -> Store:
@@ -243,7 +336,7 @@ def store_in_brand(conn: Connection, brand_id: int, store_id: int) -> Store:
             code="store_not_found",
             store_id=store_id,
         )
-    return Store(row.id, row.brand_id, row.code, row.name, row.timezone)
+    return _store(row)
 
 
 def check_store(conn: Connection, brand_id: int, store_id: int | None) -> None:
@@ -260,4 +353,4 @@ def store_by_code(ctx: Context, brand_id: int, code: str) -> Store:
         ).first()
     if row is None:
         raise NotFound(f"门店 {code} 不存在 (store {code!r} not found)", code="store_not_found")
-    return Store(row.id, row.brand_id, row.code, row.name, row.timezone)
+    return _store(row)
