@@ -4,8 +4,8 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import home, orders, stores
+from loyalpos.web.console import home, orders, stores, webhooks
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, orders):
+for part in (home, stores, orders, webhooks):
     router.include_router(part.router)
