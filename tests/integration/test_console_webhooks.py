@@ -5,12 +5,20 @@ letter; an administrator's only. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from loyalpos.domain.webhooks import RetryPolicy
 from loyalpos.service.events import webhooks, worker
-from tests.integration.test_console_orders import Shop, shop  # noqa: F401  (the fixture)
+from tests.integration.console_helpers import Shop, open_shop
+
+
+@pytest.fixture
+def shop(db_url: str) -> Iterator[Shop]:
+    yield from open_shop(db_url)
+
 
 DEAD_URL = "http://127.0.0.1:9/hook"  # nothing listens on the discard port
 

@@ -36,6 +36,8 @@ MENU: list[MenuItem] = [
     MenuItem("/console", "Home", Action.REPORTS_READ),
     MenuItem("/console/stores", "Stores", None),
     MenuItem("/console/orders", "Orders", Action.ORDERS_READ),
+    MenuItem("/console/reconcile", "Reconciliation", Action.RECONCILE_RUN),
+    MenuItem("/console/holds", "Held carts", Action.REPORTS_READ),
     MenuItem("/console/webhooks", "Webhooks", Action.WEBHOOKS_MANAGE),
 ]
 
