@@ -37,7 +37,7 @@ MENU: list[MenuItem] = [
     MenuItem("/console/stores", "Stores", None),
     MenuItem("/console/orders", "Orders", Action.ORDERS_READ),
     MenuItem("/console/reconcile", "Reconciliation", Action.RECONCILE_RUN),
-    MenuItem("/console/holds", "Held carts", Action.REPORTS_READ),
+    MenuItem("/console/holds", "Held carts report", Action.REPORTS_READ),
     MenuItem("/console/webhooks", "Webhooks", Action.WEBHOOKS_MANAGE),
 ]
 
