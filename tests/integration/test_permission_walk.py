@@ -15,6 +15,7 @@ is not refunded, the cart still held, the quote's hold still on.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,9 +35,11 @@ from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
 from loyalpos.db.tables import reservations
 from loyalpos.domain.errors import DomainError, NotFound
+from loyalpos.domain.webhooks import RetryPolicy
 from loyalpos.service.admin import accounts, demo, staff
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
+from loyalpos.service.events import webhooks, worker
 from loyalpos.service.loyalty import members
 from loyalpos.service.till import holds, receipts
 from loyalpos.web.render import CONSOLE_COOKIE, TILL_COOKIE
@@ -103,6 +106,7 @@ class Call:
     json: Any = None
     form: dict[str, str] | None = None
     probe: Callable[[httpx.Response], bool] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None  # a form's uploads
 
 
 Token = Literal["none", "header", "form", "pre-session"]
@@ -426,6 +430,94 @@ def call_change_store(w: World, _: str) -> Call:
     return Call(path, form=form, probe=lambda _: store_with(w, city=city))
 
 
+# The console's operations (web/console/orders.py, webhooks.py, reconcile.py, holds.py)
+
+
+def per_store(
+    method: str,
+    route: str,
+    make: Callable[[World, str], Call],
+    allowed: Expect,
+    roles: tuple[str, ...],
+    manager: Expect | None = None,
+) -> Row:
+    """A console page or form of `roles` (the store manager for SH001, its store:
+    `manager` when it sees less); a post sends the session's CSRF token in its form,
+    checked after the permission."""
+    writes = method == "POST"
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={
+            role: (manager or allowed)
+            if role == MANAGER and role in roles
+            else allowed
+            if role in roles
+            else DENIED
+            for role in HQ
+        },
+        token="form" if writes else "none",
+        holders=tuple(r for r in roles) if writes else (),
+    )
+
+
+def sh_order_path(w: World, suffix: str = "") -> str:
+    return f"/console/orders/{w.stores['SH001']}/{w.sh_order}{suffix}"
+
+
+def call_console_preview(w: World, _: str) -> Call:
+    order_no = w.book()
+    path = f"/console/orders/{w.stores['SH001']}/{order_no}/refund-preview"
+    form = {"qty_1": "1", "reason": "顾客退货"}
+    return Call(path, form=form, probe=lambda r: "refund-preview" in r.text)
+
+
+def call_console_refund(w: World, _: str) -> Call:
+    order_no = w.book()
+    path = f"/console/orders/{w.stores['SH001']}/{order_no}/refund"
+    form = {"qty_1": "1", "reason": "顾客退货"}
+    return Call(path, form=form, probe=lambda _: w.refunded(order_no))
+
+
+def call_subscribe(w: World, _: str) -> Call:
+    url = f"https://hooks.example.com/{w.next_no('h')}"
+    form = {"url": url, "events": "*"}
+    subscribed = lambda _: any(s.url == url for s in webhooks.list_subscriptions(w.ctx, w.brand_id))  # noqa: E731
+    return Call("/console/webhooks", form=form, probe=subscribed)
+
+
+def call_unsubscribe(w: World, _: str) -> Call:
+    url = f"https://hooks.example.com/{w.next_no('h')}"
+    sub = webhooks.subscribe(w.ctx, w.brand_id, url, ["order.paid"]).subscription
+    stopped = lambda _: not webhooks.get_subscription(w.ctx, w.brand_id, sub.id).active  # noqa: E731
+    return Call(f"/console/webhooks/{sub.id}/disable", form={}, probe=stopped)
+
+
+def call_replay(w: World, _: str) -> Call:
+    """A dead delivery of its own: an order.paid to an address nobody answers."""
+    url = f"http://127.0.0.1:9/{w.next_no('dead')}"
+    sub = webhooks.subscribe(w.ctx, w.brand_id, url, ["order.paid"]).subscription
+    w.book()
+    worker.dispatch_outbox(w.ctx)
+    with httpx.Client(timeout=2) as client:
+        worker.deliver_due(w.ctx, None, client, policy=RetryPolicy(max_attempts=1))
+    (dead,) = webhooks.list_deliveries(w.ctx, w.brand_id, status="dead", subscription_id=sub.id)
+    pending = lambda _: webhooks.get_delivery(w.ctx, w.brand_id, dead.id).status.value == "pending"  # noqa: E731
+    return Call(f"/console/webhooks/deliveries/{dead.id}/replay", form={}, probe=pending)
+
+
+def call_reconcile(w: World, _: str) -> Call:
+    pos = {"date": "2024-01-01", "order_count": 0, "amount_fen": 0}
+    files = {"file": ("pos.json", json.dumps(pos).encode(), "application/json")}
+    form = {"store": str(w.stores["SH001"])}
+    return Call(
+        "/console/reconcile", form=form, files=files, probe=lambda r: "reconcile-status" in r.text
+    )
+
+
 def admin_only(method: str, route: str, make: Callable[[World, str], Call], allowed: Expect) -> Row:
     """A console page or form only an administrator may use; a post sends the
     session's CSRF token in its form."""
@@ -628,6 +720,66 @@ MATRIX: tuple[Row, ...] = (
     admin_only(
         "POST", "/console/stores/{store_id}", call_change_store, to("/console/stores", probe=True)
     ),
+    per_store(
+        "GET",
+        "/console/orders",
+        get("/console/orders", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    per_store(
+        "GET",
+        "/console/orders/{store_id}/{order_no}",
+        lambda w, p: Call(sh_order_path(w), probe=lambda r: w.sh_order in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+    ),
+    per_store(
+        "POST",
+        "/console/orders/{store_id}/{order_no}/refund-preview",
+        call_console_preview,
+        ok(),
+        (ADMIN, MANAGER),
+    ),
+    per_store(
+        "POST",
+        "/console/orders/{store_id}/{order_no}/refund",
+        call_console_refund,
+        Expect(303, probe=True),
+        (ADMIN, MANAGER),
+    ),
+    per_store(
+        "GET",
+        "/console/reconcile",
+        get("/console/reconcile", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    per_store("POST", "/console/reconcile", call_reconcile, ok(), (ADMIN, MANAGER)),
+    per_store(
+        "GET",
+        "/console/holds",
+        get("/console/holds", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    admin_only("GET", "/console/webhooks", get("/console/webhooks"), Expect(200)),
+    admin_only("POST", "/console/webhooks", call_subscribe, ok()),
+    admin_only(
+        "POST",
+        "/console/webhooks/{sub_id}/disable",
+        call_unsubscribe,
+        to("/console/webhooks", probe=True),
+    ),
+    admin_only(
+        "POST",
+        "/console/webhooks/deliveries/{delivery_id}/replay",
+        call_replay,
+        Expect(303, probe=True),
+    ),
     row(
         "POST",
         "/console/sign-out",
@@ -700,7 +852,7 @@ def send(
             form.update(pre if with_token else {})
         elif with_token and csrf:
             form["csrf"] = csrf
-        answer = c.post(call.path, data=form, follow_redirects=False)
+        answer = c.post(call.path, data=form, files=call.files, follow_redirects=False)
     if row.fresh_session:
         return call, answer, w.session_ended(cookies)
     return call, answer, None if call.probe is None else call.probe(answer)

@@ -475,6 +475,9 @@ orders = Table(
 )
 Index("ix_orders_store_time", orders.c.store_id, orders.c.ordered_at)
 Index("ix_orders_member_time", orders.c.member_id, orders.c.ordered_at)
+# The console's order search across a brand's stores (migration 0015).
+Index("ix_orders_brand_time", orders.c.brand_id, orders.c.ordered_at)
+Index("ix_orders_brand_order_no", orders.c.brand_id, orders.c.order_no)
 
 order_lines = Table(
     "order_lines",
