@@ -612,8 +612,8 @@ def standing(
         ).first()
         if row is None:
             raise _not_found("id")
-        doc = rules_at(conn, ctx, brand_id, at).document
-    tiers = [Tier(t.id, t.name or t.id, t.min_spent_fen) for t in doc.tiers]
+        rule_tiers = rules_at(conn, ctx, brand_id, at).document.tiers  # none before rules
+    tiers = [Tier(t.id, t.name or t.id, t.min_spent_fen) for t in rule_tiers]
     names = {t.id: t.name for t in tiers}
     spent = int(row.spent_fen)
     step = progress(tiers, spent)
@@ -629,3 +629,13 @@ def standing(
         next_min_spent_fen=None if step is None else minimum.get(step.next_tier),
         shortfall_fen=None if step is None else step.shortfall,
     )
+
+
+def tier_names(ctx: Context, brand_id: int, *, now: datetime | None = None) -> dict[str, str]:
+    """Tier id -> its name in the rules in force ({} when no rules are)."""
+    from loyalpos.service.rulebook.rulesets import rules_at
+
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        doc = rules_at(conn, ctx, brand_id, at).document
+    return {t.id: t.name or t.id for t in doc.tiers}

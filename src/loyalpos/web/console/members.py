@@ -12,6 +12,8 @@ coupons.issue to write. Analysts and store managers see the 'no permission' page
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
@@ -20,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from loyalpos.domain.accounts import Action
 from loyalpos.domain.errors import DomainError, InsufficientPoints, InvalidInput, NotFound
 from loyalpos.domain.money import yuan
+from loyalpos.service.base import brands
 from loyalpos.service.events import campaigns
 from loyalpos.service.loyalty import coupon_lists, coupons, members, points
 from loyalpos.service.till import member_orders
@@ -65,6 +68,16 @@ def _guard(request: Request, action: Action, csrf: str | None = None) -> Respons
     return None
 
 
+def _clock(request: Request, brand_id: int) -> Callable[[datetime | None, str], str]:
+    """Times as the brand's wall clock (Asia/Shanghai unless set): `at(t, fmt)`."""
+    zone = brands.get_brand(ctx_of(request), brand_id).zone
+
+    def at(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return "—" if moment is None else moment.astimezone(zone).strftime(fmt)
+
+    return at
+
+
 def _labels(request: Request, labels: dict[str, str]) -> dict[str, str]:
     _ = gettext_for(request)
     return {code: _(text) for code, text in labels.items()}
@@ -91,6 +104,8 @@ def search(request: Request) -> Response:
         found=found,
         searched=bool(text.strip()),
         limit=members.SEARCH_LIMIT,
+        tier_names=members.tier_names(ctx_of(request), session.brand_id) if found else {},
+        at=_clock(request, session.brand_id),
         can_issue=shell.may(session, Action.COUPONS_ISSUE),
     )
 
@@ -140,7 +155,7 @@ def _member_page(
     schedule = points.expiry_schedule(ctx, brand_id, member_id)
     entries = points.history(ctx, brand_id, member_id, limit=PAGE)
     wallet = coupons.of_member(ctx, brand_id, member_id, limit=PAGE)
-    templates = coupons.templates_in_force(ctx, brand_id)
+    templates = coupons.templates_in_force(ctx, brand_id)  # none before rules are published
     template_names = {t.id: t.name for t in templates}
     orders = member_orders.of_member(ctx, brand_id, member_id, limit=PAGE)
     tags = campaigns.tags(ctx, brand_id, member_id)
@@ -172,6 +187,7 @@ def _member_page(
         identities=identities,
         page_size=PAGE,
         yuan=yuan,
+        at=_clock(request, brand_id),
         states=_labels(request, STATE_LABELS),
         kinds=_labels(request, KIND_LABELS),
         order_statuses=_labels(request, ORDER_STATUS_LABELS),
@@ -327,10 +343,8 @@ def _list_page(
     session = shell.signed(request)
     assert session is not None
     _ = gettext_for(request)
-    try:
-        templates = coupons.templates_in_force(ctx_of(request), session.brand_id)
-    except NotFound:
-        templates = []
+    templates = coupons.templates_in_force(ctx_of(request), session.brand_id)
+    if not templates:
         errors = {**errors, "form": _("No rules are in force: publish a rule set first.")}
     return shell.render(
         request,
