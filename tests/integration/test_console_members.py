@@ -16,8 +16,12 @@ from sqlalchemy import func, select
 from loyalpos.api.app import create_app
 from loyalpos.db.tables import coupons
 from loyalpos.service.admin import demo
+from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
+from loyalpos.service.events import campaigns, worker
 from loyalpos.service.loyalty import members, points
+from loyalpos.service.till import checkout
+from tests.integration.checkout_helpers import cart, confirm_request
 
 ZHANG = "13800138000"  # 张伟, 1200 points
 LI = "13912345678"  # 李娜
@@ -193,3 +197,24 @@ def test_analysts_and_store_managers_are_denied(
         files={"file": ("l.csv", ZHANG.encode(), "text/csv")},
     )
     assert upload.status_code == 403 and _coupon_count(ctx, zhang.id, "cash10") == 0
+
+
+def test_member_360_lists_orders_firings_and_tags(
+    app_ctx: tuple[TestClient, Context, int],
+) -> None:
+    c, ctx, brand_id = app_ctx
+    _sign_in(c, "operator")
+    liu = members.by_phone(ctx, brand_id, "18612340000")  # 刘洋, no orders yet
+    store = next(s for s in brands.list_stores(ctx, brand_id) if s.code == "SH001")
+    order = cart(store.id, liu.id, ("latte", 3200, 1))
+    checkout.confirm(ctx, brand_id, confirm_request("CM-0001", order, 3200))
+    for _ in range(5):  # the first order's campaign (welcome-gift) fires from the outbox
+        if worker.dispatch_outbox(ctx).events == 0:
+            break
+    ctx.run(lambda conn: campaigns.add_tag(conn, brand_id, liu.id, "咖啡控", "test", ctx.now()))
+    text = c.get(f"/console/members/{liu.id}").text
+    assert '<span class="tag" title="test">咖啡控</span>' in text
+    assert "CM-0001" in text and "¥32.00" in text and "已收款" in text
+    assert f'href="/console/orders/{store.id}/CM-0001"' in text
+    assert "首单礼" in text and "已触发" in text  # the firing (welcome-gift)
+    assert "满100减15" in text  # the coupon it gave

@@ -49,6 +49,7 @@ KIND_LABELS = {
     "adjust": "Adjustment",
     "reverse": "Reversal",
 }
+FIRING_LABELS = {"fired": "Fired", "skipped": "Skipped", "revoked": "Revoked"}
 ORDER_STATUS_LABELS = {
     "paid": "Paid",
     "partially_refunded": "Partly refunded",
@@ -191,6 +192,8 @@ def _member_page(
         states=_labels(request, STATE_LABELS),
         kinds=_labels(request, KIND_LABELS),
         order_statuses=_labels(request, ORDER_STATUS_LABELS),
+        firing_statuses=_labels(request, FIRING_LABELS),
+        campaign_names=campaigns.campaign_names(ctx, brand_id),
         can_adjust=shell.may(session, Action.POINTS_ADJUST),
         can_issue=shell.may(session, Action.COUPONS_ISSUE),
         adjust=adjust or {"points": "", "reason": ""},
