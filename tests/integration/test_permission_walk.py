@@ -40,7 +40,7 @@ from loyalpos.service.admin import accounts, demo, staff
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.events import webhooks, worker
-from loyalpos.service.loyalty import members
+from loyalpos.service.loyalty import coupon_lists, coupons, members, points
 from loyalpos.service.till import holds, receipts
 from loyalpos.web.render import CONSOLE_COOKIE, TILL_COOKIE
 from tests.conftest import TEST_SECRET, Clock, make_context
@@ -533,6 +533,60 @@ def admin_only(method: str, route: str, make: Callable[[World, str], Call], allo
     )
 
 
+def members_staff(
+    method: str, route: str, make: Callable[[World, str], Call], allowed: Expect
+) -> Row:
+    """A console page or form of the members part: administrators and operators
+    (members.read, points.adjust, coupons.issue); analysts and store managers are
+    denied; a post sends the session's CSRF token in its form."""
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role in (ADMIN, OPERATOR) else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=(ADMIN, OPERATOR) if method == "POST" else (),
+    )
+
+
+def coupons_of(w: World, template: str, source_ref: str | None = None) -> int:
+    found = coupons.of_member(w.ctx, w.brand_id, w.member_id, limit=500)
+    return sum(1 for c in found if c.template == template and source_ref in (None, c.source_ref))
+
+
+def call_adjust(w: World, _: str) -> Call:
+    reason = w.next_no("walk")
+    form = {"points": "1", "reason": reason}
+    path = f"/console/members/{w.member_id}/points"
+    return Call(
+        path,
+        form=form,
+        probe=lambda _: any(
+            e.reason == reason for e in points.history(w.ctx, w.brand_id, w.member_id, limit=20)
+        ),
+    )
+
+
+def call_issue_one(w: World, _: str) -> Call:
+    before = coupons_of(w, "cash10")
+    form = {"template": "cash10", "nonce": w.next_no("walk")}
+    path = f"/console/members/{w.member_id}/coupons"
+    return Call(path, form=form, probe=lambda _: coupons_of(w, "cash10") == before + 1)
+
+
+def call_issue_list(w: World, _: str) -> Call:
+    content = f"member_id\n{w.member_id}\n".encode() + b"\n" * next(w.numbers)  # a new file
+    ref = coupon_lists.source_ref_of(content)
+    return Call(
+        "/console/members/issue",
+        form={"template": "free-latte"},
+        files={"file": ("list.csv", content, "text/csv")},
+        probe=lambda _: coupons_of(w, "free-latte", ref) == 1,
+    )
+
+
 def get(path: str, probe: Callable[[httpx.Response], bool] | None = None) -> Callable[..., Call]:
     return lambda w, p: Call(path, probe=probe)
 
@@ -779,6 +833,26 @@ MATRIX: tuple[Row, ...] = (
         "/console/webhooks/deliveries/{delivery_id}/replay",
         call_replay,
         Expect(303, probe=True),
+    ),
+    members_staff(
+        "GET",
+        "/console/members",
+        get("/console/members?q=13800138000", probe=lambda r: "张伟" in r.text),
+        ok(),
+    ),
+    members_staff("GET", "/console/members/issue", get("/console/members/issue"), Expect(200)),
+    members_staff("POST", "/console/members/issue", call_issue_list, ok(text='id="report"')),
+    members_staff(
+        "GET",
+        "/console/members/{member_id}",
+        lambda w, p: Call(f"/console/members/{w.member_id}", probe=lambda r: "张伟" in r.text),
+        ok(),
+    ),
+    members_staff(
+        "POST", "/console/members/{member_id}/points", call_adjust, Expect(303, probe=True)
+    ),
+    members_staff(
+        "POST", "/console/members/{member_id}/coupons", call_issue_one, Expect(303, probe=True)
     ),
     row(
         "POST",

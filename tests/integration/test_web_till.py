@@ -253,9 +253,7 @@ def test_late_orders_are_booked_once_with_the_session_staff(
     assert till.post("/till/api/orders", paid).status_code == 201
     kept = {**paid, "ordered_at": sale["ordered_at"], "skip_all": True}
     lost = till.post("/till/api/late-orders", {"orders": [kept]}).json()["results"]
-    assert [(r["outcome"], r["receipt"]["order_no"]) for r in lost] == [
-        ("replayed", "W-T1-LOST-1")
-    ]
+    assert [(r["outcome"], r["receipt"]["order_no"]) for r in lost] == [("replayed", "W-T1-LOST-1")]
 
 
 def test_a_refund_preview_books_nothing_and_the_refund_books_it(

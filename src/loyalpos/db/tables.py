@@ -97,6 +97,14 @@ members = Table(
     UniqueConstraint("brand_id", "phone"),
     UniqueConstraint("brand_id", "card_no"),
 )
+# The console's search by name prefix (service/loyalty/members.search): on
+# PostgreSQL text_pattern_ops, so that LIKE 'prefix%' whatever the collation.
+Index(
+    "ix_members_brand_name",
+    members.c.brand_id,
+    members.c.name,
+    postgresql_ops={"name": "text_pattern_ops"},
+)
 
 member_identities = Table(
     "member_identities",
@@ -726,6 +734,8 @@ campaign_firings = Table(
     UniqueConstraint("brand_id", "campaign", "event_key"),
     CheckConstraint("status IN ('fired', 'skipped', 'revoked')", name="status_known"),
 )
+# A member's firings, for the member 360 page (migration 0014).
+Index("ix_campaign_firings_member", campaign_firings.c.member_id, campaign_firings.c.id)
 _for_order = campaign_firings.c.order_id.is_not(None)
 Index(
     "ix_campaign_firings_order",

@@ -4,8 +4,8 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import holds, home, orders, reconcile, stores, webhooks
+from loyalpos.web.console import holds, home, members, orders, reconcile, stores, webhooks
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, orders, reconcile, holds, webhooks):
+for part in (home, stores, members, orders, reconcile, holds, webhooks):
     router.include_router(part.router)

@@ -1,14 +1,14 @@
 """orders are searched across a brand's stores (the HQ console)
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05 22:40:00
 
 The console's order search lists a brand's orders newest first and finds one by
 its number without naming the store: `ix_orders_brand_time` (brand_id,
 ordered_at) and `ix_orders_brand_order_no` (brand_id, order_no). By store and by
 member the existing (store_id, ordered_at) and (member_id, ordered_at) serve.
-(Revises 0013 on this branch; it follows 0014 once that is merged.)
+
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
