@@ -9,6 +9,7 @@ change; a change is a new version.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -259,3 +260,90 @@ def export_yaml(ctx: Context, brand_id: int, version: int) -> str:
 def as_json(doc: RuleSetDoc) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(doc.model_dump_json(exclude_defaults=True))
     return data
+
+
+# -- HQ's console: drafts edited part by part, tried, compared ---------------------
+
+SECTIONS = ("coupons", "promotions")
+
+
+def draft_from(
+    ctx: Context,
+    brand_id: int,
+    *,
+    author: str | None = None,
+    now: datetime | None = None,
+) -> Version:
+    """A new draft holding the version in force now (an empty set if none is)."""
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        base = rules_at(conn, ctx, brand_id, at)
+    comment = f"from version {base.version}" if base.version else ""
+    return save_draft(ctx, brand_id, base.document, author=author, comment=comment, now=at)
+
+
+def replace_draft(ctx: Context, brand_id: int, version: int, data: Any) -> Version:
+    """Change a draft's whole document (validated as `save_draft` does); a
+    published version never changes (409)."""
+    doc = _document(data)
+
+    def run(conn: Connection) -> Version:
+        current = _load(conn, brand_id, version)
+        if current.status is not Status.DRAFT:
+            raise Conflict(
+                f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
+                code="already_published",
+            )
+        conn.execute(
+            update(rule_sets)
+            .where(rule_sets.c.id == current.id)
+            .values(document=doc.model_dump_json())
+        )
+        return _load(conn, brand_id, version)
+
+    return ctx.run(run)
+
+
+def put_benefit(
+    ctx: Context,
+    brand_id: int,
+    version: int,
+    section: str,
+    data: dict[str, Any],
+    *,
+    replaces: str | None = None,
+) -> Version:
+    """Add a coupon template or promotion (`section`) to a draft, or change the
+    one with id `replaces`. The whole set is validated again; a wrong field is
+    refused naming it (e.g. `coupons.2.threshold_fen`)."""
+    if section not in SECTIONS:
+        raise NotFound(f"no section {section}", code="rule_section_not_found")
+    current = get(ctx, brand_id, version)
+    if current.status is not Status.DRAFT:
+        raise Conflict(
+            f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
+            code="already_published",
+        )
+    whole = as_json(current.document)
+    items: list[dict[str, Any]] = list(whole.get(section, []))
+    at = next((i for i, b in enumerate(items) if b.get("id") == replaces), None)
+    if replaces is not None and at is None:
+        raise NotFound(f"{section} {replaces} not found", code="rule_not_found")
+    if at is None:
+        items.append(data)
+    else:
+        items[at] = data
+    whole[section] = items
+    return replace_draft(ctx, brand_id, version, whole)
+
+
+def trial(v: Version) -> InForce:
+    """A version (a draft too) as the engine prices with it, to try a cart."""
+    return InForce(v.version, convert.rule_set(v.document), v.document)
+
+
+def compare(ctx: Context, brand_id: int, old: int, new: int) -> list[str]:
+    """The difference between two versions, as a unified diff of their YAML."""
+    a = export_yaml(ctx, brand_id, old).splitlines()
+    b = export_yaml(ctx, brand_id, new).splitlines()
+    return list(difflib.unified_diff(a, b, f"version {old}", f"version {new}", lineterm="", n=3))

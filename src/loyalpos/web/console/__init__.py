@@ -4,8 +4,8 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import home, stores
+from loyalpos.web.console import home, rules, stores
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores):
+for part in (home, stores, rules):
     router.include_router(part.router)

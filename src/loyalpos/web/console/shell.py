@@ -35,6 +35,7 @@ class MenuItem:
 MENU: list[MenuItem] = [
     MenuItem("/console", "Home", Action.REPORTS_READ),
     MenuItem("/console/stores", "Stores", None),
+    MenuItem("/console/rules", "Rules", Action.RULES_READ),
 ]
 
 
