@@ -278,7 +278,7 @@ def draft_from(
     at = ctx.now(now)
     with ctx.transaction(read_only=True) as conn:
         base = rules_at(conn, ctx, brand_id, at)
-    comment = f"from version {base.version}" if base.version else ""
+    comment = f"基于版本 {base.version} (from version {base.version})" if base.version else ""
     return save_draft(ctx, brand_id, base.document, author=author, comment=comment, now=at)
 
 
