@@ -284,3 +284,25 @@ def test_a_store_manager_is_refused_and_a_form_without_its_token_too(
     _sign_in(c, "operator")
     assert c.post("/console/rules/drafts", data={"csrf": "forged"}).status_code == 403
     assert len(rulesets.versions(ctx, _brand(ctx))) == 1
+
+
+def test_a_recent_orders_cart_is_picked_and_priced_for_its_member(
+    app_ctx: tuple[TestClient, Context],
+) -> None:
+    c, ctx = app_ctx
+    brand = _brand(ctx)
+    sh = next(s.id for s in brands.list_stores(ctx, brand) if s.code == "SH001")
+    member = checkout.MemberRef(phone="13800138000")
+    cart = checkout.CartRequest(sh, (m.CartLine("latte", "coffee", 3200, 2),), member)
+    q = checkout.quote(ctx, brand, cart)
+    tender = checkout.Tender("cash", q.priced.quote.payable)
+    checkout.confirm(ctx, brand, checkout.ConfirmRequest("R-1", cart, (tender,), "1001", "T1"))
+    _sign_in(c, "analyst")
+    page = c.get("/console/rules/1")
+    assert 'data-order="R-1"' in page.text and "138****8000" in page.text
+    link = re.search(r'href="(/console/rules/1/try\?[^"]+)"', page.text)
+    assert link, page.text
+    tried = c.get(link.group(1).replace("&amp;", "&"))
+    assert tried.status_code == 200 and 'id="tried"' in tried.text
+    assert "latte 3200 2 coffee" in tried.text
+    assert f"¥{q.priced.quote.payable / 100:.2f}" in tried.text

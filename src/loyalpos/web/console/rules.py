@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
@@ -24,7 +25,7 @@ from loyalpos.domain.pricing import model as m
 from loyalpos.rules.schema import BenefitDoc
 from loyalpos.service.base import brands
 from loyalpos.service.rulebook import rulesets
-from loyalpos.service.till import checkout
+from loyalpos.service.till import checkout, receipts
 from loyalpos.web.console import shell
 from loyalpos.web.render import ctx_of, gettext_for, refused
 
@@ -410,6 +411,23 @@ def _version_page(
         return RedirectResponse("/console/rules", status_code=303)
     zone = _zone(request, session.brand_id)
     stores = brands.list_stores(ctx, session.brand_id)
+    recent = [
+        (
+            c,
+            f"/console/rules/{version}/try?"
+            + urlencode(
+                {
+                    "store": c.store_code,
+                    "lines": "\n".join(
+                        f"{sku} {price} {qty} {cat}" for sku, cat, price, qty in c.lines
+                    ),
+                    **({"member_id": c.member_id} if c.member_id else {}),
+                }
+            )
+            + "#try",
+        )
+        for c in receipts.recent_carts(ctx, session.brand_id)
+    ]
     return shell.render(
         request,
         session,
@@ -423,9 +441,11 @@ def _version_page(
         stores=stores,
         can_write=shell.may(session, Action.RULES_WRITE),
         tried=tried,
-        cart=cart or {"store": stores[0].code if stores else "", "lines": "", "phone": ""},
+        cart=cart
+        or {"store": stores[0].code if stores else "", "lines": "", "phone": "", "member_id": ""},
         errors=errors or {},
         default_start=datetime.now(zone).strftime("%Y-%m-%dT%H:%M"),
+        recent=recent,
     )
 
 
@@ -485,6 +505,7 @@ def try_cart(
     store: Annotated[str, Query(max_length=64)] = "",
     lines: Annotated[str, Query(max_length=20_000)] = "",
     phone: Annotated[str, Query(max_length=32)] = "",
+    member_id: Annotated[int | None, Query(gt=0, le=2**63 - 1)] = None,
 ) -> Response:
     """A cart priced against this version as the till prices it."""
     stop = _guard(request, Action.RULES_READ)
@@ -493,7 +514,7 @@ def try_cart(
     session = _session(request)
     _ = gettext_for(request)
     ctx = ctx_of(request)
-    cart = {"store": store, "lines": lines, "phone": phone}
+    cart = {"store": store, "lines": lines, "phone": phone, "member_id": str(member_id or "")}
     found = [s for s in brands.list_stores(ctx, session.brand_id) if s.code == store]
     if not found:
         return _version_page(
@@ -513,7 +534,13 @@ def try_cart(
         v = rulesets.get(ctx, session.brand_id, version)
     except NotFound:
         return RedirectResponse("/console/rules", status_code=303)
-    member = checkout.MemberRef(phone=phone.strip()) if phone.strip() else None
+    member = (
+        checkout.MemberRef(phone=phone.strip())
+        if phone.strip()
+        else checkout.MemberRef(member_id=member_id)
+        if member_id
+        else None
+    )
     req = checkout.CartRequest(found[0].id, tuple(cart_lines), member)
     try:
         result = checkout.quote_with_rules(ctx, session.brand_id, req, rulesets.trial(v))
