@@ -304,6 +304,65 @@ def replace_draft(ctx: Context, brand_id: int, version: int, data: Any) -> Versi
     return ctx.run(run)
 
 
+# The parts of the document a form changes: lists of things with an id, and
+# single settings; each by its path in the document.
+LIST_PARTS: dict[str, tuple[str, ...]] = {
+    "coupons": ("coupons",),
+    "promotions": ("promotions",),
+    "earn": ("points", "earn"),
+    "tiers": ("tiers",),
+    "campaigns": ("campaigns",),
+}
+OBJECT_PARTS: dict[str, tuple[str, ...]] = {
+    "offset": ("points", "offset"),
+    "change_rounding": ("change_rounding",),
+    "stacking": ("stacking",),
+    "member_prices": ("member_prices",),
+}
+
+
+def put_part(
+    ctx: Context,
+    brand_id: int,
+    version: int,
+    part: str,
+    data: dict[str, Any],
+    *,
+    replaces: str | None = None,
+) -> Version:
+    """Change one part of a draft: add an item to a list part (coupons,
+    promotions, earning rules, tiers, campaigns) or change the one with id
+    `replaces`; or set a single part (points offset, 抹零, stacking, member
+    prices). The whole set is validated again; a wrong field is refused naming
+    it (e.g. `coupons.2.threshold_fen`, `points.offset.step`)."""
+    if part not in LIST_PARTS and part not in OBJECT_PARTS:
+        raise NotFound(f"no part {part}", code="rule_section_not_found")
+    current = get(ctx, brand_id, version)
+    if current.status is not Status.DRAFT:
+        raise Conflict(
+            f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
+            code="already_published",
+        )
+    whole = as_json(current.document)
+    path = LIST_PARTS.get(part) or OBJECT_PARTS[part]
+    parent = whole
+    for key in path[:-1]:
+        parent = parent.setdefault(key, {})
+    if part in OBJECT_PARTS:
+        parent[path[-1]] = data
+        return replace_draft(ctx, brand_id, version, whole)
+    items: list[dict[str, Any]] = list(parent.get(path[-1], []))
+    at = next((i for i, b in enumerate(items) if b.get("id") == replaces), None)
+    if replaces is not None and at is None:
+        raise NotFound(f"{part} {replaces} not found", code="rule_not_found")
+    if at is None:
+        items.append(data)
+    else:
+        items[at] = data
+    parent[path[-1]] = items
+    return replace_draft(ctx, brand_id, version, whole)
+
+
 def put_benefit(
     ctx: Context,
     brand_id: int,
@@ -314,27 +373,10 @@ def put_benefit(
     replaces: str | None = None,
 ) -> Version:
     """Add a coupon template or promotion (`section`) to a draft, or change the
-    one with id `replaces`. The whole set is validated again; a wrong field is
-    refused naming it (e.g. `coupons.2.threshold_fen`)."""
+    one with id `replaces` (see `put_part`)."""
     if section not in SECTIONS:
         raise NotFound(f"no section {section}", code="rule_section_not_found")
-    current = get(ctx, brand_id, version)
-    if current.status is not Status.DRAFT:
-        raise Conflict(
-            f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
-            code="already_published",
-        )
-    whole = as_json(current.document)
-    items: list[dict[str, Any]] = list(whole.get(section, []))
-    at = next((i for i, b in enumerate(items) if b.get("id") == replaces), None)
-    if replaces is not None and at is None:
-        raise NotFound(f"{section} {replaces} not found", code="rule_not_found")
-    if at is None:
-        items.append(data)
-    else:
-        items[at] = data
-    whole[section] = items
-    return replace_draft(ctx, brand_id, version, whole)
+    return put_part(ctx, brand_id, version, section, data, replaces=replaces)
 
 
 def trial(v: Version) -> InForce:
