@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -306,3 +307,70 @@ def test_a_recent_orders_cart_is_picked_and_priced_for_its_member(
     assert tried.status_code == 200 and 'id="tried"' in tried.text
     assert "latte 3200 2 coffee" in tried.text
     assert f"¥{q.priced.quote.payable / 100:.2f}" in tried.text
+
+
+def test_the_other_parts_forms_earning_tiers_campaigns_offset_rounding_stacking(
+    app_ctx: tuple[TestClient, Context],
+) -> None:
+    c, ctx = app_ctx
+    csrf = _sign_in(c, "operator")
+    v = _new_draft(c, csrf)
+    page = c.get(f"/console/rules/{v}")
+    assert "积分规则" in page.text and f"/console/rules/{v}/parts/offset" in page.text
+
+    def post(part: str, **form: str) -> httpx.Response:
+        return c.post(f"/console/rules/{v}/parts/{part}", data={"csrf": csrf, **form})
+
+    def doc() -> Any:
+        return rulesets.get(ctx, _brand(ctx), v).document
+
+    # an earning rule: a bad multiplier next to its field, then a good one
+    assert c.get(f"/console/rules/{v}/parts/earn").status_code == 200
+    form = {"id": "tea-x2", "kind": "category_rate", "scope_categories": "tea"}
+    bad = post("earn", **form, multiplier="0")
+    assert bad.status_code == 400 and 'id="multiplier-error"' in bad.text
+    assert "必须大于 0" in bad.text
+    one = post("earn", **form)  # no rate at all: said at the top
+    assert one.status_code == 400 and "请只填写一个比例" in one.text
+    assert post("earn", **form, multiplier="2").status_code == 200  # followed: the draft
+    assert [r.id for r in doc().points.earn][-1] == "tea-x2"
+    edit = c.get(f"/console/rules/{v}/parts/earn", params={"item": "tea-x2"})
+    assert 'value="2"' in edit.text and 'value="tea"' in edit.text
+
+    # a tier, a campaign issuing an unknown template refused, then a known one
+    bad = post("tiers", id="platinum", name="铂金", min_spent_fen="x")
+    assert bad.status_code == 400, bad.text[-3000:]
+    assert post("tiers", id="platinum", name="铂金", min_spent_fen="900000").status_code == 200
+    assert doc().tiers[-1].min_spent_fen == 900000
+    bad = post("campaigns", id="welcome", trigger="first_order", issue="nope")
+    assert bad.status_code == 400 and "要发放的优惠券模板不存在" in bad.text
+    coupon = doc().coupons[0].id
+    ok = post("campaigns", id="welcome", trigger="first_order", issue=coupon, points="50")
+    assert ok.status_code == 200 and doc().campaigns[-1].points == 50
+
+    # the single settings
+    bad = post("offset", enabled="on", points_per_yuan="300", step="100")
+    assert bad.status_code == 400 and "步长必须折合整分" in bad.text
+    assert (
+        post(
+            "offset", enabled="on", points_per_yuan="100", step="100", cap_percent="50"
+        ).status_code
+        == 200
+    )
+    offset = doc().points.offset
+    assert offset is not None and offset.cap_percent == 50
+    assert post("change_rounding", default="fen", stores="SH001=jiao").status_code == 200
+    assert doc().change_rounding.stores == {"SH001": "jiao"}
+    bad = post("change_rounding", default="fen", stores="SH001=yuan")
+    assert bad.status_code == 400 and 'id="stores-error"' in bad.text
+    ok = post(
+        "stacking", max_coupons="3", threshold_base="original", forbidden_pairs="threshold, percent"
+    )
+    assert ok.status_code == 200 and doc().stacking.forbidden_pairs == [["threshold", "percent"]]
+    assert post("member_prices", tiers="silver=95").status_code == 200
+    assert doc().member_prices.tiers == {"silver": 95}
+    # an analyst is refused the forms
+    c.cookies.clear()
+    csrf = _sign_in(c, "analyst")
+    assert _refused(c.get(f"/console/rules/{v}/parts/tiers"))
+    assert _refused(post("tiers", id="x", min_spent_fen="1"))

@@ -496,6 +496,16 @@ def call_put_promotion(w: World, _: str) -> Call:
     return Call(f"/console/rules/{v}/promotions", form=form, probe=saved)
 
 
+def call_put_tier(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"id": "walk-tier", "name": "走查", "min_spent_fen": "5000000"}
+
+    def saved(_: httpx.Response) -> bool:
+        return "walk-tier" in [t.id for t in rulesets.get(w.ctx, w.brand_id, v).document.tiers]
+
+    return Call(f"/console/rules/{v}/parts/tiers", form=form, probe=saved)
+
+
 def a_draft(path: str) -> Callable[[World, str], Call]:
     """`path` with {v}: a new draft of the version in force, made for the cell."""
     return lambda w, p: Call(path.format(v=rulesets.draft_from(w.ctx, w.brand_id).version))
@@ -702,6 +712,20 @@ MATRIX: tuple[Row, ...] = (
         "/console/rules/import",
         lambda w, p: Call("/console/rules/import", form={}),
         Expect(400, text='id="file-error"'),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/parts/{part}",
+        a_draft("/console/rules/{v}/parts/offset"),
+        Expect(200),
+        write=True,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/parts/{part}",
+        call_put_tier,
+        Expect(303, probe=True),
         write=True,
     ),
     rules_row("GET", "/console/rules/{version}", get("/console/rules/1"), Expect(200), write=False),

@@ -4,8 +4,8 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import home, rules, stores
+from loyalpos.web.console import home, rule_parts, rules, stores
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, rules):
+for part in (home, stores, rule_parts, rules):
     router.include_router(part.router)

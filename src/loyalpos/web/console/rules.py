@@ -191,7 +191,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"String should match pattern", "Only letters, digits, - _ . or :."),
     (r"Input should be a valid datetime", "Enter a date and time."),
     (r"Input should be '", "Pick one of the choices."),
-    (r"unique", "Another coupon or promotion has this id."),
+    (r"coupon and promotion ids must be unique", "Another coupon or promotion has this id."),
     (r"threshold benefit needs", "A spend-and-save needs an amount and a threshold."),
     (r"amount_fen cannot exceed", "The amount cannot exceed the threshold."),
     (r"cash voucher needs", "A cash voucher needs an amount."),
@@ -200,6 +200,14 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"bundle needs", "A bundle needs at least two skus and a price."),
     (r"valid_to must be after", "Must be after the start."),
     (r"return_policy is for coupons", "Only coupons have a return policy."),
+    (r"give exactly one of", "Give exactly one rate."),
+    (r"campaign needs an action", "A campaign needs an action: coupons, points or a tag."),
+    (r"spend campaign needs min_paid_fen", "A spend campaign needs the amount paid."),
+    (r"category campaign needs category", "A category campaign needs the category."),
+    (r"unknown coupon templates", "A coupon template it issues does not exist."),
+    (r"unknown tier", "No such tier."),
+    (r"step must be worth a whole number of fen", "The step must be worth whole fen."),
+    (r"ids must be unique", "Another one has this id."),
 )
 
 # Which field a whole-template refusal belongs next to.
