@@ -214,3 +214,26 @@ def test_the_history_shows_the_difference_between_two_versions(page: Any, site: 
     p.goto("/console/rules/2/coupons/new")
     expect(p.locator("main")).to_contain_text("没有权限")
     shot(p, site, "2-03-analyst-refused")
+
+
+def test_an_earning_rule_form_says_what_is_wrong_next_to_the_field(page: Any, site: Site) -> None:
+    p = page
+    console_sign_in(p, "operator")
+    p.goto("/console/rules")
+    with p.expect_navigation():
+        p.click("#new-draft")
+    p.click("#new-earn")
+    p.fill("#id", "tea-x2")
+    p.select_option("#kind", "category_rate")
+    p.fill("#multiplier", "0")
+    p.fill("#scope_categories", "tea")
+    with p.expect_navigation():
+        p.click("#save")
+    expect(p.locator("#multiplier-error")).to_have_text("必须大于 0。")
+    shot(p, site, "3-01-earning-rule-refused", full=True)
+    p.fill("#multiplier", "2")
+    with p.expect_navigation():
+        p.click("#save")
+    expect(p.locator("#earn-list tr[data-id='tea-x2']")).to_contain_text("category_rate")
+    p.locator("#earn").scroll_into_view_if_needed()
+    shot(p, site, "3-02-earning-rule-saved")
