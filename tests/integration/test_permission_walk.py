@@ -41,6 +41,7 @@ from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.events import webhooks, worker
 from loyalpos.service.loyalty import coupon_lists, coupons, members, points
+from loyalpos.service.rulebook import rulesets
 from loyalpos.service.till import holds, receipts
 from loyalpos.web.render import CONSOLE_COOKIE, TILL_COOKIE
 from tests.conftest import TEST_SECRET, Clock, make_context
@@ -587,6 +588,75 @@ def call_issue_list(w: World, _: str) -> Call:
     )
 
 
+# -- the console's rules (rules.read: admin, operator, analyst; rules.write: admin, operator)
+
+RULE_READERS = (ADMIN, OPERATOR, ANALYST)
+RULE_WRITERS = (ADMIN, OPERATOR)
+
+
+def rules_row(
+    method: str, route: str, make: Callable[[World, str], Call], allowed: Expect, *, write: bool
+) -> Row:
+    """A console page or form of the rule set: read by who may read rules, written
+    by who may write them; a post sends the session's CSRF token in its form."""
+    may = RULE_WRITERS if write else RULE_READERS
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role in may else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=may if method == "POST" else (),
+    )
+
+
+def versions_of(w: World) -> int:
+    return len(rulesets.versions(w.ctx, w.brand_id))
+
+
+def call_new_draft(w: World, _: str) -> Call:
+    before = versions_of(w)
+    return Call("/console/rules/drafts", form={}, probe=lambda _: versions_of(w) == before + 1)
+
+
+def call_publish(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"effective_from": "2030-01-01T00:00"}
+
+    def published(_: httpx.Response) -> bool:
+        return rulesets.get(w.ctx, w.brand_id, v).status is rulesets.Status.PUBLISHED
+
+    return Call(f"/console/rules/{v}/publish", form=form, probe=published)
+
+
+def call_put_promotion(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"id": "walk-promo", "kind": "cash", "amount_fen": "100"}
+
+    def saved(_: httpx.Response) -> bool:
+        doc = rulesets.get(w.ctx, w.brand_id, v).document
+        return "walk-promo" in [p.id for p in doc.promotions]
+
+    return Call(f"/console/rules/{v}/promotions", form=form, probe=saved)
+
+
+def call_put_tier(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"id": "walk-tier", "name": "走查", "min_spent_fen": "5000000"}
+
+    def saved(_: httpx.Response) -> bool:
+        return "walk-tier" in [t.id for t in rulesets.get(w.ctx, w.brand_id, v).document.tiers]
+
+    return Call(f"/console/rules/{v}/parts/tiers", form=form, probe=saved)
+
+
+def a_draft(path: str) -> Callable[[World, str], Call]:
+    """`path` with {v}: a new draft of the version in force, made for the cell."""
+    return lambda w, p: Call(path.format(v=rulesets.draft_from(w.ctx, w.brand_id).version))
+
+
 def get(path: str, probe: Callable[[httpx.Response], bool] | None = None) -> Callable[..., Call]:
     return lambda w, p: Call(path, probe=probe)
 
@@ -853,6 +923,79 @@ MATRIX: tuple[Row, ...] = (
     ),
     members_staff(
         "POST", "/console/members/{member_id}/coupons", call_issue_one, Expect(303, probe=True)
+    ),
+    rules_row("GET", "/console/rules", get("/console/rules"), Expect(200), write=False),
+    rules_row(
+        "GET",
+        "/console/rules/compare",
+        get("/console/rules/compare?old=1&new=1"),
+        Expect(200),
+        write=False,
+    ),
+    rules_row("POST", "/console/rules/drafts", call_new_draft, Expect(303, probe=True), write=True),
+    rules_row(
+        "POST",
+        "/console/rules/import",
+        lambda w, p: Call("/console/rules/import", form={}),
+        Expect(400, text='id="file-error"'),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/parts/{part}",
+        a_draft("/console/rules/{v}/parts/offset"),
+        Expect(200),
+        write=True,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/parts/{part}",
+        call_put_tier,
+        Expect(303, probe=True),
+        write=True,
+    ),
+    rules_row("GET", "/console/rules/{version}", get("/console/rules/1"), Expect(200), write=False),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/export",
+        get("/console/rules/1/export"),
+        Expect(200),
+        write=False,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/try",
+        get("/console/rules/1/try?store=BJ001&lines=latte+3200+1+coffee"),
+        Expect(200, text='id="tried"'),
+        write=False,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/publish",
+        call_publish,
+        to("/console/rules", probe=True),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/{section}/new",
+        a_draft("/console/rules/{v}/coupons/new"),
+        Expect(200),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/{section}/{benefit_id}",
+        a_draft("/console/rules/{v}/promotions/second-half"),
+        Expect(200, text="second-half"),
+        write=True,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/{section}",
+        call_put_promotion,
+        Expect(303, probe=True),
+        write=True,
     ),
     row(
         "POST",

@@ -4,8 +4,18 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import holds, home, members, orders, reconcile, stores, webhooks
+from loyalpos.web.console import (
+    holds,
+    home,
+    members,
+    orders,
+    reconcile,
+    rule_parts,
+    rules,
+    stores,
+    webhooks,
+)
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, members, orders, reconcile, holds, webhooks):
+for part in (home, stores, rule_parts, rules, members, orders, reconcile, holds, webhooks):
     router.include_router(part.router)

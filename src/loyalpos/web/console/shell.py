@@ -35,6 +35,7 @@ class MenuItem:
 MENU: list[MenuItem] = [
     MenuItem("/console", "Home", Action.REPORTS_READ),
     MenuItem("/console/stores", "Stores", None),
+    MenuItem("/console/rules", "Rules", Action.RULES_READ),
     MenuItem("/console/members", "Members", Action.MEMBERS_READ),
     MenuItem("/console/orders", "Orders", Action.ORDERS_READ),
     MenuItem("/console/reconcile", "Reconciliation", Action.RECONCILE_RUN),
