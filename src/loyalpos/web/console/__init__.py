@@ -4,8 +4,8 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import home, stores
+from loyalpos.web.console import home, keys, staff, stores, users
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores):
+for part in (home, stores, staff, users, keys):
     router.include_router(part.router)

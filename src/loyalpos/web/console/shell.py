@@ -35,6 +35,9 @@ class MenuItem:
 MENU: list[MenuItem] = [
     MenuItem("/console", "Home", Action.REPORTS_READ),
     MenuItem("/console/stores", "Stores", None),
+    MenuItem("/console/staff", "Staff", Action.STAFF_MANAGE),
+    MenuItem("/console/users", "Users", Action.USERS_MANAGE),
+    MenuItem("/console/keys", "API keys", Action.KEYS_MANAGE),
 ]
 
 
