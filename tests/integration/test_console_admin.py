@@ -51,7 +51,7 @@ def test_an_admin_creates_a_store_manager_with_errors_next_to_the_fields(ctx: Co
     assert _error(bad.text, "login") == "登录名为 2-40 位小写字母、数字或 . _ @ -。"
     form.update(login="mgr.sh", display_name="上海店长")
     bad = admin.post("/console/users/new", data=form)
-    assert bad.status_code == 400 and _error(bad.text, "stores") == "门店经理至少需要一个门店。"
+    assert bad.status_code == 400 and _error(bad.text, "stores") == "店长至少需要一个门店。"
     form["stores"] = [str(b.a_sh)]  # type: ignore[assignment]
     bad = admin.post("/console/users/new", data=form)
     assert _error(bad.text, "password") == "至少 10 个字符，且不能与登录名相同。"

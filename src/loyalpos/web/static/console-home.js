@@ -11,8 +11,8 @@
   chart.setOption({
     animation: false,
     tooltip: { trigger: "axis" },
-    legend: { data: [data.labels.sales, data.labels.orders] },
-    grid: { left: 64, right: 56, top: 40, bottom: 32 },
+    legend: { top: 0, data: [data.labels.sales, data.labels.orders] },
+    grid: { left: 64, right: 56, top: 56, bottom: 32 },
     xAxis: { type: "category", data: data.days.map(function (d) { return d.slice(5); }) },
     yAxis: [
       { type: "value", name: data.labels.sales },
