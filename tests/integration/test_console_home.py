@@ -165,3 +165,24 @@ def test_without_node_modules_the_page_says_the_chart_is_missing(
     assert 'id="no-chart"' in html and "ECharts" in html
     assert "echarts.min.js" not in html and 'id="chart-data"' not in html
     assert figure(html, "orders") == "4"
+
+
+def test_today_is_read_every_time_the_days_before_are_kept_a_while(
+    ctx: Context, clock: Clock
+) -> None:
+    shop = _day(ctx, clock)
+    admin = accounts.create_user(ctx, shop.brand.id, "boss", "Boss", Role.ADMIN, PASSWORD)
+    first = reports.home_panel(ctx, admin, shop.brand.id)
+    _book(ctx, shop, "A-4", shop.store_a, None, 700)
+    _book(ctx, shop, "A-y2", shop.store_a, None, 1, at=datetime(2023, 12, 31, 15, 0, tzinfo=UTC))
+    second = reports.home_panel(ctx, admin, shop.brand.id)
+    assert second.total.orders == first.total.orders + 1  # today: at once
+    assert second.days[-2] == first.days[-2]  # yesterday: kept (PAST_TTL)
+    ctx.cache.clear()  # as when PAST_TTL has passed
+    third = reports.home_panel(ctx, admin, shop.brand.id)
+    assert third.days[-2].orders == first.days[-2].orders + 1
+    # The next local day: the days move on, whatever was kept.
+    clock.now = NOW + timedelta(days=1)
+    moved = reports.home_panel(ctx, admin, shop.brand.id)
+    assert moved.days[-2].day.isoformat() == "2024-01-01" and moved.days[-1].orders == 0
+    assert moved.days[-2].orders == third.days[-1].orders

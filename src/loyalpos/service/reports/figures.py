@@ -7,6 +7,10 @@ local day, reading orders through `ix_orders_store_time` (store_id, ordered_at):
 a day is a range of `ordered_at`, so no function of the column stands in the
 way of the index. The local day of an order is a CASE over the days' UTC
 boundaries, computed here for each time zone (daylight saving included).
+
+Today's figures are read on every request (an index range of one day); the days
+before today, the one figure that adds up a month of orders (about 0.5 s for
+300,000 orders on PostgreSQL), are kept for PAST_TTL seconds in the process.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from loyalpos.db.tables import order_benefits, orders, stores
@@ -28,6 +32,8 @@ from loyalpos.service.base.brands import Store, load_brand
 from loyalpos.service.base.context import Context
 
 DAYS = 30  # the chart's days, today included
+PAST_TTL = 300.0  # seconds the days before today are kept (see _past_days)
+NONE = (0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +88,17 @@ def _day_of(bounds: Sequence[datetime]) -> Any:
     """The index of an order's local day among `bounds` (0: the oldest)."""
     at = orders.c.ordered_at
     last = len(bounds) - 2
+    if last == 0:
+        return literal(0)
     return case(*[(at < b, i) for i, b in enumerate(bounds[1:-1])], else_=last)
 
 
+Counted = dict[tuple[int, int], tuple[int, int, int, int, int]]
+
+
 def _order_figures(
-    conn: Connection, brand_id: int, store_ids: list[int], bounds: list[datetime]
-) -> dict[tuple[int, int], tuple[int, int, int, int, int]]:
+    conn: Connection, brand_id: int, store_ids: list[int], bounds: Sequence[datetime]
+) -> Counted:
     """(store, day index) -> (orders, with a member, sales, points issued, redeemed)."""
     inner = (
         select(
@@ -120,6 +131,26 @@ def _order_figures(
     return {
         (r[0], int(r[1])): (int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows
     }
+
+
+def _past_days(
+    ctx: Context, brand_id: int, zone_name: str, store_ids: list[int], bounds: list[datetime]
+) -> Counted:
+    """The days before today (`bounds` up to today's start), kept PAST_TTL seconds
+    in this process: they change only by a late order (补单) for a past day, and
+    adding up a month of a big brand's orders is the one slow figure."""
+    key = ("reports.past_days", brand_id, zone_name, tuple(store_ids), len(bounds))
+    first = bounds[0]
+
+    def load() -> tuple[datetime, Counted]:
+        with ctx.transaction(read_only=True) as conn:
+            return first, _order_figures(conn, brand_id, store_ids, bounds)
+
+    since, counted = ctx.remember(key, PAST_TTL, load)
+    if since != first:  # a new day began: the days moved
+        ctx.forget(key)
+        since, counted = ctx.remember(key, PAST_TTL, load)
+    return counted
 
 
 def _coupons_used(
@@ -168,14 +199,16 @@ def home_panel(
             today = at.astimezone(zone).date()
             bounds = _bounds(zone, today, days)
             ids = [s.id for s in group]
-            counted = _order_figures(conn, brand_id, ids, bounds)
+            past = _past_days(ctx, brand_id, zone_name, ids, bounds[:-1])
+            today_counted = _order_figures(conn, brand_id, ids, bounds[-2:])
             coupons = _coupons_used(conn, brand_id, ids, bounds[-2], bounds[-1])
             for s in group:
                 series = []
-                for i in range(days):
-                    n, _members, sales, _earned, _spent = counted.get((s.id, i), (0, 0, 0, 0, 0))
+                for i in range(days - 1):
+                    n, _members, sales, _earned, _spent = past.get((s.id, i), NONE)
                     series.append(Day(bounds[i].date(), n, sales))
-                n, members, sales, earned, spent = counted.get((s.id, days - 1), (0, 0, 0, 0, 0))
+                n, members, sales, earned, spent = today_counted.get((s.id, 0), NONE)
+                series.append(Day(today, n, sales))
                 figures[s.id] = StoreFigures(
                     s,
                     zone_name,
