@@ -33,10 +33,11 @@ from loyalpos.api.app import create_app
 from loyalpos.config import Settings
 from loyalpos.db.engine import make_engine
 from loyalpos.db.migrate import upgrade
-from loyalpos.db.tables import reservations
+from loyalpos.db.tables import hq_users, reservations, store_staff
+from loyalpos.domain.accounts import Role
 from loyalpos.domain.errors import DomainError, NotFound
 from loyalpos.domain.webhooks import RetryPolicy
-from loyalpos.service.admin import accounts, demo, staff
+from loyalpos.service.admin import accounts, apikeys, demo, staff
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.service.events import webhooks, worker
@@ -657,6 +658,149 @@ def a_draft(path: str) -> Callable[[World, str], Call]:
     return lambda w, p: Call(path.format(v=rulesets.draft_from(w.ctx, w.brand_id).version))
 
 
+# -- the console's admin pages: users, staff, API keys ---------------------------------
+
+
+def _user(w: World, *, disabled: bool = False) -> int:
+    """A fresh analyst of the demo brand (its password never used: no hashing)."""
+    login = w.next_no("walker")
+    made = accounts.insert_user(
+        w.ctx, w.brand_id, login, login, Role.ANALYST, "unused", frozenset(), w.ctx.now()
+    )
+    if disabled:
+        accounts.disable_user(w.ctx, w.brand_id, made.id)
+    return made.id
+
+
+def _hash_of(w: World, table: Any, row_id: int, column: str) -> str:
+    with w.ctx.transaction(read_only=True) as conn:
+        value = conn.execute(select(table.c[column]).where(table.c.id == row_id)).scalar_one()
+    return str(value)
+
+
+def call_create_user(w: World, _: str) -> Call:
+    login = w.next_no("new.user")
+    form = {
+        "login": login,
+        "display_name": "新用户",
+        "role": "analyst",
+        "password": "a-long-password",
+    }
+
+    def made(_: httpx.Response) -> bool:
+        return any(u.login == login for u in accounts.list_users(w.ctx, w.brand_id))
+
+    return Call("/console/users/new", form=form, probe=made)
+
+
+def call_switch_user(action: str) -> Callable[[World, str], Call]:
+    def make(w: World, _: str) -> Call:
+        user_id = _user(w, disabled=action == "enable")
+        path = f"/console/users/{user_id}/{action}"
+        wanted = action == "disable"
+        return Call(
+            path,
+            form={},
+            probe=lambda _: accounts.get_user(w.ctx, w.brand_id, user_id).disabled is wanted,
+        )
+
+    return make
+
+
+def call_reset_password(w: World, _: str) -> Call:
+    user_id = _user(w)
+    before = _hash_of(w, hq_users, user_id, "password_hash")
+    return Call(
+        f"/console/users/{user_id}/password",
+        form={"password": "a-new-long-password"},
+        probe=lambda _: _hash_of(w, hq_users, user_id, "password_hash") != before,
+    )
+
+
+def _staff_member(w: World, *, disabled: bool = False) -> int:
+    """A fresh staff member of SH001 (the store manager's store; no PIN hashing)."""
+    number = w.next_no("9").replace("-", "")
+    made = staff.insert_staff(
+        w.ctx, w.brand_id, w.stores["SH001"], number, "临时工", "unused", w.ctx.now()
+    )
+    if disabled:
+        staff.disable_staff(w.ctx, w.brand_id, made.id)
+    return made.id
+
+
+def call_create_staff(w: World, _: str) -> Call:
+    number = w.next_no("8").replace("-", "")
+    form = {"store": str(w.stores["SH001"]), "number": number, "name": "新员工", "pin": "2468"}
+
+    def made(_: httpx.Response) -> bool:
+        return any(s.number == number for s in staff.list_staff(w.ctx, w.brand_id))
+
+    return Call("/console/staff/new", form=form, probe=made)
+
+
+def call_switch_staff(action: str) -> Callable[[World, str], Call]:
+    def make(w: World, _: str) -> Call:
+        staff_id = _staff_member(w, disabled=action == "enable")
+        wanted = action == "disable"
+        return Call(
+            f"/console/staff/{staff_id}/{action}",
+            form={},
+            probe=lambda _: staff.get_staff(w.ctx, w.brand_id, staff_id).disabled is wanted,
+        )
+
+    return make
+
+
+def call_reset_pin(w: World, _: str) -> Call:
+    staff_id = _staff_member(w)
+    before = _hash_of(w, store_staff, staff_id, "pin_hash")
+    return Call(
+        f"/console/staff/{staff_id}/pin",
+        form={"pin": "135790"},
+        probe=lambda _: _hash_of(w, store_staff, staff_id, "pin_hash") != before,
+    )
+
+
+def sh_cashier(w: World) -> int:
+    return staff.staff_by_number(w.ctx, w.brand_id, w.stores["SH001"], "1001").id
+
+
+def call_create_key(w: World, _: str) -> Call:
+    name = w.next_no("key")
+    form = {"name": name, "scope": "cashier", "store": str(w.stores["SH001"])}
+
+    def made(_: httpx.Response) -> bool:
+        return any(k.name == name for k in apikeys.list_keys(w.ctx, w.brand_id))
+
+    return Call("/console/keys/new", form=form, probe=made)
+
+
+def call_revoke_key(w: World, _: str) -> Call:
+    key_id = apikeys.create_key(w.ctx, w.brand_id, apikeys.Scope.HQ, w.next_no("old")).key.id
+
+    def revoked(_: httpx.Response) -> bool:
+        return any(k.id == key_id and k.revoked_at for k in apikeys.list_keys(w.ctx, w.brand_id))
+
+    return Call(f"/console/keys/{key_id}/revoke", form={}, probe=revoked)
+
+
+def staff_managers(
+    method: str, route: str, make: Callable[[World, str], Call], allowed: Expect
+) -> Row:
+    """A console page or form of staff.manage: an administrator, and a store manager
+    for its own store (SH001, the one these rows act on)."""
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role in (ADMIN, MANAGER) else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=(ADMIN, MANAGER) if method == "POST" else (),
+    )
+
+
 def get(path: str, probe: Callable[[httpx.Response], bool] | None = None) -> Callable[..., Call]:
     return lambda w, p: Call(path, probe=probe)
 
@@ -996,6 +1140,73 @@ MATRIX: tuple[Row, ...] = (
         call_put_promotion,
         Expect(303, probe=True),
         write=True,
+    ),
+    admin_only("GET", "/console/users", get("/console/users"), Expect(200, text="admin")),
+    admin_only("GET", "/console/users/new", get("/console/users/new"), Expect(200)),
+    admin_only(
+        "POST",
+        "/console/users/new",
+        call_create_user,
+        to("/console/users?done=created", probe=True),
+    ),
+    admin_only(
+        "POST",
+        "/console/users/{user_id}/disable",
+        call_switch_user("disable"),
+        to("/console/users?done=disabled", probe=True),
+    ),
+    admin_only(
+        "POST",
+        "/console/users/{user_id}/enable",
+        call_switch_user("enable"),
+        to("/console/users?done=enabled", probe=True),
+    ),
+    admin_only(
+        "GET",
+        "/console/users/{user_id}/password",
+        lambda w, p: Call(f"/console/users/{_user(w)}/password"),
+        Expect(200),
+    ),
+    admin_only(
+        "POST",
+        "/console/users/{user_id}/password",
+        call_reset_password,
+        to("/console/users?done=password", probe=True),
+    ),
+    staff_managers(
+        "GET", "/console/staff", get("/console/staff", probe=lambda r: "1001" in r.text), ok()
+    ),
+    staff_managers("GET", "/console/staff/new", get("/console/staff/new"), Expect(200)),
+    staff_managers("POST", "/console/staff/new", call_create_staff, Expect(303, probe=True)),
+    staff_managers(
+        "POST",
+        "/console/staff/{staff_id}/disable",
+        call_switch_staff("disable"),
+        Expect(303, probe=True),
+    ),
+    staff_managers(
+        "POST",
+        "/console/staff/{staff_id}/enable",
+        call_switch_staff("enable"),
+        Expect(303, probe=True),
+    ),
+    staff_managers(
+        "GET",
+        "/console/staff/{staff_id}/pin",
+        lambda w, p: Call(f"/console/staff/{sh_cashier(w)}/pin"),
+        Expect(200),
+    ),
+    staff_managers(
+        "POST", "/console/staff/{staff_id}/pin", call_reset_pin, Expect(303, probe=True)
+    ),
+    admin_only("GET", "/console/keys", get("/console/keys"), Expect(200)),
+    admin_only("GET", "/console/keys/new", get("/console/keys/new"), Expect(200)),
+    admin_only("POST", "/console/keys/new", call_create_key, ok(200, text='id="secret"')),
+    admin_only(
+        "POST",
+        "/console/keys/{key_id}/revoke",
+        call_revoke_key,
+        to("/console/keys?done=revoked", probe=True),
     ),
     row(
         "POST",

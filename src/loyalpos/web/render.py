@@ -9,6 +9,7 @@ comes from the message catalogues (web/i18n.py), the script's texts included
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,29 @@ for _path in sorted((_HERE / "static").iterdir()):
     _body = _path.read_bytes()
     _type = _TYPES.get(_path.suffix[1:], "text/plain")
     STATIC[_path.name] = (_body, hashlib.sha256(_body).hexdigest()[:12], _type + "; charset=utf-8")
+
+
+# Browser libraries installed by npm (scripts/bootstrap: `npm ci` from the
+# repository's package-lock.json), served the same way but never copied into
+# the repository. A checkout without node_modules serves pages without them
+# (`vendored` tells a page whether it may use one).
+NODE_MODULES = Path(os.environ.get("LOYALPOS_NODE_MODULES") or _HERE.parents[2] / "node_modules")
+VENDOR = {"echarts.min.js": "echarts/dist/echarts.min.js"}
+for _name, _relative in VENDOR.items():
+    try:
+        _body = (NODE_MODULES / _relative).read_bytes()
+    except OSError:
+        continue
+    STATIC[_name] = (
+        _body,
+        hashlib.sha256(_body).hexdigest()[:12],
+        "text/javascript; charset=utf-8",
+    )
+
+
+def vendored(name: str) -> bool:
+    """Whether the npm-installed file `name` (a key of VENDOR) can be served."""
+    return name in STATIC
 
 
 def static_url(name: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loyalpos.db.tables import api_keys, inserted_id
+from loyalpos.domain.accounts import check_name
 from loyalpos.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from loyalpos.service.base.brands import check_store, load_brand
 from loyalpos.service.base.context import Context
@@ -101,9 +102,13 @@ def insert_key(
     """Create a key in an open transaction. `raw` lets the demo seed a known key."""
     load_brand(conn, brand_id)
     if scope is Scope.CASHIER and store_id is None:
-        raise InvalidInput("收银密钥需要门店 (a cashier key needs a store)", code="store_required")
+        raise InvalidInput(
+            "收银密钥需要门店 (a cashier key needs a store)", code="store_required", field="store"
+        )
     if scope is Scope.HQ and store_id is not None:
-        raise InvalidInput("总部密钥不属于门店 (an HQ key has no store)", code="store_not_allowed")
+        raise InvalidInput(
+            "总部密钥不属于门店 (an HQ key has no store)", code="store_not_allowed", field="store"
+        )
     check_store(conn, brand_id, store_id)
     if raw is None:
         raw = f"lp_{secrets.token_hex(6)}_{secrets.token_hex(24)}"  # 192 secret bits, no "_"
@@ -136,8 +141,10 @@ def create_key(
     store_id: int | None = None,
     now: datetime | None = None,
 ) -> NewKey:
+    """A new key (its secret in the answer, shown once); the name says who uses it."""
     at = ctx.now(now)
-    return ctx.run(lambda conn: insert_key(conn, brand_id, scope, name, at, store_id=store_id))
+    label = check_name(name)
+    return ctx.run(lambda conn: insert_key(conn, brand_id, scope, label, at, store_id=store_id))
 
 
 def list_keys(ctx: Context, brand_id: int) -> list[ApiKey]:

@@ -7,15 +7,31 @@ from fastapi import APIRouter
 from loyalpos.web.console import (
     holds,
     home,
+    keys,
     members,
     orders,
     reconcile,
     rule_parts,
     rules,
+    staff,
     stores,
+    users,
     webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, rule_parts, rules, members, orders, reconcile, holds, webhooks):
+for part in (
+    home,
+    stores,
+    rule_parts,
+    rules,
+    members,
+    orders,
+    reconcile,
+    holds,
+    webhooks,
+    staff,
+    users,
+    keys,
+):
     router.include_router(part.router)

@@ -49,7 +49,7 @@ KIND_LABELS = {
     "adjust": "Adjustment",
     "reverse": "Reversal",
 }
-FIRING_LABELS = {"fired": "Fired", "skipped": "Skipped", "revoked": "Revoked"}
+FIRING_LABELS = {"fired": "Fired", "skipped": "Skipped", "revoked": "Withdrawn"}
 ORDER_STATUS_LABELS = {
     "paid": "Paid",
     "partially_refunded": "Partly refunded",

@@ -41,6 +41,9 @@ MENU: list[MenuItem] = [
     MenuItem("/console/reconcile", "Reconciliation", Action.RECONCILE_RUN),
     MenuItem("/console/holds", "Held carts report", Action.REPORTS_READ),
     MenuItem("/console/webhooks", "Webhooks", Action.WEBHOOKS_MANAGE),
+    MenuItem("/console/staff", "Staff", Action.STAFF_MANAGE),
+    MenuItem("/console/users", "Users", Action.USERS_MANAGE),
+    MenuItem("/console/keys", "API keys", Action.KEYS_MANAGE),
 ]
 
 
