@@ -218,3 +218,21 @@ def test_member_360_lists_orders_firings_and_tags(
     assert f'href="/console/orders/{store.id}/CM-0001"' in text
     assert "首单礼" in text and "已触发" in text  # the firing (welcome-gift)
     assert "满100减15" in text  # the coupon it gave
+
+
+def test_the_ledger_shows_the_latest_50_and_pages_to_older_ones(
+    app_ctx: tuple[TestClient, Context, int],
+) -> None:
+    c, ctx, brand_id = app_ctx
+    _sign_in(c, "operator")
+    wang = members.by_phone(ctx, brand_id, "13700001111")  # one demo entry
+    for n in range(55):
+        source = points.Source("operator", None, f"第{n}次", operator="test", reason=f"第{n}次")
+        points.adjust(ctx, brand_id, wang.id, 1, source)
+    latest = c.get(f"/console/members/{wang.id}").text
+    assert latest.count('<tr data-kind="') == 50
+    older = re.search(r'id="older-entries" href="([^"]+)"', latest)
+    assert older is not None
+    rest = c.get(older.group(1).replace("&amp;", "&")).text
+    assert rest.count('<tr data-kind="') == 6 and 'id="older-entries"' not in rest
+    assert "第0次" in rest and "第54次" not in rest

@@ -79,6 +79,12 @@ def _clock(request: Request, brand_id: int) -> Callable[[datetime | None, str], 
     return at
 
 
+def _cursor(request: Request, name: str) -> int | None:
+    """A page's `?name=<id>` (older than that row), or None for the latest."""
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63 else None
+
+
 def _labels(request: Request, labels: dict[str, str]) -> dict[str, str]:
     _ = gettext_for(request)
     return {code: _(text) for code, text in labels.items()}
@@ -154,11 +160,13 @@ def _member_page(
     balance = points.balance(ctx, brand_id, member_id)
     lots = points.lots(ctx, brand_id, member_id)
     schedule = points.expiry_schedule(ctx, brand_id, member_id)
-    entries = points.history(ctx, brand_id, member_id, limit=PAGE)
+    entries_before = _cursor(request, "entries_before")
+    orders_before = _cursor(request, "orders_before")
+    entries = points.history(ctx, brand_id, member_id, limit=PAGE, before_id=entries_before)
     wallet = coupons.of_member(ctx, brand_id, member_id, limit=PAGE)
     templates = coupons.templates_in_force(ctx, brand_id)  # none before rules are published
     template_names = {t.id: t.name for t in templates}
-    orders = member_orders.of_member(ctx, brand_id, member_id, limit=PAGE)
+    orders = member_orders.of_member(ctx, brand_id, member_id, limit=PAGE, before_id=orders_before)
     tags = campaigns.tags(ctx, brand_id, member_id)
     firings, firings_total = campaigns.firings(ctx, brand_id, member_id=member_id, limit=PAGE)
     identities = members.identities_of(ctx, brand_id, member_id)
@@ -187,6 +195,10 @@ def _member_page(
         firings_total=firings_total,
         identities=identities,
         page_size=PAGE,
+        entries_before=entries_before,
+        orders_before=orders_before,
+        older_entries=entries[-1].id if len(entries) == PAGE else None,
+        older_orders=orders[-1].id if len(orders) == PAGE else None,
         yuan=yuan,
         at=_clock(request, brand_id),
         states=_labels(request, STATE_LABELS),
