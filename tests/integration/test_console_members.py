@@ -112,6 +112,9 @@ def test_an_adjustment_needs_a_reason_and_cannot_overdraw(
     assert 'id="points-error"' in too_much.text and "积分不足" in too_much.text
     not_a_number = c.post(path, data={"csrf": csrf, "points": "1.5", "reason": "纠错"})
     assert not_a_number.status_code == 400 and 'id="points-error"' in not_a_number.text
+    too_long = c.post(path, data={"csrf": csrf, "points": "9" * 100, "reason": "长" * 600})
+    assert too_long.status_code == 400 and "text/html" in too_long.headers["content-type"]
+    assert 'id="points-error"' in too_long.text and 'id="reason-error"' in too_long.text
     assert points.balance(ctx, brand_id, zhang.id).total == 1200  # nothing booked
     done = c.post(path, data={"csrf": csrf, "points": "-200", "reason": "纠错"})
     assert done.status_code == 200 and "积分已调整" in done.text

@@ -243,8 +243,8 @@ def adjust_points(
     request: Request,
     member_id: MemberId,
     csrf: Annotated[str, Form()] = "",
-    points_: Annotated[str, Form(alias="points", max_length=40)] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    points_: Annotated[str, Form(alias="points")] = "",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     stop = _guard(request, Action.POINTS_ADJUST, csrf)
     if stop is not None:
@@ -256,13 +256,15 @@ def adjust_points(
     errors: dict[str, str] = {}
     amount = 0
     try:
-        amount = int(points_.strip())
+        amount = int(points_.strip()) if len(points_) <= 40 else 0
     except ValueError:
         errors["points"] = _("Enter a whole number of points: 100 adds, -100 takes away.")
     if not errors and amount == 0:
         errors["points"] = _("Enter a whole number of points: 100 adds, -100 takes away.")
     if not reason.strip():
         errors["reason"] = _("Write why the points are adjusted.")
+    elif len(reason) > 500:
+        errors["reason"] = _("At most 500 characters.")
     if not errors:
         source = points.Source(
             "operator",
@@ -310,8 +312,8 @@ def issue_one(
     request: Request,
     member_id: MemberId,
     csrf: Annotated[str, Form()] = "",
-    template: Annotated[str, Form(max_length=64)] = "",
-    nonce: Annotated[str, Form(max_length=32)] = "",
+    template: Annotated[str, Form()] = "",
+    nonce: Annotated[str, Form()] = "",
 ) -> Response:
     stop = _guard(request, Action.COUPONS_ISSUE, csrf)
     if stop is not None:
@@ -319,7 +321,7 @@ def issue_one(
     session = shell.signed(request)
     assert session is not None
     _ = gettext_for(request)
-    if not template:
+    if not template or len(template) > 64:
         return _member_page(
             request,
             member_id,
@@ -327,7 +329,7 @@ def issue_one(
             issue_errors={"template": _("Pick a coupon template of the rules in force.")},
         )
     # One form, one coupon: the form's nonce makes a repeated post issue nothing new.
-    ref = f"console:{session.user.login}:{nonce or secrets.token_hex(8)}"[:120]
+    ref = f"console:{session.user.login}:{nonce[:32] or secrets.token_hex(8)}"[:120]
     try:
         done = coupons.issue_once(ctx_of(request), session.brand_id, member_id, template, ref)
     except NotFound as exc:
@@ -379,7 +381,7 @@ def _list_page(
 def issue_list(
     request: Request,
     csrf: Annotated[str, Form()] = "",
-    template: Annotated[str, Form(max_length=64)] = "",
+    template: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     stop = _guard(request, Action.COUPONS_ISSUE, csrf)
