@@ -168,6 +168,12 @@ def test_a_csv_list_issued_twice_issues_once(app_ctx: tuple[TestClient, Context,
     assert figure(second, "issued") == 0 and figure(second, "skipped") == 2
     assert _coupon_count(ctx, zhang.id, "free-latte") == 1
     assert _coupon_count(ctx, li.id, "free-latte") == 1
+    gbk = c.post(  # a list saved by Excel in China: GBK, with a Chinese header
+        "/console/members/issue",
+        data={"csrf": csrf, "template": "cash10"},
+        files={"file": ("名单.csv", f"手机号\n{ZHANG}\n".encode("gbk"), "text/csv")},
+    )
+    assert figure(gbk.text, "issued") == 1 and figure(gbk.text, "rejected") == 0
     no_file = c.post("/console/members/issue", data={"csrf": csrf, "template": "free-latte"})
     assert no_file.status_code == 400 and 'id="file-error"' in no_file.text
     empty = c.post(
