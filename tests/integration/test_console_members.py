@@ -112,6 +112,9 @@ def test_an_adjustment_needs_a_reason_and_cannot_overdraw(
     assert 'id="points-error"' in too_much.text and "积分不足" in too_much.text
     not_a_number = c.post(path, data={"csrf": csrf, "points": "1.5", "reason": "纠错"})
     assert not_a_number.status_code == 400 and 'id="points-error"' in not_a_number.text
+    too_long = c.post(path, data={"csrf": csrf, "points": "9" * 100, "reason": "长" * 600})
+    assert too_long.status_code == 400 and "text/html" in too_long.headers["content-type"]
+    assert 'id="points-error"' in too_long.text and 'id="reason-error"' in too_long.text
     assert points.balance(ctx, brand_id, zhang.id).total == 1200  # nothing booked
     done = c.post(path, data={"csrf": csrf, "points": "-200", "reason": "纠错"})
     assert done.status_code == 200 and "积分已调整" in done.text
@@ -165,6 +168,12 @@ def test_a_csv_list_issued_twice_issues_once(app_ctx: tuple[TestClient, Context,
     assert figure(second, "issued") == 0 and figure(second, "skipped") == 2
     assert _coupon_count(ctx, zhang.id, "free-latte") == 1
     assert _coupon_count(ctx, li.id, "free-latte") == 1
+    gbk = c.post(  # a list saved by Excel in China: GBK, with a Chinese header
+        "/console/members/issue",
+        data={"csrf": csrf, "template": "cash10"},
+        files={"file": ("名单.csv", f"手机号\n{ZHANG}\n".encode("gbk"), "text/csv")},
+    )
+    assert figure(gbk.text, "issued") == 1 and figure(gbk.text, "rejected") == 0
     no_file = c.post("/console/members/issue", data={"csrf": csrf, "template": "free-latte"})
     assert no_file.status_code == 400 and 'id="file-error"' in no_file.text
     empty = c.post(
@@ -218,3 +227,21 @@ def test_member_360_lists_orders_firings_and_tags(
     assert f'href="/console/orders/{store.id}/CM-0001"' in text
     assert "首单礼" in text and "已触发" in text  # the firing (welcome-gift)
     assert "满100减15" in text  # the coupon it gave
+
+
+def test_the_ledger_shows_the_latest_50_and_pages_to_older_ones(
+    app_ctx: tuple[TestClient, Context, int],
+) -> None:
+    c, ctx, brand_id = app_ctx
+    _sign_in(c, "operator")
+    wang = members.by_phone(ctx, brand_id, "13700001111")  # one demo entry
+    for n in range(55):
+        source = points.Source("operator", None, f"第{n}次", operator="test", reason=f"第{n}次")
+        points.adjust(ctx, brand_id, wang.id, 1, source)
+    latest = c.get(f"/console/members/{wang.id}").text
+    assert latest.count('<tr data-kind="') == 50
+    older = re.search(r'id="older-entries" href="([^"]+)"', latest)
+    assert older is not None
+    rest = c.get(older.group(1).replace("&amp;", "&")).text
+    assert rest.count('<tr data-kind="') == 6 and 'id="older-entries"' not in rest
+    assert "第0次" in rest and "第54次" not in rest

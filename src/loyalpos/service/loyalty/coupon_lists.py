@@ -1,6 +1,6 @@
 """Issuing a coupon to a list of members uploaded as CSV (名单发券), once per list.
 
-The file has one member a line: a phone number or a member id in the first
+The file (UTF-8, or GB18030/GBK as Excel saves it in China) has one member a line: a phone number or a member id in the first
 column (other columns are ignored; a header line such as `phone` or `member_id`
 is skipped). Every coupon it issues carries `source_ref` = "csv:" + the SHA-256
 of the file's bytes, so uploading the same file again (to the same template)
@@ -65,9 +65,18 @@ def _lines(content: bytes) -> list[tuple[int, str]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = ""
+    if not text:  # Excel in China saves "CSV" as GB18030 (GBK)
+        try:
+            text = content.decode("gb18030")
+        except UnicodeDecodeError:
+            text = ""
+    if not text:
         raise InvalidInput(
-            "文件不是 UTF-8 编码 (the file is not UTF-8 text)", code="list_not_utf8", field="file"
-        ) from None
+            "文件不是 UTF-8 或 GBK 编码 (the file is not UTF-8 or GBK text)",
+            code="list_not_utf8",
+            field="file",
+        )
     found: list[tuple[int, str]] = []
     for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
         value = cells[0].strip() if cells else ""

@@ -31,8 +31,8 @@ class MemberOrder:
 def of_member(
     ctx: Context, brand_id: int, member_id: int, *, limit: int = 50, before_id: int | None = None
 ) -> list[MemberOrder]:
-    """The member's orders newest first (ix_orders_member_time), at most `limit`
-    (1 to 500), older than order `before_id` when paging."""
+    """The member's orders, the last booked first (ix_orders_member_time finds
+    them), at most `limit` (1 to 500), booked before order `before_id` when paging."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", field="limit")
     where = [orders.c.member_id == member_id, orders.c.brand_id == brand_id]
@@ -60,7 +60,7 @@ def of_member(
             )
             .join(stores, stores.c.id == orders.c.store_id)
             .where(*where)
-            .order_by(orders.c.ordered_at.desc(), orders.c.id.desc())
+            .order_by(orders.c.id.desc())  # booking order: pages by id never skip one
             .limit(limit)
         )
         return [

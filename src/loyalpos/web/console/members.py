@@ -79,6 +79,12 @@ def _clock(request: Request, brand_id: int) -> Callable[[datetime | None, str], 
     return at
 
 
+def _cursor(request: Request, name: str) -> int | None:
+    """A page's `?name=<id>` (older than that row), or None for the latest."""
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63 else None
+
+
 def _labels(request: Request, labels: dict[str, str]) -> dict[str, str]:
     _ = gettext_for(request)
     return {code: _(text) for code, text in labels.items()}
@@ -154,11 +160,13 @@ def _member_page(
     balance = points.balance(ctx, brand_id, member_id)
     lots = points.lots(ctx, brand_id, member_id)
     schedule = points.expiry_schedule(ctx, brand_id, member_id)
-    entries = points.history(ctx, brand_id, member_id, limit=PAGE)
+    entries_before = _cursor(request, "entries_before")
+    orders_before = _cursor(request, "orders_before")
+    entries = points.history(ctx, brand_id, member_id, limit=PAGE, before_id=entries_before)
     wallet = coupons.of_member(ctx, brand_id, member_id, limit=PAGE)
     templates = coupons.templates_in_force(ctx, brand_id)  # none before rules are published
     template_names = {t.id: t.name for t in templates}
-    orders = member_orders.of_member(ctx, brand_id, member_id, limit=PAGE)
+    orders = member_orders.of_member(ctx, brand_id, member_id, limit=PAGE, before_id=orders_before)
     tags = campaigns.tags(ctx, brand_id, member_id)
     firings, firings_total = campaigns.firings(ctx, brand_id, member_id=member_id, limit=PAGE)
     identities = members.identities_of(ctx, brand_id, member_id)
@@ -187,6 +195,10 @@ def _member_page(
         firings_total=firings_total,
         identities=identities,
         page_size=PAGE,
+        entries_before=entries_before,
+        orders_before=orders_before,
+        older_entries=entries[-1].id if len(entries) == PAGE else None,
+        older_orders=orders[-1].id if len(orders) == PAGE else None,
         yuan=yuan,
         at=_clock(request, brand_id),
         states=_labels(request, STATE_LABELS),
@@ -231,8 +243,8 @@ def adjust_points(
     request: Request,
     member_id: MemberId,
     csrf: Annotated[str, Form()] = "",
-    points_: Annotated[str, Form(alias="points", max_length=40)] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    points_: Annotated[str, Form(alias="points")] = "",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     stop = _guard(request, Action.POINTS_ADJUST, csrf)
     if stop is not None:
@@ -244,13 +256,15 @@ def adjust_points(
     errors: dict[str, str] = {}
     amount = 0
     try:
-        amount = int(points_.strip())
+        amount = int(points_.strip()) if len(points_) <= 40 else 0
     except ValueError:
         errors["points"] = _("Enter a whole number of points: 100 adds, -100 takes away.")
     if not errors and amount == 0:
         errors["points"] = _("Enter a whole number of points: 100 adds, -100 takes away.")
     if not reason.strip():
         errors["reason"] = _("Write why the points are adjusted.")
+    elif len(reason) > 500:
+        errors["reason"] = _("At most 500 characters.")
     if not errors:
         source = points.Source(
             "operator",
@@ -298,8 +312,8 @@ def issue_one(
     request: Request,
     member_id: MemberId,
     csrf: Annotated[str, Form()] = "",
-    template: Annotated[str, Form(max_length=64)] = "",
-    nonce: Annotated[str, Form(max_length=32)] = "",
+    template: Annotated[str, Form()] = "",
+    nonce: Annotated[str, Form()] = "",
 ) -> Response:
     stop = _guard(request, Action.COUPONS_ISSUE, csrf)
     if stop is not None:
@@ -307,7 +321,7 @@ def issue_one(
     session = shell.signed(request)
     assert session is not None
     _ = gettext_for(request)
-    if not template:
+    if not template or len(template) > 64:
         return _member_page(
             request,
             member_id,
@@ -315,7 +329,7 @@ def issue_one(
             issue_errors={"template": _("Pick a coupon template of the rules in force.")},
         )
     # One form, one coupon: the form's nonce makes a repeated post issue nothing new.
-    ref = f"console:{session.user.login}:{nonce or secrets.token_hex(8)}"[:120]
+    ref = f"console:{session.user.login}:{nonce[:32] or secrets.token_hex(8)}"[:120]
     try:
         done = coupons.issue_once(ctx_of(request), session.brand_id, member_id, template, ref)
     except NotFound as exc:
@@ -367,7 +381,7 @@ def _list_page(
 def issue_list(
     request: Request,
     csrf: Annotated[str, Form()] = "",
-    template: Annotated[str, Form(max_length=64)] = "",
+    template: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     stop = _guard(request, Action.COUPONS_ISSUE, csrf)
