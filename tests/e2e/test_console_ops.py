@@ -8,6 +8,7 @@ under the folder printed at the start (var/screenshots/console-<database>/).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -248,3 +249,36 @@ def test_a_store_manager_sees_only_its_stores_and_refunds_there(page: Any, site:
     found = receipts.receipt(site.ctx, site.brand_id, sh, "SH-E2")
     assert found.status == "partially_refunded" and found.refunded > 0
     assert re.search(r"\?refunded=HQ", p.url)
+
+
+def test_a_store_manager_reconciles_its_day_and_reads_its_held_carts(page: Any, site: Site) -> None:
+    p = page
+    sign_in(p, "manager.sh001")
+    sh = site.stores["SH001"]
+    day = receipts.receipt(site.ctx, site.brand_id, sh, "SH-E1").ordered_at.date()
+    pos = {"date": day.isoformat(), "order_count": 1, "amount_fen": 900, "tenders": {"cash": 900}}
+    p.goto("/console/reconcile")
+    p.select_option("#store", str(sh))
+    p.set_input_files(
+        "#file",
+        files=[{"name": "pos.json", "mimeType": "application/json", "buffer": b"{oops"}],
+    )
+    with p.expect_navigation():
+        p.click("#reconcile-form button[type=submit]")
+    expect(p.locator("#file-error")).to_be_visible()
+    shot(p, site, "13-manager-reconcile-bad-file")
+    p.select_option("#store", str(sh))
+    body = json.dumps(pos).encode()
+    p.set_input_files(
+        "#file", files=[{"name": "pos.json", "mimeType": "application/json", "buffer": body}]
+    )
+    with p.expect_navigation():
+        p.click("#reconcile-form button[type=submit]")
+    expect(p.locator("#reconcile-status")).to_contain_text("发现差异")
+    expect(p.locator("#tenders")).to_contain_text("wechat")
+    shot(p, site, "14-manager-reconciled")
+    p.click("nav.menu >> text=挂单报表")
+    expect(p.locator("#holds")).to_be_visible()
+    options = p.locator("#store option").all_inner_texts()
+    assert not any("BJ001" in o for o in options)
+    shot(p, site, "15-manager-held-carts")
