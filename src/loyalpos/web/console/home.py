@@ -49,4 +49,5 @@ def home(request: Request) -> Response:
         charts=vendored("echarts.min.js"),
         yuan=yuan,
         days=reports.DAYS,
+        refresh_minutes=round(reports.PAST_TTL / 60),
     )
