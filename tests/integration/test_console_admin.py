@@ -15,7 +15,7 @@ from loyalpos.domain.errors import Unauthorized
 from loyalpos.service.admin import accounts, apikeys, staff
 from loyalpos.service.base.context import Context
 from tests.integration.accounts_helpers import Brands, cheap_hashes, two_brands  # noqa: F401
-from tests.integration.console_helpers import PASSWORD, browser, csrf_of
+from tests.integration.console_users import PASSWORD, browser, csrf_of
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")
 

@@ -19,7 +19,7 @@ from loyalpos.web import render
 from tests.conftest import Clock
 from tests.integration.accounts_helpers import cheap_hashes  # noqa: F401
 from tests.integration.checkout_helpers import Shop, cart, confirm_request, give_coupon, open_shop
-from tests.integration.console_helpers import PASSWORD, browser, figure
+from tests.integration.console_users import PASSWORD, browser, figure
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")
 

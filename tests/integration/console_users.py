@@ -1,4 +1,4 @@
-"""What the console's page tests share: a signed-in browser of an HQ user."""
+"""What the console's home and admin page tests share: a browser signed in as a new HQ user."""
 
 from __future__ import annotations
 
