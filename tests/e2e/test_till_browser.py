@@ -403,6 +403,37 @@ def test_hold_resume_on_another_terminal_and_pay(browser: Any, site: Site) -> No
         second.close()
 
 
+# -- a scanner faster than the quotes ----------------------------------------------------
+
+
+def test_scans_faster_than_the_quotes_leave_one_hold(page: Any, site: Site) -> None:
+    """Four items scanned in a burst: every quote replaces the one before, so the
+    member ends with one live hold, priced on all four lines."""
+    p = page
+    sign_in(p)
+    scan(p, site.code(LIU_YANG), quote=False)
+    for code in (LATTE, CROISSANT, BEANS, AMERICANO):
+        p.keyboard.type(code)
+        p.keyboard.press("Enter")
+    expect(p.locator("#lines tr")).to_have_count(4)
+    p.wait_for_function(
+        "window.loyalposTill.quote() && window.loyalposTill.quote().lines.length === 4"
+    )
+    expect(p.locator("#total")).not_to_have_class(re.compile("busy"))
+    engine = create_engine(site.url)
+    try:
+        with engine.connect() as conn:
+            live = conn.execute(
+                text(
+                    "SELECT count(*) FROM reservations WHERE member_id = :m AND released_at IS NULL"
+                ),
+                {"m": site.member_id(LIU_YANG)},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert live == 1
+
+
 # -- (6) refund of one line -------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ is not refunded, the cart still held, the quote's hold still on.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,10 +36,13 @@ from loyalpos.db.migrate import upgrade
 from loyalpos.db.tables import hq_users, reservations, store_staff
 from loyalpos.domain.accounts import Role
 from loyalpos.domain.errors import DomainError, NotFound
+from loyalpos.domain.webhooks import RetryPolicy
 from loyalpos.service.admin import accounts, apikeys, demo, staff
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
-from loyalpos.service.loyalty import members
+from loyalpos.service.events import webhooks, worker
+from loyalpos.service.loyalty import coupon_lists, coupons, members, points
+from loyalpos.service.rulebook import rulesets
 from loyalpos.service.till import holds, receipts
 from loyalpos.web.render import CONSOLE_COOKIE, TILL_COOKIE
 from tests.conftest import TEST_SECRET, Clock, make_context
@@ -104,6 +108,7 @@ class Call:
     json: Any = None
     form: dict[str, str] | None = None
     probe: Callable[[httpx.Response], bool] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None  # a form's uploads
 
 
 Token = Literal["none", "header", "form", "pre-session"]
@@ -427,6 +432,94 @@ def call_change_store(w: World, _: str) -> Call:
     return Call(path, form=form, probe=lambda _: store_with(w, city=city))
 
 
+# The console's operations (web/console/orders.py, webhooks.py, reconcile.py, holds.py)
+
+
+def per_store(
+    method: str,
+    route: str,
+    make: Callable[[World, str], Call],
+    allowed: Expect,
+    roles: tuple[str, ...],
+    manager: Expect | None = None,
+) -> Row:
+    """A console page or form of `roles` (the store manager for SH001, its store:
+    `manager` when it sees less); a post sends the session's CSRF token in its form,
+    checked after the permission."""
+    writes = method == "POST"
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={
+            role: (manager or allowed)
+            if role == MANAGER and role in roles
+            else allowed
+            if role in roles
+            else DENIED
+            for role in HQ
+        },
+        token="form" if writes else "none",
+        holders=tuple(r for r in roles) if writes else (),
+    )
+
+
+def sh_order_path(w: World, suffix: str = "") -> str:
+    return f"/console/orders/{w.stores['SH001']}/{w.sh_order}{suffix}"
+
+
+def call_console_preview(w: World, _: str) -> Call:
+    order_no = w.book()
+    path = f"/console/orders/{w.stores['SH001']}/{order_no}/refund-preview"
+    form = {"qty_1": "1", "reason": "顾客退货"}
+    return Call(path, form=form, probe=lambda r: "refund-preview" in r.text)
+
+
+def call_console_refund(w: World, _: str) -> Call:
+    order_no = w.book()
+    path = f"/console/orders/{w.stores['SH001']}/{order_no}/refund"
+    form = {"qty_1": "1", "reason": "顾客退货"}
+    return Call(path, form=form, probe=lambda _: w.refunded(order_no))
+
+
+def call_subscribe(w: World, _: str) -> Call:
+    url = f"https://hooks.example.com/{w.next_no('h')}"
+    form = {"url": url, "events": "*"}
+    subscribed = lambda _: any(s.url == url for s in webhooks.list_subscriptions(w.ctx, w.brand_id))  # noqa: E731
+    return Call("/console/webhooks", form=form, probe=subscribed)
+
+
+def call_unsubscribe(w: World, _: str) -> Call:
+    url = f"https://hooks.example.com/{w.next_no('h')}"
+    sub = webhooks.subscribe(w.ctx, w.brand_id, url, ["order.paid"]).subscription
+    stopped = lambda _: not webhooks.get_subscription(w.ctx, w.brand_id, sub.id).active  # noqa: E731
+    return Call(f"/console/webhooks/{sub.id}/disable", form={}, probe=stopped)
+
+
+def call_replay(w: World, _: str) -> Call:
+    """A dead delivery of its own: an order.paid to an address nobody answers."""
+    url = f"http://127.0.0.1:9/{w.next_no('dead')}"
+    sub = webhooks.subscribe(w.ctx, w.brand_id, url, ["order.paid"]).subscription
+    w.book()
+    worker.dispatch_outbox(w.ctx)
+    with httpx.Client(timeout=2) as client:
+        worker.deliver_due(w.ctx, None, client, policy=RetryPolicy(max_attempts=1))
+    (dead,) = webhooks.list_deliveries(w.ctx, w.brand_id, status="dead", subscription_id=sub.id)
+    pending = lambda _: webhooks.get_delivery(w.ctx, w.brand_id, dead.id).status.value == "pending"  # noqa: E731
+    return Call(f"/console/webhooks/deliveries/{dead.id}/replay", form={}, probe=pending)
+
+
+def call_reconcile(w: World, _: str) -> Call:
+    pos = {"date": "2024-01-01", "order_count": 0, "amount_fen": 0}
+    files = {"file": ("pos.json", json.dumps(pos).encode(), "application/json")}
+    form = {"store": str(w.stores["SH001"])}
+    return Call(
+        "/console/reconcile", form=form, files=files, probe=lambda r: "reconcile-status" in r.text
+    )
+
+
 def admin_only(method: str, route: str, make: Callable[[World, str], Call], allowed: Expect) -> Row:
     """A console page or form only an administrator may use; a post sends the
     session's CSRF token in its form."""
@@ -440,6 +533,129 @@ def admin_only(method: str, route: str, make: Callable[[World, str], Call], allo
         token="form" if method == "POST" else "none",
         holders=(ADMIN,) if method == "POST" else (),
     )
+
+
+def members_staff(
+    method: str, route: str, make: Callable[[World, str], Call], allowed: Expect
+) -> Row:
+    """A console page or form of the members part: administrators and operators
+    (members.read, points.adjust, coupons.issue); analysts and store managers are
+    denied; a post sends the session's CSRF token in its form."""
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role in (ADMIN, OPERATOR) else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=(ADMIN, OPERATOR) if method == "POST" else (),
+    )
+
+
+def coupons_of(w: World, template: str, source_ref: str | None = None) -> int:
+    found = coupons.of_member(w.ctx, w.brand_id, w.member_id, limit=500)
+    return sum(1 for c in found if c.template == template and source_ref in (None, c.source_ref))
+
+
+def call_adjust(w: World, _: str) -> Call:
+    reason = w.next_no("walk")
+    form = {"points": "1", "reason": reason}
+    path = f"/console/members/{w.member_id}/points"
+    return Call(
+        path,
+        form=form,
+        probe=lambda _: any(
+            e.reason == reason for e in points.history(w.ctx, w.brand_id, w.member_id, limit=20)
+        ),
+    )
+
+
+def call_issue_one(w: World, _: str) -> Call:
+    before = coupons_of(w, "cash10")
+    form = {"template": "cash10", "nonce": w.next_no("walk")}
+    path = f"/console/members/{w.member_id}/coupons"
+    return Call(path, form=form, probe=lambda _: coupons_of(w, "cash10") == before + 1)
+
+
+def call_issue_list(w: World, _: str) -> Call:
+    content = f"member_id\n{w.member_id}\n".encode() + b"\n" * next(w.numbers)  # a new file
+    ref = coupon_lists.source_ref_of(content)
+    return Call(
+        "/console/members/issue",
+        form={"template": "free-latte"},
+        files={"file": ("list.csv", content, "text/csv")},
+        probe=lambda _: coupons_of(w, "free-latte", ref) == 1,
+    )
+
+
+# -- the console's rules (rules.read: admin, operator, analyst; rules.write: admin, operator)
+
+RULE_READERS = (ADMIN, OPERATOR, ANALYST)
+RULE_WRITERS = (ADMIN, OPERATOR)
+
+
+def rules_row(
+    method: str, route: str, make: Callable[[World, str], Call], allowed: Expect, *, write: bool
+) -> Row:
+    """A console page or form of the rule set: read by who may read rules, written
+    by who may write them; a post sends the session's CSRF token in its form."""
+    may = RULE_WRITERS if write else RULE_READERS
+    return row(
+        method,
+        route,
+        make,
+        anon=TO_CONSOLE_SIGN_IN,
+        cashier=TO_CONSOLE_SIGN_IN,
+        hq={role: allowed if role in may else DENIED for role in HQ},
+        token="form" if method == "POST" else "none",
+        holders=may if method == "POST" else (),
+    )
+
+
+def versions_of(w: World) -> int:
+    return len(rulesets.versions(w.ctx, w.brand_id))
+
+
+def call_new_draft(w: World, _: str) -> Call:
+    before = versions_of(w)
+    return Call("/console/rules/drafts", form={}, probe=lambda _: versions_of(w) == before + 1)
+
+
+def call_publish(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"effective_from": "2030-01-01T00:00"}
+
+    def published(_: httpx.Response) -> bool:
+        return rulesets.get(w.ctx, w.brand_id, v).status is rulesets.Status.PUBLISHED
+
+    return Call(f"/console/rules/{v}/publish", form=form, probe=published)
+
+
+def call_put_promotion(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"id": "walk-promo", "kind": "cash", "amount_fen": "100"}
+
+    def saved(_: httpx.Response) -> bool:
+        doc = rulesets.get(w.ctx, w.brand_id, v).document
+        return "walk-promo" in [p.id for p in doc.promotions]
+
+    return Call(f"/console/rules/{v}/promotions", form=form, probe=saved)
+
+
+def call_put_tier(w: World, _: str) -> Call:
+    v = rulesets.draft_from(w.ctx, w.brand_id).version
+    form = {"id": "walk-tier", "name": "走查", "min_spent_fen": "5000000"}
+
+    def saved(_: httpx.Response) -> bool:
+        return "walk-tier" in [t.id for t in rulesets.get(w.ctx, w.brand_id, v).document.tiers]
+
+    return Call(f"/console/rules/{v}/parts/tiers", form=form, probe=saved)
+
+
+def a_draft(path: str) -> Callable[[World, str], Call]:
+    """`path` with {v}: a new draft of the version in force, made for the cell."""
+    return lambda w, p: Call(path.format(v=rulesets.draft_from(w.ctx, w.brand_id).version))
 
 
 # -- the console's admin pages: users, staff, API keys ---------------------------------
@@ -772,6 +988,159 @@ MATRIX: tuple[Row, ...] = (
     admin_only(
         "POST", "/console/stores/{store_id}", call_change_store, to("/console/stores", probe=True)
     ),
+    per_store(
+        "GET",
+        "/console/orders",
+        get("/console/orders", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    per_store(
+        "GET",
+        "/console/orders/{store_id}/{order_no}",
+        lambda w, p: Call(sh_order_path(w), probe=lambda r: w.sh_order in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+    ),
+    per_store(
+        "POST",
+        "/console/orders/{store_id}/{order_no}/refund-preview",
+        call_console_preview,
+        ok(),
+        (ADMIN, MANAGER),
+    ),
+    per_store(
+        "POST",
+        "/console/orders/{store_id}/{order_no}/refund",
+        call_console_refund,
+        Expect(303, probe=True),
+        (ADMIN, MANAGER),
+    ),
+    per_store(
+        "GET",
+        "/console/reconcile",
+        get("/console/reconcile", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    per_store("POST", "/console/reconcile", call_reconcile, ok(), (ADMIN, MANAGER)),
+    per_store(
+        "GET",
+        "/console/holds",
+        get("/console/holds", probe=lambda r: "BJ001" in r.text),
+        ok(),
+        (ADMIN, OPERATOR, ANALYST, MANAGER),
+        manager=Expect(200, text="SH001"),
+    ),
+    admin_only("GET", "/console/webhooks", get("/console/webhooks"), Expect(200)),
+    admin_only("POST", "/console/webhooks", call_subscribe, ok()),
+    admin_only(
+        "POST",
+        "/console/webhooks/{sub_id}/disable",
+        call_unsubscribe,
+        to("/console/webhooks", probe=True),
+    ),
+    admin_only(
+        "POST",
+        "/console/webhooks/deliveries/{delivery_id}/replay",
+        call_replay,
+        Expect(303, probe=True),
+    ),
+    members_staff(
+        "GET",
+        "/console/members",
+        get("/console/members?q=13800138000", probe=lambda r: "张伟" in r.text),
+        ok(),
+    ),
+    members_staff("GET", "/console/members/issue", get("/console/members/issue"), Expect(200)),
+    members_staff("POST", "/console/members/issue", call_issue_list, ok(text='id="report"')),
+    members_staff(
+        "GET",
+        "/console/members/{member_id}",
+        lambda w, p: Call(f"/console/members/{w.member_id}", probe=lambda r: "张伟" in r.text),
+        ok(),
+    ),
+    members_staff(
+        "POST", "/console/members/{member_id}/points", call_adjust, Expect(303, probe=True)
+    ),
+    members_staff(
+        "POST", "/console/members/{member_id}/coupons", call_issue_one, Expect(303, probe=True)
+    ),
+    rules_row("GET", "/console/rules", get("/console/rules"), Expect(200), write=False),
+    rules_row(
+        "GET",
+        "/console/rules/compare",
+        get("/console/rules/compare?old=1&new=1"),
+        Expect(200),
+        write=False,
+    ),
+    rules_row("POST", "/console/rules/drafts", call_new_draft, Expect(303, probe=True), write=True),
+    rules_row(
+        "POST",
+        "/console/rules/import",
+        lambda w, p: Call("/console/rules/import", form={}),
+        Expect(400, text='id="file-error"'),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/parts/{part}",
+        a_draft("/console/rules/{v}/parts/offset"),
+        Expect(200),
+        write=True,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/parts/{part}",
+        call_put_tier,
+        Expect(303, probe=True),
+        write=True,
+    ),
+    rules_row("GET", "/console/rules/{version}", get("/console/rules/1"), Expect(200), write=False),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/export",
+        get("/console/rules/1/export"),
+        Expect(200),
+        write=False,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/try",
+        get("/console/rules/1/try?store=BJ001&lines=latte+3200+1+coffee"),
+        Expect(200, text='id="tried"'),
+        write=False,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/publish",
+        call_publish,
+        to("/console/rules", probe=True),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/{section}/new",
+        a_draft("/console/rules/{v}/coupons/new"),
+        Expect(200),
+        write=True,
+    ),
+    rules_row(
+        "GET",
+        "/console/rules/{version}/{section}/{benefit_id}",
+        a_draft("/console/rules/{v}/promotions/second-half"),
+        Expect(200, text="second-half"),
+        write=True,
+    ),
+    rules_row(
+        "POST",
+        "/console/rules/{version}/{section}",
+        call_put_promotion,
+        Expect(303, probe=True),
+        write=True,
+    ),
     admin_only("GET", "/console/users", get("/console/users"), Expect(200, text="admin")),
     admin_only("GET", "/console/users/new", get("/console/users/new"), Expect(200)),
     admin_only(
@@ -911,7 +1280,7 @@ def send(
             form.update(pre if with_token else {})
         elif with_token and csrf:
             form["csrf"] = csrf
-        answer = c.post(call.path, data=form, follow_redirects=False)
+        answer = c.post(call.path, data=form, files=call.files, follow_redirects=False)
     if row.fresh_session:
         return call, answer, w.session_ended(cookies)
     return call, answer, None if call.probe is None else call.probe(answer)

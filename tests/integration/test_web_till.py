@@ -242,6 +242,18 @@ def test_late_orders_are_booked_once_with_the_session_staff(
     with ctx.transaction(read_only=True) as conn:
         rows = conn.execute(select(orders).where(orders.c.order_no == "W-T1-OFF-1")).all()
     assert len(rows) == 1 and rows[0].late and rows[0].terminal == "T1"
+    # A sale kept on the till after its confirm's answer was lost: it was booked
+    # then (with its benefits), so the upload says it is booked, not refused.
+    paid = {
+        "order_no": "W-T1-LOST-1",
+        "lines": [LATTE],
+        "points": "none",
+        "tenders": [{"method": "cash", "amount_fen": 3200}],
+    }
+    assert till.post("/till/api/orders", paid).status_code == 201
+    kept = {**paid, "ordered_at": sale["ordered_at"], "skip_all": True}
+    lost = till.post("/till/api/late-orders", {"orders": [kept]}).json()["results"]
+    assert [(r["outcome"], r["receipt"]["order_no"]) for r in lost] == [("replayed", "W-T1-LOST-1")]
 
 
 def test_a_refund_preview_books_nothing_and_the_refund_books_it(

@@ -97,6 +97,14 @@ members = Table(
     UniqueConstraint("brand_id", "phone"),
     UniqueConstraint("brand_id", "card_no"),
 )
+# The console's search by name prefix (service/loyalty/members.search): on
+# PostgreSQL text_pattern_ops, so that LIKE 'prefix%' whatever the collation.
+Index(
+    "ix_members_brand_name",
+    members.c.brand_id,
+    members.c.name,
+    postgresql_ops={"name": "text_pattern_ops"},
+)
 
 member_identities = Table(
     "member_identities",
@@ -475,6 +483,9 @@ orders = Table(
 )
 Index("ix_orders_store_time", orders.c.store_id, orders.c.ordered_at)
 Index("ix_orders_member_time", orders.c.member_id, orders.c.ordered_at)
+# The console's order search across a brand's stores (migration 0015).
+Index("ix_orders_brand_time", orders.c.brand_id, orders.c.ordered_at)
+Index("ix_orders_brand_order_no", orders.c.brand_id, orders.c.order_no)
 
 order_lines = Table(
     "order_lines",
@@ -723,6 +734,8 @@ campaign_firings = Table(
     UniqueConstraint("brand_id", "campaign", "event_key"),
     CheckConstraint("status IN ('fired', 'skipped', 'revoked')", name="status_known"),
 )
+# A member's firings, for the member 360 page (migration 0014).
+Index("ix_campaign_firings_member", campaign_firings.c.member_id, campaign_firings.c.id)
 _for_order = campaign_firings.c.order_id.is_not(None)
 Index(
     "ix_campaign_firings_order",

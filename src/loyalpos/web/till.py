@@ -310,7 +310,14 @@ def late_orders(request: Request, sent: body.LateIn) -> JSONResponse:
     results: list[dict[str, Any]] = []
     by_no = {o.order_no: o for o in sent.orders}
     requests = [_confirm(s, o, late=True) for o in sent.orders]
-    for order_no, outcome in checkout.late_batch(ctx_of(request), s.staff.brand_id, requests):
+    ctx = ctx_of(request)
+    for order_no, outcome in checkout.late_batch(ctx, s.staff.brand_id, requests):
+        if isinstance(outcome, DomainError) and outcome.code == "order_no_reused":
+            # A sale kept after a confirm whose answer was lost: it was booked then,
+            # as the cashier first sent it; that booking stands.
+            booked = checkout.get_order(ctx, s.staff.brand_id, s.staff.store_id, order_no)
+            results.append({"order_no": order_no, "outcome": "replayed", "receipt": booked})
+            continue
         if isinstance(outcome, DomainError):
             results.append(
                 {

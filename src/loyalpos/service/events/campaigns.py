@@ -581,3 +581,11 @@ def firings(
         rows = conn.execute(select(f).where(*page).order_by(f.c.id.desc()).limit(limit))
         found = [firing_from_row(r) for r in rows]
     return found, total
+
+
+def campaign_names(ctx: Context, brand_id: int, *, now: datetime | None = None) -> dict[str, str]:
+    """Campaign id -> its name in the rules in force (an id no longer there: absent)."""
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        doc = rulesets.rules_at(conn, ctx, brand_id, at).document
+    return {c.id: c.name or c.id for c in doc.campaigns}

@@ -571,3 +571,117 @@ def expire_coupons(
         return len(done)
 
     return ctx.run(run)
+
+
+# --- the HQ console: a member's coupons, the templates, issuing once ------------------
+
+
+def of_member(ctx: Context, brand_id: int, member_id: int, *, limit: int = 50) -> list[Coupon]:
+    """A member's coupons in every state, newest first, at most `limit` (1 to 500)."""
+    from loyalpos.service.loyalty.members import load_member
+
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", field="limit")
+    with ctx.transaction(read_only=True) as conn:
+        load_member(conn, brand_id, member_id)
+        rows = conn.execute(
+            select(coupons)
+            .where(coupons.c.member_id == member_id, coupons.c.brand_id == brand_id)
+            .order_by(coupons.c.id.desc())
+            .limit(limit)
+        )
+        return [_coupon(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: str
+    name: str
+    kind: str
+
+
+def templates_in_force(
+    ctx: Context, brand_id: int, *, now: datetime | None = None
+) -> list[Template]:
+    """The coupon templates of the rules in force, in the rules' order."""
+    from loyalpos.service.rulebook.rulesets import rules_at
+
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        doc = rules_at(conn, ctx, brand_id, at).document
+    return [Template(c.id, c.name or c.id, str(c.kind)) for c in doc.coupons]
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    coupon: Coupon
+    new: bool  # False: a coupon of this template and source_ref was there already
+
+
+def issue_once_in(
+    conn: Connection,
+    brand_id: int,
+    member_id: int,
+    template: BenefitDoc,
+    source_ref: str,
+    at: datetime,
+    zone: ZoneInfo,
+) -> Issued:
+    """Inside a transaction: the member's coupon of `template` from `source_ref`,
+    issued now unless one is there already. The member's row is locked first,
+    so two uploads of one list at once issue once."""
+    from loyalpos.db.ledger_repo import lock_member
+    from loyalpos.service.loyalty.members import _not_found
+
+    if lock_member(conn, brand_id, member_id) is None:
+        raise _not_found("id")
+    there = conn.execute(
+        select(coupons)
+        .where(
+            coupons.c.member_id == member_id,
+            coupons.c.brand_id == brand_id,
+            coupons.c.template == template.id,
+            coupons.c.source_ref == source_ref,
+        )
+        .limit(1)
+    ).first()
+    if there is not None:
+        return Issued(_coupon(there), new=False)
+    coupon_id = issue(
+        conn,
+        brand_id,
+        member_id,
+        template,
+        at,
+        zone,
+        source_type="operator",
+        source_ref=source_ref,
+    )
+    row = conn.execute(select(coupons).where(coupons.c.id == coupon_id)).one()
+    return Issued(_coupon(row), new=True)
+
+
+def issue_once(
+    ctx: Context,
+    brand_id: int,
+    member_id: int,
+    template: str,
+    source_ref: str,
+    *,
+    now: datetime | None = None,
+) -> Issued:
+    """`issue_to_member`, idempotent: a second call with the same member, template
+    and `source_ref` issues nothing and answers the first coupon (`new` False)."""
+    from loyalpos.service.rulebook.rulesets import rules_at
+
+    if not source_ref or len(source_ref) > 120:
+        raise InvalidInput("source_ref of 1 to 120 characters", field="source_ref")
+    at = ctx.now(now)
+
+    def run(conn: Connection) -> Issued:
+        brand = load_brand(conn, brand_id)
+        doc = rules_at(conn, ctx, brand_id, at).document
+        found = template_of(doc, template)
+        return issue_once_in(conn, brand_id, member_id, found, source_ref, at, brand.zone)
+
+    return ctx.run(run)

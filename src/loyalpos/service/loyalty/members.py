@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 
 from loyalpos.db.engine import write_many
@@ -533,3 +534,108 @@ def claim(
         return _claim(conn, ctx, brand_id, member_id, token, at)
 
     return ctx.run(run)
+
+
+# --- HQ search (the console's member search) ---------------------------------------
+
+SEARCH_LIMIT = 50
+
+
+def _name_prefix(conn: Connection, prefix: str) -> Any:
+    """`name` starts with `prefix`, as the index ix_members_brand_name can answer:
+    LIKE on PostgreSQL (a text_pattern_ops index), a binary range on SQLite."""
+    if conn.dialect.name == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return members.c.name.like(escaped + "%", escape="\\")
+    return and_(members.c.name >= prefix, members.c.name < prefix + "\U0010ffff")
+
+
+def search(ctx: Context, brand_id: int, text: str, *, limit: int = SEARCH_LIMIT) -> list[Member]:
+    """Members whose phone or card number is `text` exactly, then those whose name
+    starts with it, at most `limit` (1 to 200); every read is an indexed one."""
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit must be between 1 and 200", field="limit")
+    text = text.strip()[:100]
+    if not text:
+        return []
+    keys: list[Any] = []
+    try:
+        keys.append(members.c.phone == normalise_phone(text, ctx.settings.default_region))
+    except InvalidInput:
+        pass
+    if member_code.is_card_number(text):
+        keys.append(members.c.card_no == text)
+    found: dict[int, Member] = {}
+    with ctx.transaction(read_only=True) as conn:
+        for key in keys:
+            m = _by(conn, brand_id, key)
+            if m is not None:
+                found.setdefault(m.id, m)
+        query = select(members).where(members.c.brand_id == brand_id, _name_prefix(conn, text))
+        if conn.dialect.name == "postgresql":
+            ordered = query.order_by(text_clause("name USING ~<~"), members.c.id)
+        else:
+            ordered = query.order_by(members.c.name, members.c.id)
+        for row in conn.execute(ordered.limit(limit)):
+            found.setdefault(int(row.id), member_from_row(row))
+    return list(found.values())[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A member's tier and growth (成长值) and the way to the next tier, as the
+    rules in force count it: for the member 360 page."""
+
+    tier: str
+    tier_name: str
+    spent_fen: int
+    orders_count: int
+    last_order_at: datetime | None
+    next_tier: str | None  # None: at the top
+    next_tier_name: str | None
+    next_min_spent_fen: int | None
+    shortfall_fen: int | None
+
+
+def standing(
+    ctx: Context, brand_id: int, member_id: int, *, now: datetime | None = None
+) -> Standing:
+    from loyalpos.domain.checkout import Tier, progress
+    from loyalpos.service.rulebook.rulesets import rules_at
+
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        row = conn.execute(
+            select(
+                members.c.tier, members.c.spent_fen, members.c.orders_count, members.c.last_order_at
+            ).where(members.c.brand_id == brand_id, members.c.id == member_id)
+        ).first()
+        if row is None:
+            raise _not_found("id")
+        rule_tiers = rules_at(conn, ctx, brand_id, at).document.tiers  # none before rules
+    tiers = [Tier(t.id, t.name or t.id, t.min_spent_fen) for t in rule_tiers]
+    names = {t.id: t.name for t in tiers}
+    spent = int(row.spent_fen)
+    step = progress(tiers, spent)
+    minimum = {t.id: t.min_spent for t in tiers}
+    return Standing(
+        tier=str(row.tier),
+        tier_name=names.get(str(row.tier), str(row.tier)),
+        spent_fen=spent,
+        orders_count=int(row.orders_count),
+        last_order_at=row.last_order_at,
+        next_tier=None if step is None else step.next_tier,
+        next_tier_name=None if step is None else names.get(step.next_tier, step.next_tier),
+        next_min_spent_fen=None if step is None else minimum.get(step.next_tier),
+        shortfall_fen=None if step is None else step.shortfall,
+    )
+
+
+def tier_names(ctx: Context, brand_id: int, *, now: datetime | None = None) -> dict[str, str]:
+    """Tier id -> its name in the rules in force ({} when no rules are)."""
+    from loyalpos.service.rulebook.rulesets import rules_at
+
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        doc = rules_at(conn, ctx, brand_id, at).document
+    return {t.id: t.name or t.id for t in doc.tiers}

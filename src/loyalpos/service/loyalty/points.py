@@ -580,3 +580,12 @@ def history(
         raise InvalidInput("limit must be between 1 and 500", field="limit")
     with ctx.transaction(read_only=True) as conn:
         return repo.history(conn, brand_id, member_id, since, until, limit, before_id)
+
+
+def lots(ctx: Context, brand_id: int, member_id: int, *, limit: int = 200) -> list[Lot]:
+    """A member's open lots (points left, or a debt), earliest lapse first: what
+    the member 360 page lists with their expiry dates. At most `limit`."""
+    with ctx.transaction(read_only=True) as conn:
+        if not repo.member_exists(conn, brand_id, member_id):
+            raise NotFound(f"member {member_id} not found", code="member_not_found")
+        return repo.open_lots(conn, member_id)[:limit]

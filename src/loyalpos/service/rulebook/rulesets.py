@@ -9,6 +9,7 @@ change; a change is a new version.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -259,3 +260,132 @@ def export_yaml(ctx: Context, brand_id: int, version: int) -> str:
 def as_json(doc: RuleSetDoc) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(doc.model_dump_json(exclude_defaults=True))
     return data
+
+
+# -- HQ's console: drafts edited part by part, tried, compared ---------------------
+
+SECTIONS = ("coupons", "promotions")
+
+
+def draft_from(
+    ctx: Context,
+    brand_id: int,
+    *,
+    author: str | None = None,
+    now: datetime | None = None,
+) -> Version:
+    """A new draft holding the version in force now (an empty set if none is)."""
+    at = ctx.now(now)
+    with ctx.transaction(read_only=True) as conn:
+        base = rules_at(conn, ctx, brand_id, at)
+    comment = f"基于版本 {base.version} (from version {base.version})" if base.version else ""
+    return save_draft(ctx, brand_id, base.document, author=author, comment=comment, now=at)
+
+
+def replace_draft(ctx: Context, brand_id: int, version: int, data: Any) -> Version:
+    """Change a draft's whole document (validated as `save_draft` does); a
+    published version never changes (409)."""
+    doc = _document(data)
+
+    def run(conn: Connection) -> Version:
+        current = _load(conn, brand_id, version)
+        if current.status is not Status.DRAFT:
+            raise Conflict(
+                f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
+                code="already_published",
+            )
+        conn.execute(
+            update(rule_sets)
+            .where(rule_sets.c.id == current.id)
+            .values(document=doc.model_dump_json())
+        )
+        return _load(conn, brand_id, version)
+
+    return ctx.run(run)
+
+
+# The parts of the document a form changes: lists of things with an id, and
+# single settings; each by its path in the document.
+LIST_PARTS: dict[str, tuple[str, ...]] = {
+    "coupons": ("coupons",),
+    "promotions": ("promotions",),
+    "earn": ("points", "earn"),
+    "tiers": ("tiers",),
+    "campaigns": ("campaigns",),
+}
+OBJECT_PARTS: dict[str, tuple[str, ...]] = {
+    "offset": ("points", "offset"),
+    "change_rounding": ("change_rounding",),
+    "stacking": ("stacking",),
+    "member_prices": ("member_prices",),
+}
+
+
+def put_part(
+    ctx: Context,
+    brand_id: int,
+    version: int,
+    part: str,
+    data: dict[str, Any],
+    *,
+    replaces: str | None = None,
+) -> Version:
+    """Change one part of a draft: add an item to a list part (coupons,
+    promotions, earning rules, tiers, campaigns) or change the one with id
+    `replaces`; or set a single part (points offset, 抹零, stacking, member
+    prices). The whole set is validated again; a wrong field is refused naming
+    it (e.g. `coupons.2.threshold_fen`, `points.offset.step`)."""
+    if part not in LIST_PARTS and part not in OBJECT_PARTS:
+        raise NotFound(f"no part {part}", code="rule_section_not_found")
+    current = get(ctx, brand_id, version)
+    if current.status is not Status.DRAFT:
+        raise Conflict(
+            f"规则版本 {version} 已发布，不能修改 (version {version} is published)",
+            code="already_published",
+        )
+    whole = as_json(current.document)
+    path = LIST_PARTS.get(part) or OBJECT_PARTS[part]
+    parent = whole
+    for key in path[:-1]:
+        parent = parent.setdefault(key, {})
+    if part in OBJECT_PARTS:
+        parent[path[-1]] = data
+        return replace_draft(ctx, brand_id, version, whole)
+    items: list[dict[str, Any]] = list(parent.get(path[-1], []))
+    at = next((i for i, b in enumerate(items) if b.get("id") == replaces), None)
+    if replaces is not None and at is None:
+        raise NotFound(f"{part} {replaces} not found", code="rule_not_found")
+    if at is None:
+        items.append(data)
+    else:
+        items[at] = data
+    parent[path[-1]] = items
+    return replace_draft(ctx, brand_id, version, whole)
+
+
+def put_benefit(
+    ctx: Context,
+    brand_id: int,
+    version: int,
+    section: str,
+    data: dict[str, Any],
+    *,
+    replaces: str | None = None,
+) -> Version:
+    """Add a coupon template or promotion (`section`) to a draft, or change the
+    one with id `replaces` (see `put_part`)."""
+    if section not in SECTIONS:
+        raise NotFound(f"no section {section}", code="rule_section_not_found")
+    return put_part(ctx, brand_id, version, section, data, replaces=replaces)
+
+
+def trial(v: Version) -> InForce:
+    """A version (a draft too) as the engine prices with it, to try a cart."""
+    return InForce(v.version, convert.rule_set(v.document), v.document)
+
+
+def compare(ctx: Context, brand_id: int, old: int, new: int) -> list[str]:
+    """The difference between two versions, as a unified diff of their YAML."""
+    a = export_yaml(ctx, brand_id, old).splitlines()
+    b = export_yaml(ctx, brand_id, new).splitlines()
+    return list(difflib.unified_diff(a, b, f"version {old}", f"version {new}", lineterm="", n=3))

@@ -391,15 +391,18 @@ def load_inputs(
     reservation_id: int | None = None,
     state: MemberState | None = None,
     with_wallet: bool = True,
+    rules: InForce | None = None,
 ) -> Inputs:
     """Read what pricing needs: the store, the rules in force at `now`, and the
     member's tier, spendable points (less what other tills hold), usable coupons
     and template usage. `state`: the member's, read already (with the member).
     Without `with_wallet` the member's coupons are not read (an empty wallet):
     only for a confirm that uses none, whose price is then the same, as every
-    coupon it does not choose is excluded anyway."""
+    coupon it does not choose is excluded anyway. `rules`: price with these
+    instead of the version in force (a draft HQ tries before publishing)."""
     store = cached_store(conn, ctx, brand, store_id)
-    rules = rules_at(conn, ctx, brand.id, now)
+    if rules is None:
+        rules = rules_at(conn, ctx, brand.id, now)
     local_now = now.astimezone(store.zone).replace(tzinfo=None)
     budgets = remaining_budgets(conn, brand.id, rules.document)
     if member is None:
@@ -469,8 +472,9 @@ def price(
     member: Member | None,
     reservation_id: int | None = None,
     state: MemberState | None = None,
+    rules: InForce | None = None,
 ) -> Priced:
-    """Price a cart for a member with the rules in force at `now`."""
+    """Price a cart for a member with the rules in force at `now` (or `rules`)."""
     inputs = load_inputs(
         conn,
         ctx,
@@ -480,5 +484,6 @@ def price(
         member=member,
         reservation_id=reservation_id,
         state=state,
+        rules=rules,
     )
     return price_with(inputs, req.lines, req.options)

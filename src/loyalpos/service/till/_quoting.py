@@ -19,6 +19,7 @@ from loyalpos.domain.pricing import model as m
 from loyalpos.service.base.brands import cached_brand, store_in_brand
 from loyalpos.service.base.context import Context, RetryTransaction
 from loyalpos.service.loyalty import coupons as wallet
+from loyalpos.service.rulebook.rulesets import InForce
 from loyalpos.service.till._inputs import (
     find_member,
     find_member_with_state,
@@ -117,6 +118,31 @@ def quote(
         return QuoteResult(priced, token, until)
 
     return ctx.run(run)
+
+
+def quote_with_rules(
+    ctx: Context,
+    brand_id: int,
+    req: CartRequest,
+    rules: InForce,
+    *,
+    now: datetime | None = None,
+) -> QuoteResult:
+    """Price a cart as the till does (the store, the member's points, wallet,
+    usage and the budgets left), but with `rules` instead of the version in
+    force: HQ tries a draft on a cart before publishing it. Nothing is held."""
+    at = ctx.now(now)
+
+    def read() -> QuoteResult:
+        with reading_connection(ctx) as conn:
+            brand = cached_brand(ctx, conn, brand_id)
+            member = state = None
+            if req.member is not None:
+                member, state = find_member_with_state(conn, ctx, brand, req.member, at)
+            priced = price(conn, ctx, brand, req, at, member=member, state=state, rules=rules)
+        return QuoteResult(priced, None, None)
+
+    return once_more_if_dropped(read)
 
 
 def release(ctx: Context, brand_id: int, store_id: int, token: str) -> None:

@@ -39,7 +39,7 @@ from loyalpos.service.till._model import (
     QuoteResult,
     Tender,
 )
-from loyalpos.service.till._quoting import quote, release
+from loyalpos.service.till._quoting import quote, quote_with_rules, release
 
 
 def identify(
@@ -134,6 +134,7 @@ __all__ = [
     "identify",
     "late_batch",
     "quote",
+    "quote_with_rules",
     "release",
     "till_settings",
 ]

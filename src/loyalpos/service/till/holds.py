@@ -28,6 +28,7 @@ from loyalpos.domain.errors import Conflict, InvalidInput, NotFound
 from loyalpos.domain.privacy import mask_phone
 from loyalpos.service.base.brands import check_store
 from loyalpos.service.base.context import Context
+from loyalpos.service.base.texts import checked_text, json_depth
 from loyalpos.service.till.reconcile import check_day, local_day_window
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -120,20 +121,6 @@ def parse_reason(value: str) -> HoldReason:
         ) from None
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_PAYLOAD_DEPTH:
-                return level
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def encode_payload(payload: Any) -> str:
     """The payload as JSON text, refused unless it is a small JSON object."""
     if not isinstance(payload, Mapping):
@@ -142,7 +129,7 @@ def encode_payload(payload: Any) -> str:
             code="invalid_payload",
             field="payload",
         )
-    if _depth(payload) > MAX_PAYLOAD_DEPTH:
+    if json_depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH:
         raise InvalidInput(
             f"挂单内容嵌套过深 (payload nested deeper than {MAX_PAYLOAD_DEPTH})",
             code="invalid_payload",
@@ -166,19 +153,6 @@ def encode_payload(payload: Any) -> str:
             limit=MAX_PAYLOAD_BYTES,
         )
     return text
-
-
-def _check_text(value: str, field: str, max_length: int, *, required: bool) -> str:
-    value = value.strip()
-    if (required and not value) or len(value) > max_length:
-        low = 1 if required else 0
-        raise InvalidInput(
-            f"{field} 须为 {low}-{max_length} 个字符 ({field} must be {low}-{max_length} characters)",
-            field=field,
-        )
-    if "\x00" in value:
-        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
-    return value
 
 
 def _effective_status(row: Any, now: datetime) -> HoldStatus:
@@ -262,9 +236,9 @@ def hold(
     at = ctx.now(now)
     code = parse_reason(str(reason))
     text = encode_payload(payload)
-    note = _check_text(note, "note", MAX_NOTE, required=False)
-    cashier = _check_text(cashier, "cashier", 64, required=True)
-    terminal = _check_text(terminal, "terminal", 64, required=True)
+    note = checked_text(note, "note", MAX_NOTE, required=False)
+    cashier = checked_text(cashier, "cashier", 64, required=True)
+    terminal = checked_text(terminal, "terminal", 64, required=True)
     expires_at = at + timedelta(minutes=ctx.settings.held_cart_minutes)
 
     def run(conn: Connection) -> Hold:

@@ -33,6 +33,7 @@ from loyalpos.db.tables import (
     orders,
     point_entries,
     store_staff,
+    stores,
 )
 from loyalpos.domain.errors import NotFound
 from loyalpos.domain.privacy import mask_phone
@@ -360,3 +361,71 @@ def _claim(
     return Claim(
         str(token), int(row.points), row.expires_at.astimezone(zone), row.claimed_at is not None
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RecentCart:
+    """A recent order's cart, to price again (HQ tries a draft on it)."""
+
+    order_no: str
+    store_code: str
+    ordered_at: datetime
+    member_id: int | None
+    member_phone: str | None  # masked
+    lines: tuple[tuple[str, str, int, int], ...]  # (sku, category, unit price, qty)
+    payable: int
+
+
+def recent_carts(ctx: Context, brand_id: int, limit: int = 10) -> list[RecentCart]:
+    """The brand's last `limit` orders' carts, newest first."""
+    with ctx.transaction(read_only=True) as conn:
+        found = conn.execute(
+            select(
+                orders.c.id,
+                orders.c.order_no,
+                orders.c.store_id,
+                orders.c.member_id,
+                orders.c.ordered_at,
+                orders.c.payable,
+                members.c.phone,
+            )
+            .select_from(orders.outerjoin(members, members.c.id == orders.c.member_id))
+            .where(orders.c.brand_id == brand_id)
+            .order_by(orders.c.id.desc())
+            .limit(limit)
+        ).all()
+        if not found:
+            return []
+        codes = {
+            int(r.id): r.code
+            for r in conn.execute(
+                select(stores.c.id, stores.c.code).where(stores.c.brand_id == brand_id)
+            )
+        }
+        lines: dict[int, list[tuple[str, str, int, int]]] = {}
+        for line in conn.execute(
+            select(
+                order_lines.c.order_id,
+                order_lines.c.sku,
+                order_lines.c.category,
+                order_lines.c.unit_price,
+                order_lines.c.qty,
+            )
+            .where(order_lines.c.order_id.in_([int(r.id) for r in found]))
+            .order_by(order_lines.c.order_id, order_lines.c.line_no)
+        ):
+            lines.setdefault(int(line.order_id), []).append(
+                (line.sku, line.category, int(line.unit_price), int(line.qty))
+            )
+    return [
+        RecentCart(
+            r.order_no,
+            codes.get(int(r.store_id), ""),
+            r.ordered_at,
+            None if r.member_id is None else int(r.member_id),
+            mask_phone(r.phone) if r.phone else None,
+            tuple(lines.get(int(r.id), [])),
+            int(r.payable),
+        )
+        for r in found
+    ]

@@ -9,6 +9,7 @@ booking (补单) counts on the day it was really sold. Our amount per order is
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +23,9 @@ from loyalpos.domain.reconcile import (
     BookedOrder,
     MatchedOrder,
     PosDay,
+    PosOrder,
     Reconciliation,
+    check_pos_day,
     reconcile,
 )
 from loyalpos.service.base.brands import load_brand, store_by_code, store_in_brand
@@ -171,3 +174,60 @@ def _matched(m: MatchedOrder) -> dict[str, Any]:
         "diff_fen": m.diff,
         "late": m.late,
     }
+
+
+def pos_day_from_json(data: bytes) -> tuple[date, PosDay]:
+    """The POS's file for one store day (the body of POST .../reconciliation:
+    docs/holds-and-reconciliation.md) read into (the day, its figures), for the
+    console's upload; what cannot be read is InvalidInput on field `file`."""
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput(f"对账文件无效 (the POS file is not valid: {why})", field="file")
+
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise bad("not JSON") from None
+    if not isinstance(doc, dict):
+        raise bad("not a JSON object")
+    unknown = set(doc) - {"date", "order_count", "amount_fen", "tenders", "orders"}
+    if unknown:
+        raise bad(f"unknown fields {sorted(unknown)}")
+    try:
+        day = check_day(date.fromisoformat(str(doc["date"])), "file")
+    except KeyError:
+        raise bad("no date") from None
+    except ValueError:
+        raise bad("date is not YYYY-MM-DD") from None
+
+    def whole(value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad(f"{name} must be a whole number of fen")
+        return value
+
+    if "order_count" not in doc or "amount_fen" not in doc:
+        raise bad("order_count and amount_fen are required")
+    tenders = doc.get("tenders") or {}
+    if not isinstance(tenders, dict) or len(tenders) > 64:
+        raise bad("tenders must be an object of method: fen")
+    listed: tuple[PosOrder, ...] | None = None
+    if doc.get("orders") is not None:
+        if not isinstance(doc["orders"], list) or len(doc["orders"]) > 50_000:
+            raise bad("orders must be a list of at most 50000")
+        found = []
+        for i, o in enumerate(doc["orders"]):
+            if not isinstance(o, dict) or not isinstance(o.get("order_no"), str):
+                raise bad(f"orders[{i}] needs order_no and amount_fen")
+            found.append(PosOrder(o["order_no"], whole(o.get("amount_fen"), f"orders[{i}]")))
+        listed = tuple(found)
+    pos = PosDay(
+        whole(doc["order_count"], "order_count"),
+        whole(doc["amount_fen"], "amount_fen"),
+        {str(k): whole(v, f"tenders.{k}") for k, v in tenders.items()},
+        listed,
+    )
+    try:
+        check_pos_day(pos)
+    except InvalidInput as exc:
+        raise bad(exc.message) from None
+    return day, pos

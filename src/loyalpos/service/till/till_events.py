@@ -26,11 +26,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, func, insert, select
 
-from loyalpos.characters import SINGLE_LINE, TEXT, Chars, check_tree
+from loyalpos.characters import SINGLE_LINE, TEXT, check_tree
 from loyalpos.db.tables import brands, inserted_id, store_staff, stores, till_events
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.service.base.brands import check_store, store_in_brand
 from loyalpos.service.base.context import Context
+from loyalpos.service.base.texts import checked_text, json_depth
 from loyalpos.service.till.reconcile import check_day, local_day_window
 
 MAX_REASON = 500
@@ -100,35 +101,6 @@ def parse_kind(value: str) -> TillEventKind:
         ) from None
 
 
-def _check_text(value: str, field: str, max_length: int, *, required: bool, rule: Chars) -> str:
-    """`value` trimmed, 0 (1 when required) to `max_length` characters, held to `rule`."""
-    value = value.strip()
-    if (required and not value) or len(value) > max_length:
-        low = 1 if required else 0
-        raise InvalidInput(
-            f"{field} 须为 {low}-{max_length} 个字符 ({field} must be {low}-{max_length} characters)",
-            field=field,
-        )
-    try:
-        rule.check(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field}: {exc}", field=field) from None
-    return value
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DETAIL_DEPTH:
-                return level
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def _bad_detail(message: str) -> InvalidInput:
     return InvalidInput(message, code="bad_till_event_detail", field="detail")
 
@@ -140,7 +112,7 @@ def _encode_detail(kind: TillEventKind, detail: Mapping[str, Any] | None) -> str
         detail = {}
     if not isinstance(detail, Mapping):
         raise _bad_detail("详情须为 JSON 对象 (detail must be a JSON object)")
-    if _depth(detail) > MAX_DETAIL_DEPTH:
+    if json_depth(detail, MAX_DETAIL_DEPTH) > MAX_DETAIL_DEPTH:
         raise _bad_detail(f"详情嵌套过深 (detail nested deeper than {MAX_DETAIL_DEPTH})")
     try:
         check_tree(dict(detail), TEXT)  # no NUL, no lone surrogate, keys included
@@ -228,9 +200,9 @@ def record(
     """
     at = ctx.now(now)
     code = parse_kind(str(kind))
-    number = _check_text(staff_number, "staff_number", 64, required=True, rule=SINGLE_LINE)
-    till = _check_text(terminal, "terminal", 64, required=True, rule=SINGLE_LINE)
-    why = _check_text(
+    number = checked_text(staff_number, "staff_number", 64, required=True, rule=SINGLE_LINE)
+    till = checked_text(terminal, "terminal", 64, required=True, rule=SINGLE_LINE)
+    why = checked_text(
         reason,
         "reason",
         MAX_REASON,
@@ -240,7 +212,7 @@ def record(
     order = (
         None
         if order_no is None
-        else _check_text(order_no, "order_no", 64, required=True, rule=SINGLE_LINE)
+        else checked_text(order_no, "order_no", 64, required=True, rule=SINGLE_LINE)
     )
     text = _encode_detail(code, detail)
 

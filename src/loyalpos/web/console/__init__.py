@@ -4,8 +4,34 @@ CSRF). `router` gathers them for the app."""
 
 from fastapi import APIRouter
 
-from loyalpos.web.console import home, keys, staff, stores, users
+from loyalpos.web.console import (
+    holds,
+    home,
+    keys,
+    members,
+    orders,
+    reconcile,
+    rule_parts,
+    rules,
+    staff,
+    stores,
+    users,
+    webhooks,
+)
 
 router = APIRouter(include_in_schema=False)
-for part in (home, stores, staff, users, keys):
+for part in (
+    home,
+    stores,
+    rule_parts,
+    rules,
+    members,
+    orders,
+    reconcile,
+    holds,
+    webhooks,
+    staff,
+    users,
+    keys,
+):
     router.include_router(part.router)

@@ -35,6 +35,12 @@ class MenuItem:
 MENU: list[MenuItem] = [
     MenuItem("/console", "Home", Action.REPORTS_READ),
     MenuItem("/console/stores", "Stores", None),
+    MenuItem("/console/rules", "Rules", Action.RULES_READ),
+    MenuItem("/console/members", "Members", Action.MEMBERS_READ),
+    MenuItem("/console/orders", "Orders", Action.ORDERS_READ),
+    MenuItem("/console/reconcile", "Reconciliation", Action.RECONCILE_RUN),
+    MenuItem("/console/holds", "Held carts report", Action.REPORTS_READ),
+    MenuItem("/console/webhooks", "Webhooks", Action.WEBHOOKS_MANAGE),
     MenuItem("/console/staff", "Staff", Action.STAFF_MANAGE),
     MenuItem("/console/users", "Users", Action.USERS_MANAGE),
     MenuItem("/console/keys", "API keys", Action.KEYS_MANAGE),

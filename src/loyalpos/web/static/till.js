@@ -46,7 +46,6 @@
 
   // -- state ------------------------------------------------------------------
   var state = load() || fresh();
-  var quoteSeq = 0;
   var scanStarted = null;  // performance.now() at the Enter of a scan, until its total is drawn
   var timings = [];
   var lastQuote = null;
@@ -271,25 +270,38 @@
       points: state.points, force: state.force, skip_all: state.skipAll
     };
   }
+  // One quote in flight at a time: each replaces the hold of the one before
+  // (its token), so a quote sent before the previous one answered would leave
+  // that one's coupons and points held until they lapse. A change meanwhile is
+  // priced once the answer is in, and every caller gets the newest quote.
+  var inFlight = null;
+  var again = false;
   function requote() {
+    if (inFlight) { again = true; return inFlight; }
     if (!state.lines.length) {
       lastQuote = null; releaseToken(); render(); return Promise.resolve(null);
     }
     if (offline) { lastQuote = null; render(); return Promise.resolve(null); }
-    var seq = ++quoteSeq;
     var sent = cartBody();
     sent.replaces = state.token;
     $("total").classList.add("busy");
-    return api("POST", "/till/api/quote", sent).then(function (q) {
-      if (seq !== quoteSeq) { return q; }
-      lastQuote = q; state.token = q.quote_token; save();
+    inFlight = api("POST", "/till/api/quote", sent).then(function (q) {
+      state.token = q.quote_token; save();
+      if (again) { return q; }
+      lastQuote = q;
       render(); quoteBanners(q);
       if (scanStarted !== null) { timings.push(performance.now() - scanStarted); scanStarted = null; }
       return q;
     }, function (err) {
-      if (seq === quoteSeq) { lastQuote = null; render(); showError(err); }
+      if (!again) { lastQuote = null; render(); showError(err); }
       return null;
-    }).then(function (q) { if (seq === quoteSeq) { $("total").classList.remove("busy"); } return q; });
+    }).then(function (q) {
+      inFlight = null;
+      if (again) { again = false; return requote(); }
+      $("total").classList.remove("busy");
+      return q;
+    });
+    return inFlight;
   }
   function releaseToken() {
     if (state.token && !offline) {
