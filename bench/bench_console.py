@@ -93,7 +93,7 @@ def load_orders(url: str, db: str, brand_id: int, count: int) -> None:
                     rule_version, subtotal, discount, points_redeemed, points_offset, rounding,
                     payable, points_earned, cashier, terminal, response, ordered_at, booked_at)
                 SELECT :b, CASE WHEN x % 2 = 0 THEN :s1 ELSE :s2 END, 'BENCH-' || x,
-                    CASE WHEN x % 3 = 0 THEN NULL ELSE :low + (x * 7919) % :spread END,
+                    CASE WHEN x % 3 = 0 THEN NULL ELSE :low + (CAST(x AS BIGINT) * 7919) % :spread END,
                     'paid', 'bench', 1, 1000 + x % 9000, 0, 0, 0, 0, 1000 + x % 9000,
                     (1000 + x % 9000) / 100, '1001', '01', '{{}}',
                     {spread_in_time},

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from loyalpos.web.render import NODE_MODULES, vendored
 from tests.e2e.live import DEMO_HQ_KEY, live_server, scratch_pg_database
 
 pytestmark = [pytest.mark.slow]
@@ -138,6 +139,8 @@ def cell(p: Any, figure: str, code: str | None = None) -> str:
 
 
 def test_the_home_panel_shows_todays_orders_and_draws_the_chart(page: Any, site: Site) -> None:
+    if not vendored("echarts.min.js"):
+        pytest.skip(f"no {NODE_MODULES}/echarts: scripts/bootstrap installs it with npm")
     p = page
     site.book("SH001", f"E2E-{site.db}-old", 4200, member=False, ago=timedelta(days=3))
     sign_in(p, "admin")

@@ -27,7 +27,7 @@ def _chart(request: Request, panel: reports.Panel) -> dict[str, Any]:
         "days": [d.day.isoformat() for d in panel.days],
         "sales": [d.sales / 100 for d in panel.days],
         "orders": [d.orders for d in panel.days],
-        "labels": {"sales": _("Sales (yuan)"), "orders": _("Orders")},
+        "labels": {"sales": _("Sales (yuan)"), "orders": _("Number of orders")},
     }
 
 
@@ -49,4 +49,5 @@ def home(request: Request) -> Response:
         charts=vendored("echarts.min.js"),
         yuan=yuan,
         days=reports.DAYS,
+        refresh_minutes=round(reports.PAST_TTL / 60),
     )
