@@ -10,7 +10,8 @@ the two demo stores and the last 30 days, a third of them anonymous. Then
 in through the sign-in form as a browser would.
 
 Each page is asked `--rounds` times (different members and orders each round,
-after a warm-up round) and its median, p95 and max printed beside the target:
+after a first call, printed apart: a cold cache) and its median, p95 and max
+printed beside the target:
 300 ms on the demo, 1 s on the big fixture. The pages: member search by phone,
 by card and by name; member 360; order search by store and day, by order
 number and by member phone; the home panel.
@@ -235,14 +236,14 @@ def main() -> None:
                 "orders by member phone": lambda: f"/console/orders?phone={pick()[1]}",
                 "home panel": lambda: "/console",
             }
-            print(f"{'page':28} {'median':>9} {'p95':>9} {'max':>9}   target")
+            print(f"{'page':28} {'first':>9} {'median':>9} {'p95':>9} {'max':>9}   target")
             for name, make in pages.items():
-                timed(client, [make()])  # warm-up
+                first = timed(client, [make()])[0]  # also the warm-up
                 found = sorted(timed(client, [make() for _ in range(args.rounds)]))
                 p95 = found[max(0, int(len(found) * 0.95) - 1)]
                 verdict = "met" if p95 <= target else "MISSED"
                 print(
-                    f"{name:28} {statistics.median(found):7.1f}ms {p95:7.1f}ms "
+                    f"{name:28} {first:7.1f}ms {statistics.median(found):7.1f}ms {p95:7.1f}ms "
                     f"{found[-1]:7.1f}ms   p95 <= {target:.0f} ms {verdict}"
                 )
         finally:
