@@ -215,6 +215,26 @@ def test_a_coupon_template_with_scope_validity_and_budget(
     assert coupon.return_policy == "threshold_broken"
     dup = c.post(f"/console/rules/{version}/coupons", data={**form, "valid_to": ""})
     assert dup.status_code == 400 and 'id="id-error"' in dup.text
+    # a time window: weekdays, dates and hours of the store's day
+    windowed = {
+        **form,
+        "id": "lunch",
+        "valid_to": "2024-12-31T23:59",
+        "scope_weekdays": "1, 3, 5",
+        "scope_dates": "2024-06-18",
+        "scope_hours": "25:00-14:00",
+    }
+    bad = c.post(f"/console/rules/{version}/coupons", data=windowed)
+    assert bad.status_code == 400 and 'id="scope_hours-error"' in bad.text
+    assert "10:00-14:00" in bad.text
+    fixed = {**windowed, "scope_hours": "11:00-14:00"}
+    ok = c.post(f"/console/rules/{version}/coupons", data=fixed, follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    lunch = rulesets.get(ctx, _brand(ctx), version).document.coupons[-1]
+    assert lunch.scope.weekdays == [1, 3, 5] and lunch.scope.hours == ["11:00-14:00"]
+    assert [d.isoformat() for d in lunch.scope.dates] == ["2024-06-18"]
+    edit = c.get(f"/console/rules/{version}/coupons/lunch")
+    assert 'value="1, 3, 5"' in edit.text and 'value="11:00-14:00"' in edit.text
 
 
 def test_yaml_import_makes_a_draft_and_errors_are_shown(
@@ -369,6 +389,16 @@ def test_the_other_parts_forms_earning_tiers_campaigns_offset_rounding_stacking(
     assert ok.status_code == 200 and doc().stacking.forbidden_pairs == [["threshold", "percent"]]
     assert post("member_prices", tiers="silver=95").status_code == 200
     assert doc().member_prices.tiers == {"silver": 95}
+    prices = "latte: gold=2800, silver=3000; beans: gold=9000"
+    assert post("member_prices", tiers="silver=95", items=prices).status_code == 200
+    assert doc().member_prices.items == {
+        "latte": {"gold": 2800, "silver": 3000},
+        "beans": {"gold": 9000},
+    }
+    shown = c.get(f"/console/rules/{v}/parts/member_prices")
+    assert "latte: gold=2800, silver=3000; beans: gold=9000" in shown.text
+    bad = post("member_prices", items="latte: gold=cheap")
+    assert bad.status_code == 400 and 'id="items-error"' in bad.text
     # an analyst is refused the forms
     c.cookies.clear()
     csrf = _sign_in(c, "analyst")

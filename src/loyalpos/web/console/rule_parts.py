@@ -33,7 +33,7 @@ class Spec:
 
     name: str
     label: str
-    kind: str = "text"  # text, int, decimal, list, ints, map, pairs, groups, check, select
+    kind: str = "text"  # text, int, decimal, list, ints, map, pairs, groups, items, check, select
     choices: tuple[str, ...] = ()
 
     @property
@@ -137,6 +137,11 @@ PARTS: dict[str, tuple[str, tuple[Spec, ...]]] = {
         "Member prices",
         (
             Spec("tiers", "Percent paid by tier (silver=95, gold=90)", "map"),
+            Spec(
+                "items",
+                "Prices by item and tier, in fen (latte: gold=2800, silver=3000; beans: gold=9000)",
+                "items",
+            ),
             *SCOPE,
         ),
     ),
@@ -187,6 +192,11 @@ def to_document(specs: tuple[Spec, ...], form: dict[str, str]) -> dict[str, Any]
             value = [{"spend_fen": _whole(k), "points": _whole(v)} for k, v in _pairs(raw)]
         elif s.kind == "groups":
             value = [_split(g, r"[,，\s]+") for g in _split(raw, r"[;；]+")]
+        elif s.kind == "items":
+            value = {}
+            for group in _split(raw, r"[;；]+"):
+                sku, _, prices = group.partition(":")
+                value[sku.strip()] = {k: _whole(v) for k, v in _pairs(prices.replace("：", ""))}
         else:
             value = raw.strip()
         target = doc
@@ -216,6 +226,11 @@ def from_document(specs: tuple[Spec, ...], data: dict[str, Any]) -> dict[str, st
             values[s.field] = ", ".join(f"{x['spend_fen']}={x['points']}" for x in raw)
         elif s.kind == "groups":
             values[s.field] = "; ".join(", ".join(g) for g in raw)
+        elif s.kind == "items":
+            values[s.field] = "; ".join(
+                f"{sku}: " + ", ".join(f"{t}={p}" for t, p in prices.items())
+                for sku, prices in raw.items()
+            )
         else:
             values[s.field] = str(raw)
     return values

@@ -72,6 +72,9 @@ LISTS = (
     "scope_skus",
     "scope_exclude_skus",
     "scope_tiers",
+    "scope_weekdays",
+    "scope_dates",
+    "scope_hours",
 )
 TEXTS = ("id", "name", "kind", "percent", "sku", "valid_from", "valid_to", "return_policy")
 CHECKS = ("exclusive", "with_points")
@@ -109,6 +112,9 @@ class BenefitForm(BaseModel):
     scope_skus: str = ""
     scope_exclude_skus: str = ""
     scope_tiers: str = ""
+    scope_weekdays: str = ""
+    scope_dates: str = ""
+    scope_hours: str = ""
     limits_per_member_day: str = ""
     limits_per_member_week: str = ""
     limits_per_member_month: str = ""
@@ -143,7 +149,9 @@ def to_document(form: BenefitForm) -> dict[str, Any]:
         if values[name].strip():
             put(name, _whole(values[name]))
     for name in LISTS:
-        items = [x.strip() for x in re.split(r"[,，\s]+", values[name]) if x.strip()]
+        items: list[Any] = [x.strip() for x in re.split(r"[,，\s]+", values[name]) if x.strip()]
+        if name == "scope_weekdays":
+            items = [_whole(x) for x in items]
         if items:
             put(name, items)
     for name in CHECKS:
@@ -198,6 +206,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"needs percent", "Enter the percent paid (e.g. 88)."),
     (r"item coupon needs", "An item coupon needs a sku, or skus or categories in scope."),
     (r"bundle needs", "A bundle needs at least two skus and a price."),
+    (r"hours must look like|end before they start", "Write hours like 10:00-14:00."),
+    (r"Input should be a valid date", "Write dates like 2024-06-18."),
     (r"valid_to must be after", "Must be after the start."),
     (r"return_policy is for coupons", "Only coupons have a return policy."),
     (r"give exactly one of", "Give exactly one rate."),
