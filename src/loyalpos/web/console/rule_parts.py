@@ -62,6 +62,27 @@ EARN_KINDS = (
 )
 ROUNDING = ("none", "fen", "jiao")
 
+# What each choice of a select is, as message ids (the code is shown beside it).
+CHOICE_LABELS = {
+    "base": "Base rate",
+    "tier_multiplier": "Tier multiplier",
+    "category_rate": "Rate of a category",
+    "exclude": "Earns nothing",
+    "time_multiplier": "Multiplier at times (member day)",
+    "threshold_bonus": "Bonus for spending more",
+    "first_order_bonus": "First order bonus",
+    "spend": "Spent at least",
+    "category": "Bought a category",
+    "first_order": "First order",
+    "tier_upgrade": "Reached a tier",
+    "reactivated": "Came back after a while",
+    "none": "No rounding",
+    "fen": "To the fen",
+    "jiao": "To the jiao (抹分)",
+    "discounted": "After discounts",
+    "original": "Before discounts",
+}
+
 PARTS: dict[str, tuple[str, tuple[Spec, ...]]] = {
     "earn": (
         "Earning rules",
@@ -301,6 +322,7 @@ def _page(
         focus=focus,
         item=item,
         listed=part in rulesets.LIST_PARTS,
+        choice_labels=CHOICE_LABELS,
     )
 
 
