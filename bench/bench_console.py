@@ -154,8 +154,9 @@ def signed_in(base: str) -> httpx.Client:
             "login": "admin",
             "password": "demo-password",
         },
+        follow_redirects=False,  # the home panel's first call is timed with the pages
     )
-    assert answer.status_code == 200 and "/console" in str(answer.url), answer.status_code
+    assert answer.status_code == 303 and answer.headers["location"] == "/console", answer.text
     return client
 
 
@@ -225,6 +226,7 @@ def main() -> None:
             today = datetime.now(UTC).date().isoformat()
             pick: Callable[[], tuple[int, str, str, str]] = lambda: random.choice(sample)  # noqa: E731
             pages: dict[str, Callable[[], str]] = {
+                "home panel": lambda: "/console",
                 "member search by phone": lambda: f"/console/members?q={pick()[1]}",
                 "member search by card": lambda: f"/console/members?q={pick()[2]}",
                 "member search by name": lambda: f"/console/members?q={pick()[3]}",
@@ -234,7 +236,6 @@ def main() -> None:
                 ),
                 "orders by number": lambda: f"/console/orders?order_no={random.choice(order_nos)}",
                 "orders by member phone": lambda: f"/console/orders?phone={pick()[1]}",
-                "home panel": lambda: "/console",
             }
             print(f"{'page':28} {'first':>9} {'median':>9} {'p95':>9} {'max':>9}   target")
             for name, make in pages.items():
