@@ -35,6 +35,7 @@ from loyalpos.service.catalogue import products, scan
 from loyalpos.service.till import checkout, holds, receipts, refunds, till_events
 from loyalpos.service.till.checkout import CartRequest, ConfirmRequest, MemberRef, Tender
 from loyalpos.service.till.refunds import RefundLine, RefundRequest
+from loyalpos.web import labels
 from loyalpos.web import till_bodies as body
 from loyalpos.web.render import (
     STATIC,
@@ -69,7 +70,10 @@ def till_page(request: Request) -> Response:
         "terminal": session.terminal,
         "require_member": settings.require_member,
         "skip_reasons": list(settings.skip_reasons),
-        "hold_reasons": [{"code": r.value, "label": label} for r, label in _hold_reasons()],
+        "hold_reasons": [
+            {"code": code, "label": label}
+            for code, label in labels.hold_reasons(gettext_for(request)).items()
+        ],
         "messages": script_messages(gettext_for(request)),
         "lang": "en" if language(request)[0] == "en" else "zh",
     }
@@ -92,10 +96,6 @@ def service_worker() -> Response:
     return Response(
         body, media_type=media_type, headers={"Cache-Control": "no-cache", "ETag": f'"{digest}"'}
     )
-
-
-def _hold_reasons() -> list[tuple[holds.HoldReason, str]]:
-    return list(holds.REASON_LABELS.items())
 
 
 # -- the script's calls ------------------------------------------------------------
@@ -342,11 +342,11 @@ def late_orders(request: Request, sent: body.LateIn) -> JSONResponse:
 # -- held carts (挂单) ----------------------------------------------------------------
 
 
-def _hold_json(h: holds.Hold, *, cart: bool = False) -> dict[str, Any]:
+def _hold_json(request: Request, h: holds.Hold, *, cart: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {
         "id": h.id,
         "reason": h.reason.value,
-        "reason_label": h.reason_label,
+        "reason_label": labels.hold_reasons(gettext_for(request))[h.reason.value],
         "note": h.note,
         "cashier": h.cashier,
         "terminal": h.terminal,
@@ -367,7 +367,7 @@ def held(request: Request) -> JSONResponse:
     resumed at another)."""
     s = _session(request, writing=False)
     found = holds.list_active(ctx_of(request), s.staff.brand_id, s.staff.store_id)
-    return _json({"data": [_hold_json(h) for h in found]})
+    return _json({"data": [_hold_json(request, h) for h in found]})
 
 
 @router.post("/till/api/holds")
@@ -384,7 +384,7 @@ def hold(request: Request, sent: body.HoldIn) -> JSONResponse:
         cashier=s.staff.number,
         terminal=s.terminal,
     )
-    return _json(_hold_json(h), 201)
+    return _json(_hold_json(request, h), 201)
 
 
 def _store_hold(request: Request, s: staff.StaffSession, hold_id: int) -> None:
@@ -398,14 +398,14 @@ def resume(request: Request, hold_id: Id) -> JSONResponse:
     s = _session(request, writing=True)
     _store_hold(request, s, hold_id)
     h = holds.resume(ctx_of(request), s.staff.brand_id, hold_id)
-    return _json(_hold_json(h, cart=True))
+    return _json(_hold_json(request, h, cart=True))
 
 
 @router.post("/till/api/holds/{hold_id}/cancel")
 def cancel(request: Request, hold_id: Id) -> JSONResponse:
     s = _session(request, writing=True)
     _store_hold(request, s, hold_id)
-    return _json(_hold_json(holds.cancel(ctx_of(request), s.staff.brand_id, hold_id)))
+    return _json(_hold_json(request, holds.cancel(ctx_of(request), s.staff.brand_id, hold_id)))
 
 
 # -- refunds (退货) ------------------------------------------------------------------

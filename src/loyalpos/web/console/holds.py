@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from loyalpos.domain.accounts import Action, Role
 from loyalpos.domain.errors import InvalidInput, NotFound
 from loyalpos.service.till import holds
+from loyalpos.web import labels
 from loyalpos.web.console import shell
 from loyalpos.web.console.orders import visible_stores
 from loyalpos.web.render import ctx_of, gettext_for
@@ -69,9 +70,10 @@ def holds_report(
             )
     if session.user.role is Role.STORE_MANAGER:
         rows = [r for r in rows if r.store_id in session.user.store_ids]
+    names = labels.hold_reasons(_)
     reasons: dict[str, int] = {}
     for r in rows:
-        reasons[r.reason_label] = reasons.get(r.reason_label, 0) + r.total
+        reasons[names[r.reason.value]] = reasons.get(names[r.reason.value], 0) + r.total
     return shell.render(
         request,
         session,
@@ -83,5 +85,6 @@ def holds_report(
         errors=errors,
         rows=rows,
         reasons=reasons,
+        reason_names=names,
         total=sum(r.total for r in rows),
     )
