@@ -142,7 +142,7 @@ def test_a_store_manager_manages_its_stores_staff_only(ctx: Context) -> None:
     form["name"] = "小王"
     assert _error(mgr.post("/console/staff/new", data=form).text, "pin") == "PIN 为 4-8 位数字。"
     elsewhere = mgr.post("/console/staff/new", data={**form, "store": str(b.a_bj), "pin": "1234"})
-    assert _error(elsewhere.text, "store") == "请选择您的门店。"
+    assert _error(elsewhere.text, "store") == "请选择您负责的门店。"
     form["pin"] = "1234"
     done = mgr.post("/console/staff/new", data=form, follow_redirects=False)
     assert done.headers["location"] == f"/console/staff?store={b.a_sh}&done=created"
