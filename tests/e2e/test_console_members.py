@@ -8,23 +8,18 @@ $LOYALPOS_SCREENSHOTS says otherwise)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.live import DEMO_HQ_KEY, live_server, scratch_pg_database
+from tests.e2e.browsing import chromium, screen, served, shots_folder
+from tests.e2e.live import DEMO_HQ_KEY
 
 pytestmark = [pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(
-    os.environ.get("LOYALPOS_SCREENSHOTS") or Path(__file__).parents[2] / "var" / "screenshots"
-)
 LI_NA, ZHANG_WEI, WANG_FANG = "13912345678", "13800138000", "13700001111"
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -54,9 +49,7 @@ class Site:
         return sum(1 for c in got.json() if c["template"] == template)
 
     def shots(self) -> Path:
-        folder = SHOTS / f"console-{self.db}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return shots_folder("console", self.db)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -64,12 +57,7 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("console-members")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'console.db'}"
-        else:
-            url = stack.enter_context(scratch_pg_database())
-        _proc, base, _log = stack.enter_context(live_server(url, tmp_path))
+    with served(request.param, tmp_path) as (base, url):
         found = Site(base, request.param)
         print(f"\nscreenshots: {found.shots()}")
         yield found
@@ -77,19 +65,13 @@ def site(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=site.base, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
+    context = screen(browser, site.base)
     yield context.new_page()
     context.close()
 

@@ -9,10 +9,8 @@ under the folder printed at the start (var/screenshots/console-<database>/).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +27,10 @@ from loyalpos.service.events import webhooks, worker
 from loyalpos.service.loyalty import members
 from loyalpos.service.till import checkout, receipts
 from tests.conftest import TEST_SECRET
-from tests.e2e.live import live_server, scratch_pg_database
+from tests.e2e.browsing import chromium, screen, served, shots_folder
 
 pytestmark = [pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(
-    os.environ.get("LOYALPOS_SCREENSHOTS") or Path(__file__).parents[2] / "var" / "screenshots"
-)
 DEAD_URL = "http://127.0.0.1:9/hook"  # nothing listens on the discard port
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -72,9 +66,7 @@ class Site:
         )
 
     def shots(self) -> Path:
-        folder = SHOTS / f"console-{self.db}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return shots_folder("console", self.db)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -82,13 +74,8 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("console-ops")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'console.db'}"
-        else:
-            url = stack.enter_context(scratch_pg_database())
-        env = {"LOYALPOS_WEBHOOK_PRIVATE_NETWORK": "true"}
-        _proc, base, _log = stack.enter_context(live_server(url, tmp_path, env=env))
+    env = {"LOYALPOS_WEBHOOK_PRIVATE_NETWORK": "true"}
+    with served(request.param, tmp_path, env) as (base, url):
         found = Site(base, request.param, url)
         found.book("SH001", "SH-E1")
         found.book("SH001", "SH-E2")
@@ -100,19 +87,13 @@ def site(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=site.base, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
+    context = screen(browser, site.base)
     yield context.new_page()
     context.close()
 

@@ -10,23 +10,17 @@ $LOYALPOS_SCREENSHOTS/console-<database>/), the folder printed at the start.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.live import live_server, scratch_pg_database
+from tests.e2e.browsing import chromium, screen, served, shots_folder
 
 pytestmark = [pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(
-    os.environ.get("LOYALPOS_SCREENSHOTS") or Path(__file__).parents[2] / "var" / "screenshots"
-)
 BEANS = "6901234000054"  # 咖啡豆 250g, ¥98.00, category beans
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -38,9 +32,7 @@ class Site:
         self.base, self.db = base, db
 
     def shots(self) -> Path:
-        folder = SHOTS / f"console-{self.db}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return shots_folder("console", self.db)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -48,12 +40,7 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("console-rules")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'console.db'}"
-        else:
-            url = stack.enter_context(scratch_pg_database())
-        _proc, base, _log = stack.enter_context(live_server(url, tmp_path))
+    with served(request.param, tmp_path) as (base, url):
         found = Site(base, request.param)
         print(f"\nscreenshots: {found.shots()}")
         yield found
@@ -61,19 +48,13 @@ def site(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=site.base, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
+    context = screen(browser, site.base)
     yield context.new_page()
     context.close()
 

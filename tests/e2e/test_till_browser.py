@@ -13,7 +13,6 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,12 @@ from sqlalchemy import create_engine, text
 
 from loyalpos.domain import member_code
 from tests.conftest import TEST_SECRET
-from tests.e2e.live import DEMO_HQ_KEY, live_server, scratch_pg_database
+from tests.e2e.browsing import chromium, screen, served, shots_folder
+from tests.e2e.live import DEMO_HQ_KEY, live_server
 from tests.e2e.test_server import free_port
 
 pytestmark = [pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(
-    os.environ.get("LOYALPOS_SCREENSHOTS") or Path(__file__).parents[2] / "var" / "screenshots"
-)
 LI_NA, ZHANG_WEI, WANG_FANG, LIU_YANG, CHEN_JING = (
     "13912345678",
     "13800138000",
@@ -92,9 +88,7 @@ class Site:
             engine.dispose()
 
     def shots(self) -> Path:
-        folder = SHOTS / f"till-{self.db}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return shots_folder("till", self.db)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -102,12 +96,7 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("till")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'till.db'}"
-        else:
-            url = stack.enter_context(scratch_pg_database())
-        _proc, base, _log = stack.enter_context(live_server(url, tmp_path))
+    with served(request.param, tmp_path) as (base, url):
         found = Site(base, request.param, url)
         print(f"\nscreenshots: {found.shots()}")
         yield found
@@ -115,18 +104,12 @@ def site(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _context(browser: Any, base: str) -> Any:
-    return browser.new_context(
-        base_url=base, viewport={"width": 1024, "height": 768}, locale="zh-CN"
-    )
+    return screen(browser, base, 1024, 768)
 
 
 @pytest.fixture
