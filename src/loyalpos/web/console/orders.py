@@ -271,6 +271,31 @@ def _request(
     )
 
 
+def _refund_refused(
+    request: Request,
+    session: Session,
+    store_id: int,
+    order_no: str,
+    chosen: dict[int, int],
+    reason: str,
+    exc: DomainError,
+) -> Response:
+    """A refund (or its preview) the service refused: the 404 page for an order
+    this user cannot see, else the order again with the refusal by its field."""
+    if exc.code in ("order_not_found", "store_not_found"):
+        return _not_found(request)
+    return _order_view(
+        request,
+        session,
+        store_id,
+        order_no,
+        chosen=chosen,
+        reason=reason,
+        errors=_refund_errors(request, exc),
+        status=400,
+    )
+
+
 @router.post("/console/orders/{store_id}/{order_no}/refund-preview")
 async def refund_preview(request: Request, store_id: StoreId, order_no: OrderNo) -> Response:
     csrf, chosen, reason, _no, errors = await _refund_form(request)
@@ -296,30 +321,8 @@ async def refund_preview(request: Request, store_id: StoreId, order_no: OrderNo)
             session.brand_id,
             _request(store_id, order_no, session, chosen, reason, ""),
         )
-    except NotFound as exc:
-        if exc.code == "order_not_found" or exc.code == "store_not_found":
-            return _not_found(request)
-        return _order_view(
-            request,
-            session,
-            store_id,
-            order_no,
-            chosen=chosen,
-            reason=reason,
-            errors=_refund_errors(request, exc),
-            status=400,
-        )
-    except (InvalidInput, Conflict) as exc:
-        return _order_view(
-            request,
-            session,
-            store_id,
-            order_no,
-            chosen=chosen,
-            reason=reason,
-            errors=_refund_errors(request, exc),
-            status=400,
-        )
+    except (NotFound, InvalidInput, Conflict) as exc:
+        return _refund_refused(request, session, store_id, order_no, chosen, reason, exc)
     return _order_view(
         request,
         session,
@@ -358,30 +361,8 @@ async def refund(request: Request, store_id: StoreId, order_no: OrderNo) -> Resp
             session.brand_id,
             _request(store_id, order_no, session, chosen, reason, refund_no),
         )
-    except NotFound as exc:
-        if exc.code in ("order_not_found", "store_not_found"):
-            return _not_found(request)
-        return _order_view(
-            request,
-            session,
-            store_id,
-            order_no,
-            chosen=chosen,
-            reason=reason,
-            errors=_refund_errors(request, exc),
-            status=400,
-        )
-    except (InvalidInput, Conflict) as exc:
-        return _order_view(
-            request,
-            session,
-            store_id,
-            order_no,
-            chosen=chosen,
-            reason=reason,
-            errors=_refund_errors(request, exc),
-            status=400,
-        )
+    except (NotFound, InvalidInput, Conflict) as exc:
+        return _refund_refused(request, session, store_id, order_no, chosen, reason, exc)
     from urllib.parse import quote
 
     return RedirectResponse(
