@@ -14,7 +14,7 @@ from loyalpos.domain.errors import DomainError, InvalidInput, NotFound
 from loyalpos.service.admin import accounts, apikeys
 from loyalpos.service.base import brands
 from loyalpos.web.console import shell
-from loyalpos.web.render import ctx_of, gettext_for, refused
+from loyalpos.web.render import ctx_of, gettext_for
 
 router = APIRouter(include_in_schema=False)
 KeyId = Annotated[int, Path(gt=0, le=2**63 - 1)]
@@ -32,14 +32,7 @@ def _scopes(request: Request) -> dict[str, str]:
 def _guard(
     request: Request, csrf: str | None = None
 ) -> tuple[accounts.Session | None, Response | None]:
-    session = shell.signed(request)
-    if session is None:
-        return None, shell.to_sign_in()
-    if not shell.may(session, Action.KEYS_MANAGE):
-        return None, shell.denied(request, session, Action.KEYS_MANAGE)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return None, refused(request, HERE)
-    return session, None
+    return shell.guard(request, Action.KEYS_MANAGE, HERE, csrf)
 
 
 def _errors_of(request: Request, exc: DomainError) -> dict[str, str]:

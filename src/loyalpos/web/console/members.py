@@ -27,7 +27,7 @@ from loyalpos.service.events import campaigns
 from loyalpos.service.loyalty import coupon_lists, coupons, members, points
 from loyalpos.service.till import member_orders
 from loyalpos.web.console import shell
-from loyalpos.web.render import ctx_of, gettext_for, language, refused
+from loyalpos.web.render import ctx_of, gettext_for, language
 
 router = APIRouter(include_in_schema=False)
 MemberId = Annotated[int, Path(gt=0, le=2**63 - 1)]
@@ -59,14 +59,7 @@ ORDER_STATUS_LABELS = {
 
 def _guard(request: Request, action: Action, csrf: str | None = None) -> Response | None:
     """Sign-in, the permission, and for a post its CSRF token."""
-    session = shell.signed(request)
-    if session is None:
-        return shell.to_sign_in()
-    if not shell.may(session, action):
-        return shell.denied(request, session, action)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return refused(request, MENU_PATH)
-    return None
+    return shell.guard(request, action, MENU_PATH, csrf)[1]
 
 
 def _clock(request: Request, brand_id: int) -> Callable[[datetime | None, str], str]:

@@ -20,7 +20,7 @@ from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.service.rulebook import rulesets
 from loyalpos.web.console import shell
 from loyalpos.web.console.rules import VersionNo, chinese
-from loyalpos.web.render import ctx_of, gettext_for, refused
+from loyalpos.web.render import ctx_of, gettext_for
 
 router = APIRouter(include_in_schema=False)
 PART = r"^(earn|tiers|campaigns|offset|change_rounding|stacking|member_prices)$"
@@ -283,14 +283,7 @@ def _errors(
 
 
 def _guard(request: Request, csrf: str | None = None) -> Response | None:
-    session = shell.signed(request)
-    if session is None:
-        return shell.to_sign_in()
-    if not shell.may(session, Action.RULES_WRITE):
-        return shell.denied(request, session, Action.RULES_WRITE)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return refused(request, "/console/rules")
-    return None
+    return shell.guard(request, Action.RULES_WRITE, "/console/rules", csrf)[1]
 
 
 def _page(

@@ -27,7 +27,7 @@ from loyalpos.service.base import brands
 from loyalpos.service.rulebook import rulesets
 from loyalpos.service.till import checkout, receipts
 from loyalpos.web.console import shell
-from loyalpos.web.render import ctx_of, gettext_for, refused
+from loyalpos.web.render import ctx_of, gettext_for
 
 router = APIRouter(include_in_schema=False)
 VersionNo = Annotated[int, Path(gt=0, le=1_000_000)]
@@ -268,14 +268,7 @@ def form_errors(request: Request, exc: DomainError, section: str) -> dict[str, s
 
 
 def _guard(request: Request, action: Action, csrf: str | None = None) -> Response | None:
-    session = shell.signed(request)
-    if session is None:
-        return shell.to_sign_in()
-    if not shell.may(session, action):
-        return shell.denied(request, session, action)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return refused(request, "/console/rules")
-    return None
+    return shell.guard(request, action, "/console/rules", csrf)[1]
 
 
 def _session(request: Request) -> Any:

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from loyalpos.domain.accounts import Action
 from loyalpos.domain.errors import Forbidden
 from loyalpos.service.admin import accounts
-from loyalpos.web.render import console_session, gettext_for, page
+from loyalpos.web.render import console_session, gettext_for, page, refused
 
 SIGN_IN = "/console/sign-in"
 
@@ -94,6 +94,30 @@ def denied(request: Request, session: accounts.Session, action: Action) -> Respo
     return render(
         request, session, "console/denied.html", active="", status=403, action=action.value
     )
+
+
+def guard(
+    request: Request,
+    action: Action,
+    back: str,
+    csrf: str | None = None,
+    *,
+    somewhere: bool = False,
+) -> tuple[accounts.Session | None, Response | None]:
+    """Every console page's first step: (the signed-in session, None), or (None,
+    the answer that stops the request): sign-in when not signed in, the "no
+    permission" page for a role without `action` (for some store with
+    `somewhere`, the brand otherwise), and for a post (`csrf` given) the refused
+    page, linking back to `back`, when its token is not the session's."""
+    session = signed(request)
+    if session is None:
+        return None, to_sign_in()
+    allowed = may_somewhere(session, action) if somewhere else may(session, action)
+    if not allowed:
+        return None, denied(request, session, action)
+    if csrf is not None and not check_form(session, csrf):
+        return None, refused(request, back)
+    return session, None
 
 
 def check_form(session: accounts.Session, sent: str) -> bool:

@@ -15,7 +15,7 @@ from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.service.admin import accounts, staff
 from loyalpos.service.base import brands
 from loyalpos.web.console import shell
-from loyalpos.web.render import ctx_of, gettext_for, problem_page, refused
+from loyalpos.web.render import ctx_of, gettext_for, problem_page
 
 router = APIRouter(include_in_schema=False)
 StaffId = Annotated[int, Path(gt=0, le=2**63 - 1)]
@@ -26,14 +26,7 @@ def _guard(
     request: Request, csrf: str | None = None
 ) -> tuple[accounts.Session | None, Response | None]:
     """The signed-in user who may manage staff somewhere, or the answer that stops."""
-    session = shell.signed(request)
-    if session is None:
-        return None, shell.to_sign_in()
-    if not shell.may_somewhere(session, Action.STAFF_MANAGE):
-        return None, shell.denied(request, session, Action.STAFF_MANAGE)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return None, refused(request, HERE)
-    return session, None
+    return shell.guard(request, Action.STAFF_MANAGE, HERE, csrf, somewhere=True)
 
 
 def _stores(request: Request, session: accounts.Session) -> list[brands.Store]:

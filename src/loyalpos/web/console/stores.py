@@ -15,7 +15,7 @@ from loyalpos.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalpos.service.base import brands
 from loyalpos.service.base.context import Context
 from loyalpos.web.console import shell
-from loyalpos.web.render import ctx_of, gettext_for, refused
+from loyalpos.web.render import ctx_of, gettext_for
 
 router = APIRouter(include_in_schema=False)
 StoreId = Annotated[int, Path(gt=0, le=2**63 - 1)]
@@ -104,14 +104,7 @@ def _errors_of(request: Request, exc: DomainError) -> dict[str, str]:
 
 def _guard(request: Request, csrf: str | None = None) -> Response | None:
     """Sign-in, the permission, and for a post its CSRF token."""
-    session = shell.signed(request)
-    if session is None:
-        return shell.to_sign_in()
-    if not shell.may(session, Action.STORES_MANAGE):
-        return shell.denied(request, session, Action.STORES_MANAGE)
-    if csrf is not None and not shell.check_form(session, csrf):
-        return refused(request, "/console/stores")
-    return None
+    return shell.guard(request, Action.STORES_MANAGE, "/console/stores", csrf)[1]
 
 
 @router.get("/console/stores/new")
