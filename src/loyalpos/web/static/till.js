@@ -27,6 +27,11 @@
     fen = Math.abs(fen);
     return sign + "¥" + Math.floor(fen / 100) + "." + String(fen % 100).padStart(2, "0");
   }
+  function clock(iso) {
+    // HH:MM on this till's clock (the server sends UTC)
+    var d = new Date(iso);
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
   function parseYuan(text) {
     // "12", "12.5", "12.50" -> fen; anything else -> null (no float near money)
     var m = /^\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$/.exec(text || "");
@@ -765,7 +770,7 @@
         var who = h.member ? h.member.name + " " + h.member.phone : t("anonymous");
         list.appendChild(el("li", {}, [
           el("button", { type: "button", "data-hold": String(h.id),
-                         text: "#" + h.id + " " + h.reason_label + " · " + who + " · " + h.terminal + " · " + h.created_at.slice(11, 16),
+                         text: "#" + h.id + " " + h.reason_label + " · " + who + " · " + h.terminal + " · " + clock(h.created_at),
                          onclick: function () { resumeHold(h.id); } })
         ]));
       });
